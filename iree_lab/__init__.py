@@ -1,0 +1,19 @@
+"""iree_lab: explore, run and single-step IREE VM modules (.vmfb)."""
+
+from __future__ import annotations
+
+from iree_lab.errors import FormatError, IreeLabError
+
+__all__ = ["FormatError", "IreeLabError", "open"]
+__version__ = "0.1.0"
+
+
+def open(source, /):  # noqa: A001 - mirrors builtins.open on purpose: iree_lab.open(path)
+    """Opens a VM module from a path, bytes-like object or open binary file.
+
+    Returns a lazy :class:`iree_lab.format.Module`; see that class for what it
+    exposes. Raises :class:`FormatError` when the input is not a valid module.
+    """
+    from iree_lab.format import open_module
+
+    return open_module(source)

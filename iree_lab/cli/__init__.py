@@ -1,0 +1,1 @@
+"""The ``iree-lab`` command (top layer: may import every other layer)."""

@@ -1,0 +1,50 @@
+"""Entry point of the ``iree-lab`` command.
+
+Each subcommand lives in its own module exposing ``add_parser(subparsers)``, which
+registers the subcommand and sets ``func`` (``args -> exit code``) as its default.
+Flags follow the IREE tool each subcommand mirrors (``dump`` ~ iree-dump-module,
+``run`` ~ iree-run-module), so that command lines can be switched between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from iree_lab.errors import IreeLabError
+
+# Subcommand name -> module under iree_lab.cli. Imported lazily so that one
+# subcommand's dependencies never slow down or break another.
+SUBCOMMANDS = {
+    "dump": "iree_lab.cli.dump",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iree-lab",
+        description="Explore, run and single-step IREE VM modules (.vmfb).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in SUBCOMMANDS.values():
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except IreeLabError as e:
+        sys.stdout.flush()
+        print(f"iree-lab {args.command}: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # `iree-lab dump ... | head` is normal use, not an error.
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

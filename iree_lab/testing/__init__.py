@@ -1,0 +1,1 @@
+"""Support for iree_lab's tests, benchmarks and bundled samples (not a runtime layer)."""

@@ -1,0 +1,159 @@
+"""The corpus of test modules: sources under tests/programs, compiled on demand and cached.
+
+Each program is a source file (MLIR for iree-compile, VM assembly for iree-as-module)
+plus the flags it is compiled with. Compiled modules are cached by a hash of the
+source, the flags and the tool version, so a rerun compiles nothing.
+
+Cache location: $IREE_LAB_CACHE or ~/.cache/iree_lab (override per run if needed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROGRAMS_DIR = REPO_ROOT / "tests" / "programs"
+
+_LOCAL_VMVX = ["--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=vmvx"]
+_LOCAL_LLVM_CPU = [
+    "--iree-hal-target-device=local",
+    "--iree-hal-local-target-device-backends=llvm-cpu",
+    "--iree-llvmcpu-target-cpu=generic",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """One test module: a source file under tests/programs and how to build it."""
+
+    name: str
+    source: str
+    flags: tuple[str, ...] = ()
+    # "compile" -> iree-compile, "assemble" -> iree-as-module.
+    tool: str = "compile"
+    # Whether the module can be run on the CPU by iree-run-module (vs compile-only targets).
+    runnable: bool = True
+
+    @property
+    def source_path(self) -> Path:
+        return PROGRAMS_DIR / self.source
+
+
+def _program(name, source, flags=(), **kwargs) -> Program:
+    return Program(name, source, tuple(flags), **kwargs)
+
+
+# The corpus. Names are stable: tests and benchmarks refer to them.
+PROGRAMS: dict[str, Program] = {
+    p.name: p
+    for p in [
+        _program("scalar_vmvx", "scalar.mlir", _LOCAL_VMVX),
+        _program("tensor_vmvx", "tensor.mlir", _LOCAL_VMVX),
+        _program("tensor_llvm_cpu", "tensor.mlir", _LOCAL_LLVM_CPU),
+        _program(
+            "tensor_llvm_cpu_system",
+            "tensor.mlir",
+            _LOCAL_LLVM_CPU + ["--iree-llvmcpu-link-embedded=false"],
+        ),
+        _program("rodata_vmvx", "rodata.mlir", _LOCAL_VMVX),
+        _program("globals_vmvx", "globals.mlir", _LOCAL_VMVX),
+        _program(
+            "async_vmvx",
+            "tensor.mlir",
+            _LOCAL_VMVX + ["--iree-execution-model=async-external"],
+        ),
+        _program(
+            "tensor_vulkan",
+            "tensor.mlir",
+            ["--iree-hal-target-device=vulkan", "--iree-vulkan-target=rdna3"],
+            runnable=False,
+        ),
+        _program(
+            "tensor_cuda",
+            "tensor.mlir",
+            ["--iree-hal-target-device=cuda", "--iree-cuda-target=sm_80"],
+            runnable=False,
+        ),
+        _program("control_flow_vm", "control_flow.mlir", ["--iree-hal-target-device=local",
+                                                           "--iree-hal-local-target-device-backends=vmvx"]),
+        _program("vm_assembly", "basic.vmasm", tool="assemble"),
+    ]
+}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("IREE_LAB_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "iree_lab"
+    )
+    path = Path(root) / "modules"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@functools.cache
+def tool_path(name: str) -> str:
+    """Path of an IREE tool (iree-compile, iree-dump-module, ...) from the pinned packages."""
+    found = shutil.which(name)
+    if found:
+        return found
+    # The tools live next to the iree packages even when their bin/ is not on PATH.
+    try:
+        if name == "iree-compile":
+            import iree.compiler.tools.binaries as binaries  # type: ignore
+
+            return binaries.find_tool(name)
+        import iree._runtime_libs as libs  # type: ignore
+
+        candidate = Path(libs.__file__).parent / name
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    raise FileNotFoundError(
+        f"IREE tool {name!r} not found: install the test extra (pip install -e '.[test]')"
+    )
+
+
+@functools.cache
+def tool_version(tool: str) -> str:
+    out = subprocess.run([tool_path(tool), "--version"], capture_output=True, text=True)
+    return (out.stdout + out.stderr).strip()
+
+
+def build(name_or_program: str | Program) -> Path:
+    """Returns the path of the compiled module, compiling it into the cache if needed."""
+    program = (
+        PROGRAMS[name_or_program] if isinstance(name_or_program, str) else name_or_program
+    )
+    source = program.source_path.read_bytes()
+    tool = "iree-compile" if program.tool == "compile" else "iree-as-module"
+    key = hashlib.sha256()
+    for part in (source, "\0".join(program.flags).encode(), tool_version(tool).encode()):
+        key.update(part)
+        key.update(b"\x00")
+    out = cache_dir() / f"{program.name}-{key.hexdigest()[:16]}.vmfb"
+    if out.exists():
+        return out
+    with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        if program.tool == "compile":
+            cmd = [tool_path(tool), *program.flags, str(program.source_path), "-o", str(tmp_path)]
+        else:
+            cmd = [tool_path(tool), f"--output={tmp_path}", str(program.source_path)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"building {program.name} failed ({' '.join(cmd)}):\n{result.stderr}"
+            )
+        os.replace(tmp_path, out)  # atomic: parallel test workers never see a partial file
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return out
