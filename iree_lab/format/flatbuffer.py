@@ -1,0 +1,346 @@
+"""Checked, lazy FlatBuffer access driven by the generated schema layouts.
+
+Why not flatc's Python readers at run time: they trust every offset (a hostile
+file gives struct.error, IndexError or, worse, silently wrapped negative
+slices) and importing the ``flatbuffers`` runtime pulls in numpy (~0.2 s),
+which alone would make ``iree-lab dump`` slower than ``iree-dump-module``.
+
+Design: *checked accessors* instead of an up-front full verification pass.
+Every read validates exactly what it touches, so opening a module costs only
+the header and root table checks, and a 100k-entry debug database is not
+walked unless asked for. The checks are those of flatcc's verifier (which
+IREE runs before loading): tables, vtables, vectors, strings (including
+their NUL terminator) and union members must lie inside the buffer, vtables
+must be large enough for the table's inline fields, required fields must be
+present, offsets must be non-zero. Alignment is not checked: Python reads
+unaligned data fine and IREE's writer always aligns. Any violation raises
+:class:`~iree_lab.errors.FormatError` naming the structure path and the file
+offset. Nothing recurses on data (the schema is not recursive), allocations
+are bounded by the buffer size (a vector's byte extent is checked before any
+element is read) and no loop runs longer than a vector's checked length.
+
+Field slots come from ``generated/layouts.py`` (see tools/gen_schemas.py).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from iree_lab.errors import FormatError
+from iree_lab.format.generated import layouts
+
+TABLES = layouts.TABLES
+STRUCTS = layouts.STRUCTS
+UNIONS = layouts.UNIONS
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_I32 = struct.Struct("<i")
+_U32 = struct.Struct("<I")
+_SCALAR = {fmt: struct.Struct("<" + fmt) for fmt in "?bBhHiIqQfd"}
+# Type name -> ((field, vtable offset), ...) of its required fields.
+_REQUIRED = {
+    name: tuple((field, spec[0]) for field, spec in fields.items() if spec[4])
+    for name, fields in TABLES.items()
+}
+
+
+class Buffer:
+    """A FlatBuffer's bytes plus where they sit in the file, for error offsets."""
+
+    __slots__ = ("data", "size", "base", "name")
+
+    def __init__(self, data, base: int = 0, name: str = "module.fb"):
+        self.data = data if isinstance(data, memoryview) else memoryview(data)
+        if self.data.format != "B" or self.data.ndim != 1:
+            self.data = self.data.cast("B")
+        self.size = len(self.data)
+        self.base = base
+        self.name = name
+
+    def error(self, what: str, pos: int | None, where) -> FormatError:
+        return FormatError(
+            what,
+            offset=None if pos is None else self.base + pos,
+            where=_render(where, self.name),
+        )
+
+    def check(self, pos: int, length: int, what: str, where) -> None:
+        if pos < 0 or length < 0 or pos + length > self.size:
+            raise self.error(
+                f"{what} [{pos}, {pos + length}) is outside the {self.size}-byte FlatBuffer",
+                pos if 0 <= pos < self.size else None,
+                where,
+            )
+
+    def u32(self, pos: int, where) -> int:
+        self.check(pos, 4, "offset", where)
+        return _U32.unpack_from(self.data, pos)[0]
+
+    def uoffset(self, pos: int, what: str, where) -> int:
+        """Follows the unsigned offset stored at ``pos``; returns the target."""
+        self.check(pos, 4, f"{what} offset", where)
+        rel = _U32.unpack_from(self.data, pos)[0]
+        if rel == 0:
+            raise self.error(f"{what} offset is null", pos, where)
+        target = pos + rel
+        if target >= self.size:
+            raise self.error(
+                f"{what} offset points past the end of the {self.size}-byte FlatBuffer "
+                f"(to {target})",
+                pos,
+                where,
+            )
+        return target
+
+    def table(self, pos: int, type_name: str, where) -> Table:
+        return Table(self, pos, type_name, where)
+
+    def root(self, type_name: str, where=None) -> Table:
+        pos = self.uoffset(0, "root table", where)
+        return Table(self, pos, type_name, where)
+
+
+def _render(where, default: str) -> str:
+    """Renders a lazily built path: (parent, "field") / (parent, "field", index)."""
+    parts = []
+    while where is not None:
+        if isinstance(where, str):
+            parts.append(where)
+            break
+        parent, piece = where[0], where[1]
+        parts.append(piece if len(where) == 2 else f"{piece}[{where[2]}]")
+        where = parent
+    if not parts:
+        return default
+    parts.reverse()
+    return default + "/" + "/".join(p for p in parts if p)
+
+
+class Table:
+    """One FlatBuffer table; fields are read (and checked) on access."""
+
+    __slots__ = ("buf", "pos", "vtable", "vtable_size", "inline_size", "layout", "type_name",
+                 "where")
+
+    def __init__(self, buf: Buffer, pos: int, type_name: str, where):
+        self.buf = buf
+        self.pos = pos
+        self.type_name = type_name
+        self.layout = TABLES[type_name]
+        self.where = where
+        buf.check(pos, 4, "table", where)
+        vtable = pos - _I32.unpack_from(buf.data, pos)[0]
+        if vtable < 0 or vtable + 4 > buf.size:
+            raise buf.error(f"vtable of {_short(type_name)} at {vtable} is outside the buffer",
+                            pos, where)
+        vtable_size, inline_size = struct.unpack_from("<HH", buf.data, vtable)
+        if vtable_size < 4 or vtable_size & 1 or vtable + vtable_size > buf.size:
+            raise buf.error(f"vtable of {_short(type_name)} has bad size {vtable_size}", vtable,
+                            where)
+        if inline_size < 4 or pos + inline_size > buf.size:
+            raise buf.error(f"{_short(type_name)} has bad inline size {inline_size}", pos, where)
+        self.vtable = vtable
+        self.vtable_size = vtable_size
+        self.inline_size = inline_size
+        for field, voffset in _REQUIRED[type_name]:
+            if self._slot(voffset) == 0:
+                raise buf.error(f"required field {field!r} of {_short(type_name)} is missing",
+                                pos, where)
+
+    def _slot(self, voffset: int) -> int:
+        """Offset of a field within the table (0 when absent)."""
+        if voffset + 2 > self.vtable_size:
+            return 0
+        return _U16.unpack_from(self.buf.data, self.vtable + voffset)[0]
+
+    def _field_pos(self, name: str, size: int) -> int:
+        spec = self.layout[name]
+        rel = self._slot(spec[0])
+        if rel == 0:
+            return 0
+        if rel < 4 or rel + size > self.inline_size:
+            raise self.buf.error(
+                f"field {name!r} at +{rel} ({size} bytes) overruns the {self.inline_size}-byte "
+                f"{_short(self.type_name)}",
+                self.pos,
+                self.where,
+            )
+        return self.pos + rel
+
+    def has(self, name: str) -> bool:
+        """Whether the field is present in the vtable (flatcc's ``_is_present``)."""
+        return self._slot(self.layout[name][0]) != 0
+
+    def scalar(self, name: str):
+        spec = self.layout[name]
+        s = _SCALAR[spec[2]]
+        pos = self._field_pos(name, s.size)
+        if pos == 0:
+            return spec[3]
+        return s.unpack_from(self.buf.data, pos)[0]
+
+    def _target(self, name: str) -> int:
+        pos = self._field_pos(name, 4)
+        if pos == 0:
+            return 0
+        return self.buf.uoffset(pos, name, self.where)
+
+    def string(self, name: str) -> str | None:
+        target = self._target(name)
+        if target == 0:
+            return None
+        return read_string(self.buf, target, (self.where, name))
+
+    def string_bytes(self, name: str) -> bytes | None:
+        target = self._target(name)
+        if target == 0:
+            return None
+        return read_string_bytes(self.buf, target, (self.where, name))
+
+    def table(self, name: str) -> Table | None:
+        target = self._target(name)
+        if target == 0:
+            return None
+        return Table(self.buf, target, self.layout[name][2], (self.where, name))
+
+    def union(self, name: str) -> Table | None:
+        """The union member table, typed by the ``<name>_type`` tag; None if NONE/absent."""
+        tag = self.scalar(f"{name}_type")
+        target = self._target(name)
+        if tag == 0 or target == 0:
+            return None
+        members = UNIONS[self.layout[name][2]]
+        if tag not in members:
+            raise self.buf.error(f"unknown {name} union type {tag}", self.pos, self.where)
+        return Table(self.buf, target, members[tag], (self.where, name))
+
+    def struct(self, name: str) -> StructView | None:
+        type_name = self.layout[name][2]
+        pos = self._field_pos(name, STRUCTS[type_name]["size"])
+        if pos == 0:
+            return None
+        return StructView(self.buf, pos, type_name)
+
+    def vector(self, name: str) -> Vector | None:
+        target = self._target(name)
+        if target == 0:
+            return None
+        return Vector(self.buf, target, self.layout[name][2], (self.where, name))
+
+    def vector_len(self, name: str) -> int:
+        vec = self.vector(name)
+        return 0 if vec is None else len(vec)
+
+    def __repr__(self):
+        return f"<{_short(self.type_name)} table at {self.buf.base + self.pos}>"
+
+
+def read_string_bytes(buf: Buffer, pos: int, where) -> bytes:
+    length = buf.u32(pos, where)
+    # +1: FlatBuffers strings carry a NUL terminator that C readers rely on.
+    buf.check(pos + 4, length + 1, "string", where)
+    if buf.data[pos + 4 + length] != 0:
+        raise buf.error("string is not NUL-terminated", pos, where)
+    return bytes(buf.data[pos + 4 : pos + 4 + length])
+
+
+def read_string(buf: Buffer, pos: int, where) -> str:
+    # surrogateescape keeps arbitrary bytes round-trippable for byte-exact output.
+    return read_string_bytes(buf, pos, where).decode("utf-8", "surrogateescape")
+
+
+class Vector:
+    """A checked FlatBuffer vector: its whole extent is validated up front."""
+
+    __slots__ = ("buf", "start", "count", "element", "stride", "where", "_elem_layout")
+
+    def __init__(self, buf: Buffer, pos: int, element: tuple, where):
+        self.buf = buf
+        self.where = where
+        self.element = element
+        count = buf.u32(pos, where)
+        kind = element[0]
+        if kind == "scalar":
+            stride = _SCALAR[element[1]].size
+        elif kind == "struct":
+            stride = STRUCTS[element[1]]["size"]
+        else:
+            stride = 4
+        buf.check(pos + 4, count * stride, f"vector of {count} elements", where)
+        self.start = pos + 4
+        self.count = count
+        self.stride = stride
+        self._elem_layout = STRUCTS[element[1]] if kind == "struct" else None
+
+    def __len__(self):
+        return self.count
+
+    def _index(self, i: int) -> int:
+        if i < 0:
+            i += self.count
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        return i
+
+    def __getitem__(self, i: int):
+        i = self._index(i)
+        kind = self.element[0]
+        pos = self.start + i * self.stride
+        if kind == "scalar":
+            return _SCALAR[self.element[1]].unpack_from(self.buf.data, pos)[0]
+        if kind == "struct":
+            return StructView(self.buf, pos, self.element[1])
+        where = (self.where, "", i)
+        target = self.buf.uoffset(pos, "element", where)
+        if kind == "string":
+            return read_string(self.buf, target, where)
+        return Table(self.buf, target, self.element[1], where)
+
+    def __iter__(self):
+        for i in range(self.count):
+            yield self[i]
+
+    def table_at(self, i: int, type_name: str) -> Table:
+        """Element ``i`` read as ``type_name`` (for vectors of unions)."""
+        i = self._index(i)
+        where = (self.where, "", i)
+        target = self.buf.uoffset(self.start + i * 4, "element", where)
+        return Table(self.buf, target, type_name, where)
+
+    def memoryview(self) -> memoryview:
+        """The raw element bytes (no copy)."""
+        return self.buf.data[self.start : self.start + self.count * self.stride]
+
+    @property
+    def file_offset(self) -> int:
+        return self.buf.base + self.start
+
+    def unpack_all(self, fmt: str) -> tuple:
+        """All struct elements as tuples of ``fmt`` (fast path for big tables)."""
+        s = struct.Struct("<" + fmt)
+        if s.size != self.stride:
+            raise ValueError("format does not match the element size")
+        return tuple(s.iter_unpack(self.memoryview()))
+
+
+class StructView:
+    """An inline struct (always in bounds: its vector or table was checked)."""
+
+    __slots__ = ("buf", "pos", "layout")
+
+    def __init__(self, buf: Buffer, pos: int, type_name: str):
+        self.buf = buf
+        self.pos = pos
+        self.layout = STRUCTS[type_name]["fields"]
+
+    def __getattr__(self, name: str):
+        try:
+            offset, fmt = self.layout[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return _SCALAR[fmt].unpack_from(self.buf.data, self.pos + offset)[0]
+
+
+def _short(type_name: str) -> str:
+    return type_name.rsplit(".", 1)[-1]
