@@ -1,0 +1,405 @@
+"""Disassembler: the text ``iree-dump-module --output=disassembly`` prints, byte for byte.
+
+:func:`write_disassembly` prints a whole module as VM assembly (the format
+``iree-as-module`` reads back); :func:`format_instruction` one instruction.
+
+Instruction text comes from each op's template (``OpInfo.template``):
+``{M}`` is the mnemonic, ``{N}`` field N printed by its kind (registers as
+``%i3``, ``%i4:5``, ``%r1`` or ``%R1`` for moved refs, type ids by name, callees
+by name, branch targets as ``^bbN``, remaps as ``%i1->%i2``), and ``{N:fmt}``
+one of: ``plain`` (ref without the move marker), ``rodata_size`` (segment
+size), ``results`` (call results followed by `` = ``, or nothing),
+``prefixed`` (a space and the list, or nothing).
+
+Where IREE 3.13's disassembler differs from its own decoder we follow the tool
+(it is the reference users diff against); those spots are commented.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import TextIO
+
+from iree_lab.isa import _module as M
+from iree_lab.isa import tables as T
+from iree_lab.isa.decoder import (
+    BytecodeError,
+    DecodedFunction,
+    Instruction,
+    decode_function,
+    format_f32,
+    format_f64,
+)
+
+__all__ = ["disassemble", "format_instruction", "write_disassembly"]
+
+
+# ---------------------------------------------------------------------------
+# Names: how references to module tables print.
+# ---------------------------------------------------------------------------
+
+
+class Names:
+    """Resolves type ids, callees and rodata sizes of one module for printing."""
+
+    def __init__(self, module=None):
+        self.module = module
+        if module is None:
+            self.module_name = "module"
+            self._types: tuple = ()
+            self._imports: tuple = ()
+            self._internal: tuple = ()
+            self._rodata_sizes: tuple = ()
+            return
+        self.module_name = module.name
+        self._types = tuple(t.full_name for t in module.types)
+        self._imports = tuple(i.full_name for i in module.imports)
+        self._internal = tuple(
+            M.debug_function_name(module, i) for i in range(len(module.functions))
+        )
+        self._rodata_sizes = tuple(s.size for s in module.rodata)
+
+    def type_name(self, type_id: int) -> str:
+        if type_id < len(self._types) and self._types[type_id]:
+            return self._types[type_id]
+        return f"!vm.type<{type_id}>"
+
+    def callee(self, ordinal: int) -> str:
+        """IREE's spelling: import full name, "module.fn" or "module:N" if unnamed."""
+        if ordinal & T.FUNCTION_ORDINAL_IMPORT_BIT:
+            index = ordinal & ~T.FUNCTION_ORDINAL_IMPORT_BIT
+            name = self._imports[index] if index < len(self._imports) else None
+            return name if name else f"import:{index}"
+        name = self._internal[ordinal] if ordinal < len(self._internal) else None
+        if name:
+            return f"{self.module_name}.{name}"
+        return f"{self.module_name}:{ordinal}"
+
+    def rodata_size(self, ordinal: int) -> int:
+        return self._rodata_sizes[ordinal] if ordinal < len(self._rodata_sizes) else 0
+
+
+# ---------------------------------------------------------------------------
+# Instruction formatting: templates compiled to Python functions.
+# ---------------------------------------------------------------------------
+
+
+def _reg(raw: int) -> str:
+    """A register from a list (type bit decides the bank; i64 prints one slot)."""
+    if raw & 0x8000:
+        return f"%R{raw & 0x3FFF}" if raw & 0x4000 else f"%r{raw & 0x3FFF}"
+    return f"%i{raw & 0x7FFF}"
+
+
+def _reg_list(regs) -> str:
+    return ", ".join([_reg(r) for r in regs])
+
+
+def _remap(pairs) -> str:
+    return ", ".join([f"{_reg(s)}->{_reg(d)}" for s, d in pairs])
+
+
+def _ref_move(raw: int) -> str:
+    return f"%R{raw & 0x3FFF}" if raw & 0x4000 else f"%r{raw & 0x3FFF}"
+
+
+def _const_i32(v: int) -> str:
+    return f"{v}  // 0x{v & 0xFFFFFFFF:08X}"
+
+
+def _const_i64(v: int) -> str:
+    return f"{v}  // 0x{v & 0xFFFFFFFFFFFFFFFF:016X}"
+
+
+class _Context:
+    """What formatting needs beyond the instruction: names and block ordinals."""
+
+    __slots__ = ("names", "blocks")
+
+    def __init__(self, names: Names, blocks: dict[int, int] | None):
+        self.names = names
+        self.blocks = blocks
+
+    def block(self, pc: int) -> str:
+        ordinal = self.blocks.get(pc) if self.blocks is not None else None
+        if ordinal is None:
+            return f"^{pc:08X}"  # IREE's spelling without a block list
+        return f"^bb{ordinal}"
+
+    def table(self, cases) -> str:
+        return "".join(
+            [f", {i}: {self.block(pc)}({_remap(remap)})" for i, (pc, remap) in enumerate(cases)]
+        )
+
+
+# Expression printing each field kind; `@` stands for the field value, `c` the context.
+_KIND_EXPR = {
+    T.I32: "f'%i{@ & 32767}'",
+    T.F32: "f'%i{@ & 32767}'",
+    T.I64: "f'%i{@ & 32767}:{(@ & 32767) + 1}'",
+    T.F64: "f'%i{@ & 32767}:{(@ & 32767) + 1}'",
+    T.REF: "f'%r{@ & 16383}'",
+    T.REF_MOVE: "_ref_move(@)",
+    T.TYPE: "c.names.type_name(@)",
+    T.GLOBAL_OFFSET: "str(@)",
+    T.GLOBAL_REF: "str(@)",
+    T.RODATA: "str(@)",
+    T.FUNC: "c.names.callee(@)",
+    T.IMPORT: "c.names.callee(@)",
+    T.CONST_I32: "_const_i32(@)",
+    T.CONST_I64: "_const_i64(@)",
+    T.CONST_F32: "_f32(@)",
+    T.CONST_F64: "_f64(@)",
+    T.STRING: "@",
+    T.REG_LIST: "_reg_list(@)",
+    T.SEGMENT_SIZES: "', '.join(map(str, @))",
+    T.BRANCH_TARGET: "c.block(@)",
+    T.BRANCH_REMAP: "_remap(@)",
+    T.BRANCH_TABLE: "c.table(@)",
+}
+_FORMAT_EXPR = {
+    "plain": "f'%r{@ & 16383}'",
+    "rodata_size": "str(c.names.rodata_size(@))",
+    "results": "(_reg_list(@) + ' = ') if @ else ''",
+    "prefixed": "(' ' + _reg_list(@)) if @ else ''",
+}
+_NAMESPACE = {
+    "_ref_move": _ref_move,
+    "_reg_list": _reg_list,
+    "_remap": _remap,
+    "_const_i32": _const_i32,
+    "_const_i64": _const_i64,
+    "_f32": format_f32,
+    "_f64": format_f64,
+}
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(M|\d+)(?::(\w+))?\}")
+
+
+def _compile(op: T.OpInfo):
+    """Turns op.template into `lambda v, c: <string expression>` (our own templates only)."""
+    pieces: list[str] = []
+    pos = 0
+    template = op.template
+    for m in _PLACEHOLDER.finditer(template):
+        if m.start() > pos:
+            pieces.append(repr(template[pos : m.start()]))
+        pos = m.end()
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            pieces.append(repr(token[0]))
+            continue
+        ref, fmt = m.group(1), m.group(2)
+        if ref == "M":
+            pieces.append(repr(op.name))
+            continue
+        index = int(ref)
+        kind = op.fields[index].kind
+        expr = _FORMAT_EXPR[fmt] if fmt else _KIND_EXPR[kind]
+        pieces.append("(" + expr.replace("@", f"v[{index}]") + ")")
+    if pos < len(template):
+        pieces.append(repr(template[pos:]))
+    source = "lambda v, c: " + (" + ".join(pieces) if pieces else "''")
+    return eval(source, dict(_NAMESPACE))  # noqa: S307 - built from our own templates
+
+
+_FORMATTERS: dict[int, object] = {id(op): _compile(op) for op in T.ALL_OPS}
+
+
+def _format(inst: Instruction, ctx: _Context) -> str:
+    if inst.op.flow == T.FLOW_BLOCK:
+        return f"^bb{inst.block}:" if ctx.blocks is not None else "<block>"
+    return _FORMATTERS[id(inst.op)](inst.values, ctx)  # type: ignore[operator]
+
+
+def _function_context(fn: DecodedFunction, names: Names) -> _Context:
+    return _Context(names, {b.pc: b.ordinal for b in fn.blocks})
+
+
+def format_instruction(inst: Instruction, function: DecodedFunction | None = None, module=None):
+    """One instruction as iree-dump-module prints it (without indentation/offset)."""
+    if module is None and function is not None:
+        module = function.module
+    names = _names(module)
+    blocks = {b.pc: b.ordinal for b in function.blocks} if function is not None else None
+    return _format(inst, _Context(names, blocks))
+
+
+_NAMES_CACHE: dict[int, tuple[object, Names]] = {}
+
+
+def _names(module) -> Names:
+    if module is None:
+        return Names(None)
+    hit = _NAMES_CACHE.get(id(module))
+    if hit is not None and hit[0] is module:
+        return hit[1]
+    names = Names(module)
+    if len(_NAMES_CACHE) > 64:
+        _NAMES_CACHE.clear()
+    _NAMES_CACHE[id(module)] = (module, names)
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Module disassembly
+# ---------------------------------------------------------------------------
+
+_CCONV_TYPE_NAMES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "!vm.ref<?>"}
+
+
+def _signature(cconv: str | None) -> str:
+    """`(%i0: i32, %i2:3: i64, %r0: !vm.ref<?>) -> (i32)` from a cconv string."""
+    try:
+        args, results = M.cconv_fragments(cconv)
+    except ValueError as e:
+        raise _ToolError(str(e)) from None
+    out = []
+    i32 = ref = 0
+    for c in args:
+        if c == "v":
+            continue
+        if c in "if":
+            out.append(f"%i{i32}: {_CCONV_TYPE_NAMES[c]}")
+            i32 += 1
+        elif c in "IF":
+            # No i64 alignment padding here: IREE's tool numbers slots densely.
+            out.append(f"%i{i32}:{i32 + 1}: {_CCONV_TYPE_NAMES[c]}")
+            i32 += 2
+        elif c == "r":
+            out.append(f"%r{ref}: !vm.ref<?>")
+            ref += 1
+        else:
+            raise _ToolError(f"unsupported cconv argument type '{c}'")
+    res = []
+    for c in results:
+        if c == "v":
+            continue
+        if c not in _CCONV_TYPE_NAMES:
+            raise _ToolError(f"unsupported cconv type '{c}'")
+        res.append(_CCONV_TYPE_NAMES[c])
+    return f"({', '.join(out)}) -> ({', '.join(res)})"
+
+
+class _ToolError(Exception):
+    """A module IREE's tool refuses to print (reported as a FormatError)."""
+
+
+def _filter_matches(filter_text: str | None, ordinal: int, name: str) -> bool:
+    if not filter_text:
+        return True
+    # IREE tries the filter as a u32 ordinal first, then as an exact name.
+    if filter_text.isdigit() and int(filter_text) <= 0xFFFFFFFF:
+        return int(filter_text) == ordinal
+    return filter_text == name
+
+
+def _spacing(parts: list[str]) -> None:
+    """Exactly one blank line before the next top-level item (IREE's rule)."""
+    if not parts:
+        return
+    last = parts[-1]
+    if last.endswith("\n\n") or (last == "\n" and len(parts) > 1 and parts[-2].endswith("\n")):
+        return
+    parts.append("\n" if last.endswith("\n") else "\n\n")
+
+
+def _header(module) -> list[str]:
+    parts = [f"vm.module @{module.name} version {module.version}\n"]
+    directives = False
+    for t in module.types:
+        if t.full_name is not None:
+            parts.append(f"vm.type {t.full_name}\n")
+        directives = True
+    for imp in module.imports:
+        optional = "optional " if imp.is_optional else ""
+        parts.append(f'vm.import {optional}@{imp.full_name} cconv "{imp.calling_convention or ""}"\n')
+        directives = True
+    for i, segment in enumerate(module.rodata):
+        parts.append(f"vm.rodata[{i}] = {bytes(segment.data).hex().upper()}\n")
+        directives = True
+    if directives:
+        parts.append("\n")
+    return parts
+
+
+def _function_lines(fn: DecodedFunction, names: Names, bytecode_offsets: bool, parts: list[str]):
+    ctx = _function_context(fn, names)
+    formatters = _FORMATTERS
+    block_flow = T.FLOW_BLOCK
+    for inst in fn.instructions:
+        if inst.op.flow == block_flow:
+            text = f"^bb{inst.block}:"
+            indent = ""
+        else:
+            text = formatters[id(inst.op)](inst.values, ctx)  # type: ignore[operator]
+            indent = "  "
+        if bytecode_offsets:
+            parts.append(f"[{inst.pc:08X}]{indent}{text}\n")
+        else:
+            parts.append(f"{indent}{text}\n")
+
+
+def disassemble(module, *, bytecode_offsets: bool = False, function: str | None = None) -> str:
+    """The whole disassembly as a string; see :func:`write_disassembly`."""
+    out = io.StringIO()
+    write_disassembly(module, out, bytecode_offsets=bytecode_offsets, function=function)
+    return out.getvalue()
+
+
+def write_disassembly(
+    module, out: TextIO, *, bytecode_offsets: bool = False, function: str | None = None
+) -> None:
+    """Writes what ``iree-dump-module --output=disassembly`` prints for ``module``.
+
+    ``function`` filters like ``--function``: an internal ordinal (decimal) or
+    an exact function name. On malformed bytecode the functions that decode
+    are printed in full, a damaged one up to where decoding stopped followed by
+    a ``// error:`` line, and the first error is raised after everything is
+    written (IREE's tool prints nothing for such a module).
+    """
+    names = _names(module)
+    parts = _header(module)
+    first_error: Exception | None = None
+    functions = module.functions
+    for ordinal, descriptor in enumerate(functions):
+        name = descriptor.iree_name
+        if not _filter_matches(function, ordinal, name):
+            continue
+        _spacing(parts)
+        for export in module.exports:
+            if export.internal_ordinal != ordinal:
+                continue
+            if export.local_name == name:
+                parts.append(f"vm.export @{export.local_name}\n")
+            else:
+                parts.append(f"vm.export @{export.local_name} = @{name}\n")
+        try:
+            signature = _signature(descriptor.calling_convention)
+        except _ToolError as e:
+            first_error = first_error or BytecodeError(
+                str(e), function_name=name, function_ordinal=ordinal
+            )
+            parts.append(f"vm.func @{name}\n  // error: {e}\n")
+            continue
+        parts.append(f"vm.func @{name}{signature} {{\n")
+        try:
+            fn = decode_function(module, ordinal)
+        except BytecodeError as error:
+            first_error = first_error or error
+            if error.partial is not None:
+                _function_lines(error.partial, names, bytecode_offsets, parts)
+            parts.append(f"  // error: {error}\n")
+        except Exception as error:  # FormatError from the reader (descriptor out of range)
+            from iree_lab.errors import FormatError
+
+            if not isinstance(error, FormatError):
+                raise
+            first_error = first_error or error
+            parts.append(f"  // error: {error}\n")
+        else:
+            _function_lines(fn, names, bytecode_offsets, parts)
+        parts.append("}\n")
+    out.write("".join(parts))
+    if first_error is not None:
+        raise first_error

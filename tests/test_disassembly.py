@@ -1,0 +1,88 @@
+"""Differential tests: iree_lab's disassembly vs `iree-dump-module --output=disassembly`.
+
+Every corpus module (and every VMVX executable nested in one) is disassembled
+by both, with and without --bytecode_offsets and filtered to each function by
+name and by ordinal; outputs must be byte-identical.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import iree_lab
+from iree_lab.isa import disassemble
+from iree_lab.testing import corpus
+
+PROGRAMS = sorted(corpus.PROGRAMS)
+
+
+@functools.cache
+def _module(name: str):
+    return iree_lab.open(str(corpus.build(name)))
+
+
+def _dump(iree_tool, path, *flags) -> str:
+    result = iree_tool("iree-dump-module", "--output=disassembly", *flags, str(path))
+    return result.stdout.decode()
+
+
+def _nested_executables(name: str) -> list[tuple[int, bytes]]:
+    """(rodata ordinal, bytes) of every VM module embedded in a module's rodata."""
+    out = []
+    for segment in _module(name).rodata:
+        data = bytes(segment.data)
+        if data[:4] == b"PK\x03\x04" or data[4:8] == b"IREE":
+            out.append((segment.ordinal, data))
+    return out
+
+
+@pytest.mark.parametrize("offsets", [False, True], ids=["plain", "offsets"])
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_module_disassembly_matches(name, offsets, iree_tool):
+    flags = ["--bytecode_offsets"] if offsets else []
+    expected = _dump(iree_tool, corpus.build(name), *flags)
+    assert expected.startswith("vm.module @")
+    assert disassemble(_module(name), bytecode_offsets=offsets) == expected
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_per_function_disassembly_matches(name, iree_tool):
+    module = _module(name)
+    path = corpus.build(name)
+    assert module.functions
+    for f in module.functions:
+        for key in (f.iree_name, str(f.ordinal)):
+            for flags in ([], ["--bytecode_offsets"]):
+                expected = _dump(iree_tool, path, f"--function={key}", *flags)
+                assert f"vm.func @{f.iree_name}" in expected
+                ours = disassemble(module, function=key, bytecode_offsets=bool(flags))
+                assert ours == expected, (name, key, flags)
+
+
+def test_function_filter_without_match(iree_tool):
+    expected = _dump(iree_tool, corpus.build("tensor_vmvx"), "--function=no_such_function")
+    assert "vm.func" not in expected
+    assert disassemble(_module("tensor_vmvx"), function="no_such_function") == expected
+
+
+# Modules compiled for VMVX that dispatch work (so embed VMVX executables).
+VMVX_PROGRAMS = ["tensor_vmvx", "rodata_vmvx", "globals_vmvx", "async_vmvx"]
+
+
+@pytest.mark.parametrize("name", VMVX_PROGRAMS)
+def test_nested_vmvx_executables_match(name, iree_tool, tmp_path):
+    executables = _nested_executables(name)
+    assert executables, f"{name} embeds no VMVX executable"
+    for ordinal, data in executables:
+        path = tmp_path / f"{name}-rodata{ordinal}.vmfb"
+        path.write_bytes(data)
+        inner = iree_lab.open(data)
+        for offsets in (False, True):
+            flags = ["--bytecode_offsets"] if offsets else []
+            expected = _dump(iree_tool, path, *flags)
+            assert disassemble(inner, bytecode_offsets=offsets) == expected
+        for f in inner.functions:
+            expected = _dump(iree_tool, path, f"--function={f.iree_name}")
+            assert disassemble(inner, function=f.iree_name) == expected
