@@ -204,6 +204,10 @@ def _resolve(parsers: list[_Parser], name: str, namespace: str):
     raise SyntaxError(f"unknown type {name!r}")
 
 
+def _enum_base(parsers: list[_Parser], qname: str) -> str:
+    return next(p.enums[qname]["base"] for p in parsers if qname in p.enums)
+
+
 def _enum_default(enum: dict, default: str | None) -> int:
     if default is None:
         return 0
@@ -236,10 +240,7 @@ def _layouts(parsers: list[_Parser]) -> dict:
                     kind, qname = _resolve(parsers, tname, ns)
                     if kind != "enum":
                         raise SyntaxError(f"{name}.{field}: nested structs are not supported")
-                    fmt = enums[qname]["format"] if qname in enums else SCALARS[
-                        next(pp.enums[qname]["base"] for pp in parsers if qname in pp.enums)][0]
-                    size = SCALARS[next(pp.enums[qname]["base"] for pp in parsers
-                                        if qname in pp.enums)][1]
+                    fmt, size = SCALARS[_enum_base(parsers, qname)]
                 offset = (offset + size - 1) // size * size
                 members[field] = (offset, fmt)
                 offset += size
@@ -263,9 +264,7 @@ def _layouts(parsers: list[_Parser]) -> dict:
                     else:
                         kind, qname = _resolve(parsers, tname, ns)
                         if kind == "enum":
-                            base = next(pp.enums[qname]["base"] for pp in parsers
-                                        if qname in pp.enums)
-                            element = ("scalar", SCALARS[base][0])
+                            element = ("scalar", SCALARS[_enum_base(parsers, qname)][0])
                         elif kind in ("table", "struct"):
                             element = (kind, qname)
                         else:
@@ -328,17 +327,20 @@ def _run_flatc(flatc: str, schema_paths: list[Path], out: Path):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flatc", default=shutil.which("flatc") or "flatc")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="output folder (default: iree_lab/format/generated)")
     args = parser.parse_args(argv)
+    out = args.out.resolve()
     schema_paths = sorted(SCHEMAS.glob("*.fbs"))
     parsers = [_Parser(p).parse() for p in schema_paths]
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
-    (OUT / "__init__.py").write_text(
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / "__init__.py").write_text(
         '"""Generated from schemas/*.fbs by tools/gen_schemas.py. Do not edit."""\n')
-    _run_flatc(args.flatc, schema_paths, OUT)
-    _write_layouts(_layouts(parsers), OUT / "layouts.py")
-    print(f"generated {sum(1 for _ in OUT.rglob('*.py'))} files in {OUT.relative_to(REPO)}")
+    _run_flatc(args.flatc, schema_paths, out)
+    _write_layouts(_layouts(parsers), out / "layouts.py")
+    print(f"generated {sum(1 for _ in out.rglob('*.py'))} files in {out}")
     return 0
 
 

@@ -342,5 +342,97 @@ class StructView:
         return _SCALAR[fmt].unpack_from(self.buf.data, self.pos + offset)[0]
 
 
+def open_root(data, schema: str, *, base: int = 0, name: str | None = None) -> Table:
+    """The checked root table of a FlatBuffer of ``schema`` (a schemas/*.fbs stem).
+
+    ``data`` is the FlatBuffer without a size prefix; its file identifier
+    must match the schema's. ``base`` is where ``data`` starts in the file.
+    """
+    info = layouts.SCHEMAS[schema]
+    buf = Buffer(data, base=base, name=name or schema)
+    identifier = info["file_identifier"].encode()
+    if buf.size < 8 or bytes(buf.data[4:8]) != identifier:
+        found = bytes(buf.data[4:8])
+        raise buf.error(f"FlatBuffer file identifier is {found!r}, not {identifier!r}",
+                        4 if buf.size >= 8 else None, None)
+    return buf.root(info["root_type"])
+
+
+# IREE's 64-byte header in front of HAL executable FlatBuffers
+# (iree_flatbuffer_file_header_t): magic, version, content size, reserved.
+EXECUTABLE_HEADER = struct.Struct("<4sIQ48x")
+
+
+def open_executable_root(data, schema: str, *, base: int = 0) -> Table:
+    """The root table of a HAL executable blob (64-byte IREE header + FlatBuffer).
+
+    Checks what ``iree_hal_read_executable_flatbuffer_header`` checks: magic
+    equal to the schema's identifier, version 0, non-zero content size that
+    fits the blob.
+    """
+    view = data if isinstance(data, memoryview) else memoryview(data)
+    identifier = layouts.SCHEMAS[schema]["file_identifier"].encode()
+    if len(view) < EXECUTABLE_HEADER.size:
+        raise FormatError(f"executable is {len(view)} bytes, smaller than its 64-byte header",
+                          offset=base, where=schema)
+    magic, version, content_size = EXECUTABLE_HEADER.unpack_from(view, 0)
+    if magic != identifier:
+        raise FormatError(f"executable magic is {magic!r}, expected {identifier!r}",
+                          offset=base, where=schema)
+    if version != 0:
+        raise FormatError(f"executable header version {version} is not 0", offset=base + 4,
+                          where=schema)
+    if content_size == 0 or content_size > len(view) - EXECUTABLE_HEADER.size:
+        raise FormatError(
+            f"executable content size {content_size} does not fit the "
+            f"{len(view) - EXECUTABLE_HEADER.size} bytes after the header",
+            offset=base + 8, where=schema)
+    body = view[EXECUTABLE_HEADER.size:EXECUTABLE_HEADER.size + content_size]
+    return open_root(body, schema, base=base + EXECUTABLE_HEADER.size)
+
+
+def verify(table: Table, max_depth: int = 32) -> int:
+    """Checks every field reachable from ``table`` (flatcc's full verification).
+
+    Returns the number of tables visited. Work is bounded by the buffer: every
+    vector's extent is checked before its elements are visited, and the depth
+    is bounded (our schemas are not recursive; ``max_depth`` guards anyway).
+    """
+    count = 0
+    stack = [(table, 0)]
+    while stack:
+        t, depth = stack.pop()
+        count += 1
+        if depth > max_depth:
+            raise t.buf.error(f"tables nest deeper than {max_depth}", t.pos, t.where)
+        for field, spec in t.layout.items():
+            kind = spec[1]
+            if kind == "scalar":
+                t.scalar(field)
+            elif kind == "string":
+                t.string_bytes(field)
+            elif kind == "struct":
+                t.struct(field)
+            elif kind == "table":
+                child = t.table(field)
+                if child is not None:
+                    stack.append((child, depth + 1))
+            elif kind == "union":
+                child = t.union(field)
+                if child is not None:
+                    stack.append((child, depth + 1))
+            elif kind == "vector":
+                vec = t.vector(field)
+                if vec is None or vec.element[0] in ("scalar", "struct"):
+                    continue
+                if vec.element[1] == "iree.vm.LocationRef":
+                    continue  # typed by a sibling tag vector; the debug database checks it
+                for i in range(len(vec)):
+                    item = vec[i]
+                    if isinstance(item, Table):
+                        stack.append((item, depth + 1))
+    return count
+
+
 def _short(type_name: str) -> str:
     return type_name.rsplit(".", 1)[-1]
