@@ -111,10 +111,11 @@ def _render(where, default: str) -> str:
         parent, piece = where[0], where[1]
         parts.append(piece if len(where) == 2 else f"{piece}[{where[2]}]")
         where = parent
-    if not parts:
-        return default
-    parts.reverse()
-    return default + "/" + "/".join(p for p in parts if p)
+    text = default
+    for part in reversed(parts):
+        if part:
+            text += part if part.startswith("[") else "/" + part
+    return text
 
 
 class Table:
@@ -184,7 +185,7 @@ class Table:
         pos = self._field_pos(name, 4)
         if pos == 0:
             return 0
-        return self.buf.uoffset(pos, name, self.where)
+        return self.buf.uoffset(pos, name, (self.where, name))
 
     def string(self, name: str) -> str | None:
         target = self._target(name)
