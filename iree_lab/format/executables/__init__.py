@@ -68,6 +68,7 @@ def parse_executable(data, format: str | None = None) -> Executable:  # noqa: A0
         if exe.container == "flatbuffer":
             read_flatbuffer_executable(exe)
             _describe_hsaco_code(exe)
+            _describe_spirv_code(exe)
         elif exe.container == "elf":
             from iree_lab.format.executables.cpu import read_elf_executable
 
@@ -118,6 +119,29 @@ def _describe_hsaco_code(exe: Executable) -> None:
         k = by_symbol.get((export.code_ordinal or 0, export.symbol))
         if k is not None:
             apply_kernel_metadata(export, k)
+
+
+def _describe_spirv_code(exe: Executable) -> None:
+    """Adds workgroup (LocalSize) and subgroup sizes from SPIR-V entry points."""
+    modules = {}
+    for code in exe.code_objects:
+        if code.kind == "spirv":
+            from iree_lab.format.executables.spirv import SpirvModule
+
+            module = SpirvModule(code.data, where=f"code_objects[{code.ordinal}]")
+            exe.notes.extend(module.notes)
+            modules[code.ordinal] = module
+    for export in exe.exports:
+        module = modules.get(export.code_ordinal)
+        if module is None or export.symbol is None:
+            continue
+        if module.entry_point(export.symbol) is None:
+            exe.notes.append(Note(f"entry point {export.symbol!r} is not in shader module "
+                                  f"{export.code_ordinal}", f"pipelines[{export.ordinal}]"))
+            continue
+        export.workgroup_size = module.local_size(export.symbol)
+        if export.subgroup_size is None:
+            export.subgroup_size = module.subgroup_size(export.symbol)
 
 
 def identifiers() -> dict[bytes, str]:
