@@ -9,7 +9,6 @@ cut at an embedded NUL, size_t wrap-around of the state size estimate.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import sys
 
@@ -49,11 +48,13 @@ def _bool_flag(value: str) -> bool:
 
 def _disassembler():
     """The ISA layer's write_disassembly, or a clear error while it does not exist."""
-    if importlib.util.find_spec("iree_lab.isa.disassembler") is None:
+    try:
+        from iree_lab.isa.disassembler import write_disassembly
+    except ImportError as e:
+        if e.name not in ("iree_lab.isa", "iree_lab.isa.disassembler"):
+            raise
         raise IreeLabError("--output=disassembly is not available yet: "
-                           "iree_lab.isa.disassembler has not landed")
-    from iree_lab.isa.disassembler import write_disassembly
-
+                           "iree_lab.isa.disassembler has not landed") from None
     return write_disassembly
 
 

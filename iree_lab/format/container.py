@@ -19,13 +19,13 @@ memoryview slice, so opening a multi-GB file touches a few pages only.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import mmap
 import os
 import struct
 
 from iree_lab.errors import FormatError
+from iree_lab.format._record import Record
 from iree_lab.format.flatbuffer import Buffer
 
 # IREE_VM_ARCHIVE_SEGMENT_ALIGNMENT: alignment of the rodata base after the FlatBuffer.
@@ -44,14 +44,14 @@ _ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")  # 56 bytes
 _ZIP64_EOCD_SIGNATURE = 0x06064B50
 
 
-@dataclasses.dataclass(frozen=True)
-class ArchiveEntry:
-    """One file of a ZIP container (from its central directory)."""
+class ArchiveEntry(Record):
+    """One file of a ZIP container (from its central directory).
 
-    name: str
-    data_offset: int  # file offset of the entry's first byte
-    size: int
-    compression_method: int  # 0 = stored (the only kind IREE writes)
+    ``data_offset`` is the file offset of the entry's first byte;
+    ``compression_method`` 0 is stored (the only kind IREE writes).
+    """
+
+    __slots__ = ("name", "data_offset", "size", "compression_method")
 
 
 def map_source(source) -> tuple[memoryview, object]:

@@ -14,9 +14,9 @@ checked for cycles and excessive nesting, which raise FormatError.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 
 from iree_lab.errors import FormatError
+from iree_lab.format._record import Record
 from iree_lab.format.flatbuffer import Table
 
 # LocationTypeDef union tags (see schemas/bytecode_module_def.fbs).
@@ -31,7 +31,7 @@ _TAG_TABLES = {
 MAX_LOCATION_DEPTH = 200
 
 
-class Location:
+class Location(Record):
     """Base class of resolved source locations (MLIR location attributes)."""
 
     __slots__ = ()
@@ -44,48 +44,40 @@ class Location:
         return self.format()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class UnknownLoc(Location):
     """A NONE entry of the location table (IREE prints ``[unknown]``)."""
+
+    __slots__ = ()
 
     def format(self) -> str:
         return "[unknown]"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class FileLineColLoc(Location):
-    filename: str
-    line: int
-    column: int
+    __slots__ = ("filename", "line", "column")
 
     def format(self) -> str:
         return f"{self.filename}:{self.line}:{self.column}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class NameLoc(Location):
-    name: str
-    child: Location | None
+    __slots__ = ("name", "child")  # child: Location | None
 
     def format(self) -> str:
         text = f'"{self.name}"'
         return text if self.child is None else f"{text}({self.child.format()})"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class CallSiteLoc(Location):
-    callee: Location
-    caller: Location
+    __slots__ = ("callee", "caller")
 
     def format(self) -> str:
         # Callee first, like a stack trace (IREE's order, the reverse of MLIR's).
         return f"{self.callee.format()}\n      at {self.caller.format()}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class FusedLoc(Location):
-    metadata: str | None
-    locations: tuple[Location, ...]
+    __slots__ = ("metadata", "locations")  # str | None, tuple[Location, ...]
 
     def format(self) -> str:
         head = "" if self.metadata is None else f"<{self.metadata}>"
@@ -93,14 +85,14 @@ class FusedLoc(Location):
         return f"{head}[\n    {body}\n  ]" if self.locations else f"{head}[\n\n  ]"
 
 
-@dataclasses.dataclass(frozen=True)
-class FunctionSourceMap:
-    """Bytecode offsets (relative to the function start) of one function -> locations."""
+class FunctionSourceMap(Record):
+    """Bytecode offsets (relative to the function start) of one function -> locations.
 
-    local_name: str | None
-    # (bytecode_offset, location index) in stored order (ascending offsets).
-    entries: tuple[tuple[int, int], ...]
-    database: DebugDatabase = dataclasses.field(repr=False, compare=False)
+    ``entries``: (bytecode_offset, location index) pairs in stored order.
+    """
+
+    __slots__ = ("local_name", "entries", "database")
+    _hidden = ("database",)
 
     def location_at(self, bytecode_offset: int) -> Location | None:
         """The location recorded for the instruction at exactly this offset (IREE's lookup)."""

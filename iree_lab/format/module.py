@@ -8,11 +8,11 @@ memoryview, not a copy.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 
 from iree_lab.errors import FormatError
+from iree_lab.format._record import Record
 from iree_lab.format.container import Container, map_source
 from iree_lab.format.debug_database import DebugDatabase, FunctionSourceMap
 from iree_lab.format.flatbuffer import Table
@@ -50,30 +50,26 @@ def cconv_fragments(calling_convention: str | None) -> tuple[str, str]:
     return ("" if arguments == "v" else arguments), ("" if results == "v" else results)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TypeDef:
-    ordinal: int
-    full_name: str | None
+class TypeDef(Record):
+    """An entry of the type table (``full_name`` such as ``!hal.buffer``)."""
+
+    __slots__ = ("ordinal", "full_name")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Dependency:
-    name: str | None
-    minimum_version: int
-    flags: int
+class Dependency(Record):
+    """A module this one depends on (``ModuleDependencyDef``)."""
+
+    __slots__ = ("name", "minimum_version", "flags")
 
     @property
     def is_optional(self) -> bool:
         return bool(self.flags & FLAG_OPTIONAL)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Import:
-    ordinal: int
-    full_name: str | None
-    calling_convention: str | None
-    attrs: dict[str, str]
-    flags: int
+class Import(Record):
+    """An imported function; ``attrs`` are its signature's reflection attributes."""
+
+    __slots__ = ("ordinal", "full_name", "calling_convention", "attrs", "flags")
 
     @property
     def is_optional(self) -> bool:
@@ -84,48 +80,38 @@ class Import:
         return (self.full_name or "").partition(".")[0]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Export:
-    ordinal: int
-    local_name: str | None
-    internal_ordinal: int
-    # From function_signatures[internal_ordinal] (None if out of range or absent).
-    calling_convention: str | None
-    attrs: dict[str, str]
+class Export(Record):
+    """An exported name of an internal function.
+
+    ``calling_convention`` and ``attrs`` (e.g. ``iree.abi.declaration``) come
+    from ``function_signatures[internal_ordinal]`` (None/{} if out of range).
+    """
+
+    __slots__ = ("ordinal", "local_name", "internal_ordinal", "calling_convention", "attrs")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Function:
-    """An internal function: its descriptor plus signature and names."""
+class Function(Record):
+    """An internal function: its descriptor plus signature and names.
 
-    ordinal: int
-    bytecode_offset: int
-    bytecode_length: int
-    requirements: FeatureBits
-    reserved: int
-    block_count: int
-    i32_register_count: int
-    ref_register_count: int
-    calling_convention: str | None
-    attrs: dict[str, str]
-    # local_name of every export that aliases this function, in export order.
-    export_names: tuple[str, ...]
-    # The first export alias, else the debug database name when the database
-    # is 1:1 with descriptors, else None.
-    name: str | None
-    # What IREE's tools show: export alias, else the debug database entry at
-    # this *ordinal* (IREE's lookup, wrong when the database is sparse), else fnN.
-    iree_name: str
+    ``export_names``: local_name of every export aliasing it, in export order.
+    ``name``: the first export alias, else the debug database name when the
+    database is 1:1 with descriptors, else None.
+    ``iree_name``: what IREE's tools show: the export alias, else the debug
+    database entry at this *ordinal* (IREE's lookup, wrong when the database
+    is sparse, as iree-compile 3.13 writes it), else ``fnN``.
+    """
+
+    __slots__ = ("ordinal", "bytecode_offset", "bytecode_length", "requirements", "reserved",
+                 "block_count", "i32_register_count", "ref_register_count",
+                 "calling_convention", "attrs", "export_names", "name", "iree_name")
 
     @property
     def display_name(self) -> str:
         return self.name if self.name is not None else f"fn{self.ordinal}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RwdataSegment:
-    ordinal: int
-    byte_size: int
+class RwdataSegment(Record):
+    __slots__ = ("ordinal", "byte_size")
 
 
 class RodataSegment:
