@@ -1,0 +1,609 @@
+"""The stepping tier: an explicit-stack interpreter that can pause, step and yield.
+
+Every bytecode function is compiled (once per module state) into a list of
+small Python functions, one per instruction, generated from the templates in
+:mod:`iree_lab.vm.emit`. A handler takes the frame's register lists and
+returns the index of the next instruction; control-flow ops that need the
+stack (calls, returns, yields, failures) return ``-(index + 1)`` and the loop
+in :class:`Invocation` performs them. All state lives in :class:`Frame`
+objects, so an invocation can stop between any two instructions (a hook
+asked to pause, the instruction budget ran out, a ``vm.yield``) and resume
+later: this is IREE's fiber model (``invocation.c``).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import linecache
+
+from iree_lab.isa import tables as T
+from iree_lab.vm import calls
+from iree_lab.vm.emit import (
+    RUNTIME,
+    ConstantPool,
+    EmitContext,
+    ListNaming,
+    UnsupportedOp,
+    emit,
+    remap_lines,
+)
+from iree_lab.vm.module import BytecodeModule, BytecodeModuleState
+from iree_lab.vm.native import NativeFunction
+from iree_lab.vm.registers import Registers
+from iree_lab.vm.status import BacktraceFrame, StatusCode, VMStatus
+from iree_lab.vm.value import CallingConvention
+
+# Deepest call stack an invocation may build; deeper calls fail with
+# RESOURCE_EXHAUSTED like IREE's stack growth limit.
+MAX_STACK_DEPTH = 2048
+
+_CONTROL_FLOWS = (T.FLOW_CALL, T.FLOW_CALL_YIELDABLE, T.FLOW_RETURN, T.FLOW_YIELD, T.FLOW_FAIL)
+_source_ids = itertools.count()
+
+
+class Control:
+    """What a control-flow instruction does (interpreted by the invocation loop)."""
+
+    __slots__ = ("kind", "inst", "callee", "is_import", "segment_sizes", "operands", "results",
+                 "resume_index", "yieldable", "status_reg", "message")  # fmt: skip
+
+    def __init__(self, kind: str, inst):
+        self.kind = kind
+        self.inst = inst
+        self.callee = None
+        self.is_import = False
+        self.segment_sizes = None
+        self.operands = ()
+        self.results = ()
+        self.resume_index = -1
+        self.yieldable = False
+        self.status_reg = 0
+        self.message = ""
+
+
+class CompiledFunction:
+    """Stepping-tier code of one bytecode function in one module state."""
+
+    def __init__(self, state: BytecodeModuleState, ordinal: int):
+        module: BytecodeModule = state.module
+        self.state = state
+        self.module = module
+        self.ordinal = ordinal
+        self.decoded = decoded = module.decode(ordinal)
+        self.name = module.function_name(ordinal)
+        descriptor = module.source.functions[ordinal]
+        self.cconv = (
+            CallingConvention(descriptor.calling_convention)
+            if descriptor.calling_convention else CallingConvention("0v_v")
+        )
+        insts = decoded.instructions
+        self.instructions = insts
+        self.pcs = [inst.pc for inst in insts]
+        self.index_of_pc = {inst.pc: k for k, inst in enumerate(insts)}
+        # Register files are sized to the verifier's limit (counts rounded up to a
+        # power of two), so every register the verifier accepts exists.
+        self.i32_count = _round_up_pow2(descriptor.i32_register_count)
+        self.ref_count = _round_up_pow2(descriptor.ref_register_count)
+        self.controls: list[Control | None] = [None] * len(insts)
+        self.handlers = self._compile(insts)
+
+    def _target(self, pc: int) -> int:
+        # Branches land just past the target block's marker.
+        return self.index_of_pc[pc] + 1
+
+    def _compile(self, insts) -> list:
+        consts = ConstantPool()
+        ctx = EmitContext(consts, types=self.module.types, rodata=self.state.rodata)
+        naming = ListNaming()
+        code_bytes = None
+        src = []
+        for k, inst in enumerate(insts):
+            op = inst.op
+            flow = op.flow
+            src.append(f"def _h{k}(R, RR):")
+            body: list[str]
+            if flow == T.FLOW_BLOCK:
+                body = [f"return {k + 1}"]
+            elif flow in (T.FLOW_BRANCH, T.FLOW_BREAK):
+                if op.symbol == "CondBreak":
+                    _cond, target, remap = inst.values
+                else:
+                    target, remap = inst.values
+                body = remap_lines(remap, naming) + [f"return {self._target(target)}"]
+            elif flow == T.FLOW_COND_BRANCH:
+                cond, t_pc, t_remap, f_pc, f_remap = inst.values
+                body = [f"if R[{cond}]:"]
+                body += ["    " + x for x in remap_lines(t_remap, naming)]
+                body += [f"    return {self._target(t_pc)}"]
+                body += remap_lines(f_remap, naming) + [f"return {self._target(f_pc)}"]
+            elif flow == T.FLOW_BRANCH_TABLE:
+                index, d_pc, d_remap, cases = inst.values
+                body = [f"_i = R[{index}]"]
+                for case_index, (c_pc, c_remap) in enumerate(cases):
+                    body.append(f"if _i == {case_index}:")
+                    body += ["    " + x for x in remap_lines(c_remap, naming)]
+                    body.append(f"    return {self._target(c_pc)}")
+                body += remap_lines(d_remap, naming) + [f"return {self._target(d_pc)}"]
+            elif flow in _CONTROL_FLOWS:
+                self.controls[k] = self._control(inst)
+                body = [f"return {-(k + 1)}"]
+            else:
+                if op.symbol == "ConstF32":
+                    # Keep the exact bits (a NaN payload would not survive a float round trip).
+                    if code_bytes is None:
+                        code_bytes = self.module.function_bytes(self.ordinal)
+                    inst = _const_f32_exact(inst, code_bytes)
+                ctx.op_label = op.name
+                try:
+                    body = emit(inst, naming, ctx) + [f"return {k + 1}"]
+                except UnsupportedOp:
+                    raise VMStatus(StatusCode.UNIMPLEMENTED,
+                                   f"unhandled opcode {op.name}") from None
+            src += ["    " + line for line in body]
+        src.append("HANDLERS = [" + ", ".join(f"_h{k}" for k in range(len(insts))) + "]")
+        text = "\n".join(src) + "\n"
+        namespace = dict(RUNTIME)
+        namespace.update(consts.namespace())
+        namespace["S"] = self.state
+        filename = f"<iree_lab stepping {self.module.name}.{self.name} #{next(_source_ids)}>"
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own templates
+        return namespace["HANDLERS"]
+
+    def _control(self, inst) -> Control:
+        op = inst.op
+        v = inst.values
+        flow = op.flow
+        if flow == T.FLOW_RETURN:
+            c = Control("return", inst)
+            c.operands = v[0]
+            return c
+        if flow == T.FLOW_FAIL:
+            c = Control("fail", inst)
+            c.status_reg = v[0]
+            c.message = v[1]
+            return c
+        if flow == T.FLOW_YIELD:
+            c = Control("yield", inst)
+            target, remap = v
+            c.resume_index = self._target(target)
+            c.operands = remap
+            return c
+        # Calls.
+        c = Control("call", inst)
+        c.callee = v[0] & ~T.FUNCTION_ORDINAL_IMPORT_BIT
+        c.is_import = bool(v[0] & T.FUNCTION_ORDINAL_IMPORT_BIT)
+        variadic = op.symbol in ("CallVariadic", "CallVariadicYieldable")
+        if variadic:
+            c.segment_sizes = v[1]
+            c.operands = v[2]
+        else:
+            c.operands = v[1]
+        c.results = v[-1]
+        c.yieldable = flow == T.FLOW_CALL_YIELDABLE
+        if c.yieldable:
+            c.resume_index = self._target(v[-2])
+        return c
+
+
+def _round_up_pow2(n: int) -> int:
+    n = max(1, n)
+    return 1 << (n - 1).bit_length()
+
+
+def _const_f32_exact(inst, code: bytes):
+    import struct
+
+    import numpy as np
+
+    from iree_lab.vm.ops import f32_from_bits
+
+    start = inst.pc + 2
+    bits = struct.unpack_from("<I", code, start)[0]
+    value = f32_from_bits(bits)
+
+    class _Exact:
+        __slots__ = ("op", "values", "pc")
+
+    exact = _Exact()
+    exact.op = inst.op
+    exact.pc = inst.pc
+    exact.values = (np.float32(value),) + tuple(inst.values[1:])
+    return exact
+
+
+def compiled_function(state: BytecodeModuleState, ordinal: int) -> CompiledFunction:
+    code = state.stepping_code.get(ordinal)
+    if code is None:
+        code = state.stepping_code[ordinal] = CompiledFunction(state, ordinal)
+    return code
+
+
+# -----------------------------------------------------------------------------------------
+# Frames
+# -----------------------------------------------------------------------------------------
+
+
+class Frame:
+    """A bytecode function activation: registers and the next instruction index.
+
+    ``return_registers``/``return_fragment`` remember where a pending call's
+    results go (IREE's ``frame_storage->return_registers``); ``results_cconv``
+    says how this frame's ``vm.return`` values are typed.
+    """
+
+    __slots__ = ("code", "R", "RR", "k", "return_registers", "return_fragment",
+                 "resume_index", "entry", "pending")  # fmt: skip
+
+    def __init__(self, code: CompiledFunction):
+        self.code = code
+        self.R: list = [0] * code.i32_count
+        self.RR: list = [None] * code.ref_count
+        self.k = 0
+        self.return_registers = None
+        self.return_fragment = ""
+        self.resume_index = -1
+        # Whether this frame was entered from outside its module (an export
+        # called by the host or through another module's import).
+        self.entry = False
+        self.pending = None
+
+    @property
+    def module_name(self) -> str:
+        return self.code.module.name
+
+    @property
+    def function_name(self) -> str:
+        return self.code.name
+
+    @property
+    def pc(self) -> int:
+        """Byte offset of the next instruction to execute."""
+        pcs = self.code.pcs
+        return pcs[self.k] if 0 <= self.k < len(pcs) else -1
+
+    @property
+    def instruction(self):
+        insts = self.code.instructions
+        return insts[self.k] if 0 <= self.k < len(insts) else None
+
+    @property
+    def registers(self) -> Registers:
+        return Registers(self.R, self.RR)
+
+    def backtrace_frame(self, k: int | None = None) -> BacktraceFrame:
+        k = self.k if k is None else k
+        pcs = self.code.pcs
+        pc = pcs[k] if 0 <= k < len(pcs) else None
+        location = self.code.module.source_location(self.code.ordinal, pc) if pc is not None \
+            else None
+        return BacktraceFrame(self.module_name, self.function_name, pc, location)
+
+    def __repr__(self) -> str:
+        return f"<Frame {self.module_name}.{self.function_name}+{self.pc:08X}>"
+
+
+class NativeFrame:
+    """A native (Python) import that suspended: its generator and where results go."""
+
+    __slots__ = ("function", "generator", "result_fragment", "yieldable")
+
+    def __init__(self, function: NativeFunction, generator, result_fragment: str,
+                 yieldable: bool = True):
+        self.function = function
+        self.generator = generator
+        self.result_fragment = result_fragment
+        # Called through vm.call.yieldable (or as the entry function): each yield
+        # suspends the fiber. Through a plain vm.call it runs to completion.
+        self.yieldable = yieldable
+
+    def backtrace_frame(self, k=None) -> BacktraceFrame:
+        return BacktraceFrame(self.function.module.name, self.function.name, None, "native")
+
+    def __repr__(self) -> str:
+        return f"<NativeFrame {self.function.full_name}>"
+
+
+# -----------------------------------------------------------------------------------------
+# Invocations (fibers)
+# -----------------------------------------------------------------------------------------
+
+
+class InvocationState(enum.Enum):
+    READY = "ready"
+    RUNNING = "running"
+    SUSPENDED = "suspended"  # yielded (vm.yield or a yielding import); resume to continue
+    PAUSED = "paused"  # a hook asked to stop before an instruction
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Invocation:
+    """One call of a function, run as a resumable fiber on an explicit stack.
+
+    ``run()`` executes until the function returns, yields, pauses or fails
+    and returns the new :class:`InvocationState`. ``results`` holds the
+    return values once DONE; ``status`` the :class:`VMStatus` once FAILED.
+    """
+
+    def __init__(self, context, function, arguments: list, *, hook=None,
+                 instruction_budget: int | None = None, max_depth: int = MAX_STACK_DEPTH):
+        self.context = context
+        self.function = function
+        self.stack: list = []
+        self.results: list | None = None
+        self.status: VMStatus | None = None
+        self.state = InvocationState.READY
+        self.hook = hook
+        self.instruction_budget = instruction_budget
+        self.instructions_executed = 0
+        self.max_depth = max_depth
+        self._skip_hook_once = False
+        self._result_fragment = function.cconv.results if function.cconv else ""
+        self._start(function, arguments)
+
+    # -- Entry ------------------------------------------------------------------------------
+
+    def _start(self, function, arguments: list) -> None:
+        if isinstance(function, NativeFunction):
+            self._native_entry = (function, arguments)
+            return
+        self._native_entry = None
+        state = self.context.state_of(function.module)
+        frame = Frame(compiled_function(state, function.ordinal))
+        frame.entry = True
+        fragment = function.cconv.arguments if function.cconv else ""
+        calls.place_arguments(fragment, arguments, frame.R, frame.RR)
+        self.stack.append(frame)
+
+    @property
+    def top(self):
+        return self.stack[-1] if self.stack else None
+
+    def backtrace(self) -> list[BacktraceFrame]:
+        return [f.backtrace_frame() for f in self.stack]
+
+    # -- Running ----------------------------------------------------------------------------
+
+    def run(self) -> InvocationState:
+        if self.state in (InvocationState.DONE, InvocationState.FAILED):
+            return self.state
+        if self.state == InvocationState.PAUSED:
+            self._skip_hook_once = True
+        self.state = InvocationState.RUNNING
+        try:
+            if self._native_entry is not None:
+                self._run_native_entry()
+            else:
+                self._loop()
+        except VMStatus as status:
+            self._fail(status)
+        except KeyboardInterrupt:
+            status = VMStatus(StatusCode.CANCELLED, "interrupted (KeyboardInterrupt)")
+            status.interrupted = True
+            self._fail(status)
+        return self.state
+
+    def _fail(self, status: VMStatus) -> None:
+        if not status.frames:
+            status.frames = [f.backtrace_frame() for f in reversed(self.stack)]
+        self.stack.clear()
+        self.status = status
+        self.state = InvocationState.FAILED
+
+    def _run_native_entry(self) -> None:
+        function, arguments = self._native_entry
+        result = _call_native(function, arguments)
+        if function.is_generator:
+            frame = NativeFrame(function, result, self._result_fragment)
+            self._native_entry = None
+            self.stack.append(frame)
+            self._resume_native(frame)
+            return
+        self._native_entry = None
+        self.results = calls.normalize_native_results(self._result_fragment, result)
+        self.state = InvocationState.DONE
+
+    def _loop(self) -> None:
+        hook = self.hook
+        budget = self.instruction_budget
+        while self.state == InvocationState.RUNNING:
+            frame = self.stack[-1]
+            if type(frame) is NativeFrame:
+                self._resume_native(frame)
+                continue
+            R = frame.R
+            RR = frame.RR
+            handlers = frame.code.handlers
+            k = frame.k
+            try:
+                if hook is None and budget is None:
+                    while k >= 0:
+                        k = handlers[k](R, RR)
+                else:
+                    k = self._step_loop(frame, handlers, k, hook, budget)
+                    if k is None:
+                        return
+            except VMStatus as status:
+                frame.k = k
+                status.frames = [f.backtrace_frame() for f in reversed(self.stack)]
+                raise
+            except KeyboardInterrupt:
+                frame.k = k
+                raise
+            except Exception as e:  # a bug or type confusion: report where it happened
+                frame.k = k
+                status = VMStatus(StatusCode.INTERNAL,
+                                  f"{type(e).__name__} executing "
+                                  f"{frame.code.instructions[k].op.name}: {e}")
+                status.frames = [f.backtrace_frame() for f in reversed(self.stack)]
+                raise status from e
+            k = -k - 1
+            frame.k = k
+            self._control(frame, frame.code.controls[k])
+
+    def _step_loop(self, frame, handlers, k, hook, budget):
+        """The instrumented loop: hook before each instruction, optional budget."""
+        R, RR = frame.R, frame.RR
+        while k >= 0:
+            if hook is not None:
+                if self._skip_hook_once:
+                    self._skip_hook_once = False
+                else:
+                    frame.k = k
+                    if hook(self, frame, k):
+                        self.state = InvocationState.PAUSED
+                        return None
+            if budget is not None:
+                self.instructions_executed += 1
+                if self.instructions_executed > budget:
+                    frame.k = k
+                    raise VMStatus(StatusCode.DEADLINE_EXCEEDED,
+                                   f"instruction budget of {budget} exhausted")
+            k = handlers[k](R, RR)
+        return k
+
+    # -- Control flow -------------------------------------------------------------------------
+
+    def _control(self, frame: Frame, c: Control) -> None:
+        kind = c.kind
+        if kind == "return":
+            self._return(frame, c)
+        elif kind == "call":
+            self._call(frame, c)
+        elif kind == "yield":
+            # vm.yield branches first, so resuming needs no extra state.
+            _apply_remap(c.operands, frame.R, frame.RR)
+            frame.k = c.resume_index
+            self.state = InvocationState.SUSPENDED
+        elif kind == "fail":
+            code = frame.R[c.status_reg] & 0xFFFFFFFF
+            if code != 0:
+                raise VMStatus(StatusCode.from_raw(code), c.message)
+            frame.k += 1
+        else:  # pragma: no cover - every control kind is handled above
+            raise VMStatus(StatusCode.INTERNAL, f"unknown control op {kind}")
+
+    def _return(self, frame: Frame, c: Control) -> None:
+        # Results are typed by the returning function's own signature.
+        fragment = frame.code.cconv.results
+        values = calls.read_results(fragment, c.operands, frame.R, frame.RR)
+        self.stack.pop()
+        self._deliver(values)
+
+    def _deliver(self, values: list) -> None:
+        """Hands a returning function's values to its caller (or the host)."""
+        if not self.stack:
+            self.results = values
+            self.state = InvocationState.DONE
+            return
+        caller = self.stack[-1]
+        if type(caller) is NativeFrame:  # pragma: no cover - natives call no bytecode yet
+            raise VMStatus(StatusCode.UNIMPLEMENTED, "native frames calling bytecode")
+        calls.scatter(caller.return_fragment, values, caller.return_registers,
+                      caller.R, caller.RR)
+        caller.return_registers = None
+        caller.k = caller.resume_index
+
+    def _call(self, frame: Frame, c: Control) -> None:
+        state = frame.code.state
+        frame.resume_index = c.resume_index if c.yieldable else frame.k + 1
+        if not c.is_import:
+            callee = compiled_function(state, c.callee)
+            fragment = callee.cconv.arguments
+            args = calls.gather(fragment, c.operands, frame.R, frame.RR)
+            self._push_bytecode(frame, callee, args, c.results, callee.cconv.results)
+            return
+        target = state.imports[c.callee]
+        if target is None:
+            decl = state.module.imports[c.callee]
+            raise VMStatus(StatusCode.NOT_FOUND,
+                           f"optional import `{decl.full_name}` (ordinal {c.callee}) not "
+                           "resolved").annotate("while calling import")
+        decl = state.module.imports[c.callee]
+        cconv = decl.cconv or target.cconv
+        args = calls.gather(cconv.arguments, c.operands, frame.R, frame.RR, c.segment_sizes)
+        result_fragment = cconv.results
+        if isinstance(target, NativeFunction):
+            try:
+                result = _call_native(target, args)
+            except VMStatus as status:
+                raise status.annotate("while calling import") from None
+            if target.is_generator:
+                if not c.yieldable and result_fragment:
+                    result.close()
+                    raise VMStatus(StatusCode.UNIMPLEMENTED,
+                                   "yield in imports with results not supported").annotate(
+                                       "while calling import")
+                frame.return_registers = c.results
+                frame.return_fragment = result_fragment
+                native = NativeFrame(target, result, result_fragment, c.yieldable)
+                self.stack.append(native)
+                self._resume_native(native)
+                return
+            values = calls.normalize_native_results(result_fragment, result)
+            calls.scatter(result_fragment, values, c.results, frame.R, frame.RR)
+            frame.k = frame.resume_index
+            return
+        # Another bytecode module's export.
+        callee_state = self.context.state_of(target.module)
+        callee = compiled_function(callee_state, target.ordinal)
+        self._push_bytecode(frame, callee, args, c.results, result_fragment, entry=True)
+
+    def _push_bytecode(self, caller: Frame, callee: CompiledFunction, args, result_regs,
+                       result_fragment: str, entry: bool = False) -> None:
+        if len(self.stack) >= self.max_depth:
+            raise VMStatus(StatusCode.RESOURCE_EXHAUSTED,
+                           f"VM stack overflow: call depth exceeds {self.max_depth} frames")
+        caller.return_registers = result_regs
+        caller.return_fragment = result_fragment
+        frame = Frame(callee)
+        frame.entry = True  # returns are typed by the callee's own signature
+        calls.place_arguments(callee.cconv.arguments, args, frame.R, frame.RR)
+        self.stack.append(frame)
+
+    def _resume_native(self, native: NativeFrame) -> None:
+        """Advances a native import's generator: suspends on yield or delivers results."""
+        while True:
+            try:
+                next(native.generator)
+            except StopIteration as stop:
+                self.stack.pop()
+                values = calls.normalize_native_results(native.result_fragment, stop.value)
+                self._deliver(values)
+                return
+            except VMStatus as status:
+                raise status.annotate("while calling import") from None
+            except Exception as e:
+                raise VMStatus(StatusCode.INTERNAL,
+                               f"native function {native.function.full_name} raised "
+                               f"{type(e).__name__}: {e}").annotate("while calling import") from e
+            if native.yieldable:
+                self.state = InvocationState.SUSPENDED
+                return
+
+
+def _apply_remap(pairs, R, RR) -> None:
+    for src, dst in pairs:
+        if src & calls.TYPE_BIT:
+            s, d = src & calls.REF_MASK, dst & calls.REF_MASK
+            if src & calls.MOVE_BIT:
+                if s != d:
+                    RR[d] = RR[s]
+                    RR[s] = None
+            else:
+                RR[d] = RR[s]
+        else:
+            R[dst] = R[src]
+
+
+def _call_native(function: NativeFunction, args: list):
+    try:
+        return function.method(*args)
+    except VMStatus:
+        raise
+    except Exception as e:
+        raise VMStatus(StatusCode.INTERNAL,
+                       f"native function {function.full_name} raised {type(e).__name__}: {e}"
+                       ) from e
