@@ -490,3 +490,90 @@ def _expand(args: str, segments, registers) -> list | None:
             pos += width
         out.append(group)
     return out
+
+
+# -- per-export code ------------------------------------------------------------
+def export_listing(exe: Executable, export) -> tuple[str, list[str]]:
+    """The code of one export as (what it is, lines); never raises on damaged code.
+
+    CPU ELF: the dispatch function disassembled with capstone; SPIR-V: the entry
+    point's function (spirv-dis spelling); PTX/MSL/WGSL: the kernel's text;
+    VMVX: the dispatch function's VM disassembly; HSACO: no disassembler here,
+    so the kernel's symbols and metadata.
+    """
+    code = exe.code_object_for(export)
+    if code is None:
+        return ("none", [f"no code object for export {export.ordinal}"])
+    try:
+        if code.kind == "elf":
+            return _elf_listing(exe, export)
+        if code.kind == "spirv":
+            return _spirv_listing(code, export)
+        if code.kind in ("ptx", "msl", "wgsl"):
+            from iree_lab.format.executables.text import function_text
+
+            text = function_text(code.kind, code.text or "", export.symbol or "")
+            if text is None:
+                return (code.kind, [f"// {export.symbol!r} not found; whole source follows",
+                                    *(code.text or "").splitlines()])
+            return (code.kind, text.splitlines())
+        if code.kind == "vmfb":
+            return _vmvx_listing(exe, export)
+        if code.kind == "hsaco":
+            return _hsaco_listing(code, export)
+    except FormatError as e:
+        return ("error", [f"// error: {e}"])
+    return (code.kind, [f"no listing for {code.kind} code ({code.size} bytes)"])
+
+
+def _elf_listing(exe: Executable, export) -> tuple[str, list[str]]:
+    image = exe.attributes.get("elf")
+    address = export.attributes.get("address")
+    size = export.attributes.get("size")
+    if image is None or address is None or not size:
+        return ("elf", ["no code address for this export"])
+    if not image.can_disassemble:
+        return ("elf", [f"no disassembler for {image.machine_name}"])
+    try:
+        lines = [str(i) for i in image.disassemble(address, size)]
+    except (ValueError, LookupError) as e:
+        return ("elf", [f"// cannot disassemble: {e}"])
+    return (f"{image.machine_name} disassembly", lines)
+
+
+def _spirv_listing(code, export) -> tuple[str, list[str]]:
+    from iree_lab.format.executables.spirv import SpirvModule
+
+    module = SpirvModule(code.data)
+    entry = module.entry_point(export.symbol or "")
+    if entry is None:
+        return ("spirv", [f"; entry point {export.symbol!r} not found; whole module follows",
+                          *module.listing()])
+    return ("spirv", [str(i) for i in module.function_instructions(entry.function_id)])
+
+
+def _vmvx_listing(exe: Executable, export) -> tuple[str, list[str]]:
+    from iree_lab.isa import disassemble
+
+    module = exe.attributes.get("module")
+    if module is None:
+        return ("vmfb", ["nested module unreadable"])
+    text = disassemble(module, function=export.symbol)
+    lines = text.splitlines()
+    # Keep the function itself: from its `vm.func` line on.
+    for i, line in enumerate(lines):
+        if line.startswith("vm.func") or line.startswith("vm.export"):
+            return ("vm disassembly", lines[i:])
+    return ("vm disassembly", lines)
+
+
+def _hsaco_listing(code, export) -> tuple[str, list[str]]:
+    lines = ["; no AMDGPU disassembler in iree_lab (try llvm-objdump --triple=amdgcn)"]
+    for k in code.attributes.get("kernels", []):
+        if export.symbol in (k.get(".symbol"), k.get(".name")):
+            for key in sorted(k):
+                if key != ".args":
+                    lines.append(f"; {key}: {k[key]}")
+            for i, arg in enumerate(k.get(".args") or []):
+                lines.append(f"; arg {i}: {arg}")
+    return ("hsaco", lines)
