@@ -18,6 +18,8 @@ from iree_lab.errors import IreeLabError
 # subcommand's dependencies never slow down or break another.
 SUBCOMMANDS = {
     "dump": "iree_lab.cli.dump",
+    "executables": "iree_lab.cli.executables",
+    "extract": "iree_lab.cli.extract",
 }
 
 
