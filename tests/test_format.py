@@ -92,7 +92,7 @@ def test_module_matches_flatcc_json(program, reference):
     for seg, r in zip(m.rodata, ref_rodata, strict=True):
         assert seg.is_external == ("embedded_data" not in r)
         if seg.is_external:
-            assert seg.external_data_offset == r["external_data_offset"]
+            assert seg.external_data_offset == r.get("external_data_offset", 0)
             assert seg.size == r["external_data_length"] == len(seg.data)
         else:
             assert bytes(seg.data) == bytes(r["embedded_data"])

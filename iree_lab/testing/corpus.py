@@ -83,6 +83,14 @@ PROGRAMS: dict[str, Program] = {
         ),
         _program("control_flow_vm", "control_flow.mlir", ["--iree-hal-target-device=local",
                                                            "--iree-hal-local-target-device-backends=vmvx"]),
+        # Format coverage: metadata fields, a stripped debug database, a bare FlatBuffer
+        # with external rodata (no ZIP).
+        _program("metadata_vm", "metadata_vm.mlir",
+                 ["--compile-from=vm", "--iree-vm-target-extension-f64"], runnable=False),
+        _program("scalar_vmvx_stripped", "scalar.mlir",
+                 _LOCAL_VMVX + ["--iree-vm-bytecode-module-strip-source-map"]),
+        _program("rodata_vmvx_bare", "rodata.mlir",
+                 _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
     ]
 }
