@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "dump": "iree_lab.cli.dump",
     "executables": "iree_lab.cli.executables",
     "extract": "iree_lab.cli.extract",
+    "run": "iree_lab.cli.run",
 }
 
 
