@@ -351,6 +351,8 @@ class DecodedFunction:
         self.i32_register_count = i32_register_count
         self.ref_register_count = ref_register_count
         self.block_count = block_count
+        # Whether single register operands and type ids were verified (see decode_bytecode).
+        self.strict = True
         self.instructions: list[Instruction] = []
         self.blocks: list[Block] = []
         self.error: BytecodeError | None = None
@@ -438,12 +440,20 @@ def decode_bytecode(
     cconv: str | None = None,
     context: ModuleContext | None = None,
     bytecode_offset: int = 0,
+    strict: bool = True,
 ) -> DecodedFunction:
     """Decodes and verifies one function's bytecode (exactly its bytes).
 
     Raises :class:`BytecodeError` with ``partial`` set when the bytes are
     malformed. ``context`` (and ``cconv``, the function's calling convention)
     enable the checks that need the module's tables.
+
+    ``strict`` (the default, what the VM uses) also checks every single
+    register operand against its bank and the function's register counts and
+    every type id against the type table. IREE 3.13's verifier skips those two
+    checks (its decoder's validation hooks are not wired up), so
+    ``strict=False`` accepts exactly what IREE loads; the disassembler uses it
+    to print what iree-dump-module prints.
     """
     code = bytes(code)
     ctx = context or ModuleContext()
@@ -456,8 +466,11 @@ def decode_bytecode(
         block_count=block_count if block_count is not None else -1,
         bytecode_offset=bytecode_offset,
     )
+    fn.strict = strict
+    if not strict:
+        ctx = ctx._replace(type_count=None)
     try:
-        _decode_into(fn, code, ctx, cconv)
+        _decode_into(fn, code, ctx, cconv, strict)
     except _Fault as fault:
         what, pc, opcode = fault.args
         error = BytecodeError(
@@ -471,7 +484,9 @@ def decode_bytecode(
     return fn
 
 
-def _decode_into(fn: DecodedFunction, code: bytes, ctx: ModuleContext, cconv: str | None):
+def _decode_into(
+    fn: DecodedFunction, code: bytes, ctx: ModuleContext, cconv: str | None, strict: bool
+):
     n = len(code)
     i32_limit = _round_up_pow2(fn.i32_register_count)
     ref_limit = _round_up_pow2(fn.ref_register_count)
@@ -594,7 +609,8 @@ def _decode_into(fn: DecodedFunction, code: bytes, ctx: ModuleContext, cconv: st
                         raise _Fault(f"truncated {op.name} operand {field.name!r}", start, opcode)
                     raw = unpack_u16(code, pc)[0]
                     pc += 2
-                    check_reg(kind, raw)
+                    if strict:
+                        check_reg(kind, raw)
                     values.append(raw)
                 elif kind in (T.REG_LIST, T.SEGMENT_SIZES):
                     pc += pc & 1
@@ -911,18 +927,19 @@ def module_context(module) -> ModuleContext:
     return ctx
 
 
-def decode_function(module, function) -> DecodedFunction:
+def decode_function(module, function, *, strict: bool = True) -> DecodedFunction:
     """Decodes internal function ``function`` of ``module`` (cached per module).
 
     ``function`` is a function descriptor from ``module.functions``, an
     internal ordinal, or a function name (export name or debug name).
-    Raises :class:`BytecodeError` for malformed bytecode.
+    Raises :class:`BytecodeError` for malformed bytecode. ``strict``: see
+    :func:`decode_bytecode`.
     """
     from iree_lab.isa import _module as M
 
     ordinal = M.resolve_function(module, function)
     cache = _module_cache(module)
-    key = ("function", ordinal)
+    key = ("function", ordinal, strict)
     hit = cache.get(key)
     if hit is not None:
         if isinstance(hit, BytecodeError):
@@ -941,6 +958,7 @@ def decode_function(module, function) -> DecodedFunction:
             cconv=M.function_cconv(module, ordinal),
             context=module_context(module),
             bytecode_offset=descriptor.bytecode_offset,
+            strict=strict,
         )
     except BytecodeError as error:
         if error.partial is not None:

@@ -63,7 +63,15 @@ class Names:
     def type_name(self, type_id: int) -> str:
         if type_id < len(self._types) and self._types[type_id]:
             return self._types[type_id]
-        return f"!vm.type<{type_id}>"
+        # IREE clamps an out-of-range id to type 0 and prints its runtime type:
+        # value types by name, !vm.list<...> as the bare list type, !vm.opaque
+        # (no type) as "*".
+        first = self._types[0] if self._types else None
+        if first is None or first == "!vm.opaque":
+            return "*"
+        if first.startswith("!vm.list"):
+            return "!vm.list"
+        return first
 
     def callee(self, ordinal: int) -> str:
         """IREE's spelling: import full name, "module.fn" or "module:N" if unnamed."""
@@ -384,7 +392,7 @@ def write_disassembly(
             continue
         parts.append(f"vm.func @{name}{signature} {{\n")
         try:
-            fn = decode_function(module, ordinal)
+            fn = decode_function(module, ordinal, strict=False)
         except BytecodeError as error:
             first_error = first_error or error
             if error.partial is not None:

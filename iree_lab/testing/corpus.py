@@ -50,6 +50,24 @@ def _program(name, source, flags=(), **kwargs) -> Program:
     return Program(name, source, tuple(flags), **kwargs)
 
 
+_EXECUTABLE_TARGETS = [
+    ("vmvx", _LOCAL_VMVX, True),
+    ("llvm_cpu", _LOCAL_LLVM_CPU, True),
+    ("llvm_cpu_system", _LOCAL_LLVM_CPU + ["--iree-llvmcpu-link-embedded=false"], True),
+    ("aarch64", _LOCAL_LLVM_CPU + ["--iree-llvmcpu-target-triple=aarch64-unknown-linux-gnu"],
+     False),
+    ("riscv64", _LOCAL_LLVM_CPU + ["--iree-llvmcpu-target-triple=riscv64-unknown-linux-gnu",
+                                   "--iree-llvmcpu-target-cpu-features=+m,+a,+f,+d,+c",
+                                   "--iree-llvmcpu-target-abi=lp64d"], False),
+    ("vulkan", ["--iree-hal-target-device=vulkan", "--iree-vulkan-target=rdna3"], False),
+    ("cuda", ["--iree-hal-target-device=cuda", "--iree-cuda-target=sm_80"], False),
+    ("hip", ["--iree-hal-target-device=hip", "--iree-rocm-target=gfx942"], False),
+    ("hip_hsaco", ["--iree-hal-target-device=hip", "--iree-rocm-target=gfx942",
+                   "--iree-rocm-container-type=hsaco"], False),
+    ("amdgpu", ["--iree-hal-target-device=amdgpu", "--iree-rocm-target=gfx942"], False),
+    ("metal", ["--iree-hal-target-device=metal"], False),
+]
+
 # The corpus. Names are stable: tests and benchmarks refer to them.
 PROGRAMS: dict[str, Program] = {
     p.name: p
@@ -92,6 +110,17 @@ PROGRAMS: dict[str, Program] = {
         _program("rodata_vmvx_bare", "rodata.mlir",
                  _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
+        # Executable containers: one program compiled for every HAL target (compile-only
+        # except the local CPU ones); see tests/test_executables*.py.
+        *[
+            _program(f"exe_{name}", "executables/dispatches.mlir", flags, runnable=run)
+            for name, flags, run in _EXECUTABLE_TARGETS
+        ],
+        # ISA coverage (with the compiled modules these use every opcode of iree_lab.isa).
+        *[
+            _program(f"isa_{n}", f"isa/{n}.vmasm", tool="assemble", runnable=n != "control")
+            for n in ("integer", "refs", "control", "ext_f32", "ext_f64")
+        ],
     ]
 }
 
