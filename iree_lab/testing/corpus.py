@@ -116,6 +116,11 @@ PROGRAMS: dict[str, Program] = {
             _program(f"exe_{name}", "executables/dispatches.mlir", flags, runnable=run)
             for name, flags, run in _EXECUTABLE_TARGETS
         ],
+        # ISA coverage (with the compiled modules these use every opcode of iree_lab.isa).
+        *[
+            _program(f"isa_{n}", f"isa/{n}.vmasm", tool="assemble", runnable=n != "control")
+            for n in ("integer", "refs", "control", "ext_f32", "ext_f64")
+        ],
     ]
 }
 
