@@ -157,6 +157,9 @@ class DebugDatabase:
         types = self._types
         tag = types[index] if types is not None and index < len(types) else 0
         if tag == 0:
+            # flatcc rejects a NONE element that still points at a table; so do we.
+            if self._values.raw_offset(index) != 0:
+                raise self._error("union element present with type NONE", index)
             loc: Location = UnknownLoc()
             self._cache[index] = loc
             return loc

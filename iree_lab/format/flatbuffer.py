@@ -302,6 +302,10 @@ class Vector:
         for i in range(self.count):
             yield self[i]
 
+    def raw_offset(self, i: int) -> int:
+        """The stored offset of element ``i`` of a vector of tables (0 = null)."""
+        return _U32.unpack_from(self.buf.data, self.start + self._index(i) * 4)[0]
+
     def table_at(self, i: int, type_name: str) -> Table:
         """Element ``i`` read as ``type_name`` (for vectors of unions)."""
         i = self._index(i)
