@@ -28,6 +28,26 @@ def _dump(iree_tool, path, *flags) -> str:
     return result.stdout.decode()
 
 
+def _assert_same(ours: str, iree_tool, path, *flags) -> None:
+    """ours == iree-dump-module's output, except where IREE cannot print an op.
+
+    IREE 3.13's disassembler has no case for vm.cast.ui64.f32: it stops at the
+    function using it ("unhandled ext opcode") while iree_lab prints it. Then
+    IREE's partial output must be a prefix of ours and the next function body
+    must contain the op.
+    """
+    result = iree_tool("iree-dump-module", "--output=disassembly", *flags, str(path), check=False)
+    expected = result.stdout.decode()
+    if result.returncode == 0:
+        assert ours == expected
+        return
+    assert b"unhandled ext opcode" in result.stderr, result.stderr.decode()
+    assert expected.rstrip("\n").endswith("{"), "IREE stops right after a vm.func line"
+    assert ours.startswith(expected)
+    body = ours[len(expected) :].split("\n}\n", 1)[0]
+    assert "vm.cast.ui64.f32" in body
+
+
 def _nested_executables(name: str) -> list[tuple[int, bytes]]:
     """(rodata ordinal, bytes) of every VM module embedded in a module's rodata."""
     out = []
@@ -42,9 +62,9 @@ def _nested_executables(name: str) -> list[tuple[int, bytes]]:
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_module_disassembly_matches(name, offsets, iree_tool):
     flags = ["--bytecode_offsets"] if offsets else []
-    expected = _dump(iree_tool, corpus.build(name), *flags)
-    assert expected.startswith("vm.module @")
-    assert disassemble(_module(name), bytecode_offsets=offsets) == expected
+    ours = disassemble(_module(name), bytecode_offsets=offsets)
+    assert ours.startswith("vm.module @")
+    _assert_same(ours, iree_tool, corpus.build(name), *flags)
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
@@ -55,10 +75,9 @@ def test_per_function_disassembly_matches(name, iree_tool):
     for f in module.functions:
         # By name without offsets, by ordinal with them.
         for key, flags in ((f.iree_name, []), (str(f.ordinal), ["--bytecode_offsets"])):
-            expected = _dump(iree_tool, path, f"--function={key}", *flags)
-            assert f"vm.func @{f.iree_name}" in expected
             ours = disassemble(module, function=key, bytecode_offsets=bool(flags))
-            assert ours == expected, (name, key, flags)
+            assert f"vm.func @{f.iree_name}" in ours
+            _assert_same(ours, iree_tool, path, f"--function={key}", *flags)
 
 
 def test_function_filter_without_match(iree_tool):

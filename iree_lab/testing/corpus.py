@@ -68,6 +68,9 @@ _EXECUTABLE_TARGETS = [
     ("metal", ["--iree-hal-target-device=metal"], False),
 ]
 
+# VM assembly programs under tests/programs/vm (owned by the VM tests).
+_VM_ASM_PROGRAMS = ("int_ops", "float_ops")
+
 # The corpus. Names are stable: tests and benchmarks refer to them.
 PROGRAMS: dict[str, Program] = {
     p.name: p
@@ -110,6 +113,8 @@ PROGRAMS: dict[str, Program] = {
         _program("rodata_vmvx_bare", "rodata.mlir",
                  _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
+        # The VM's op-coverage programs (tests/test_vm*.py), VM assembly unless .mlir.
+        *[_program(f"vm_{n}", f"vm/{n}.vmasm", tool="assemble") for n in _VM_ASM_PROGRAMS],
         # Executable containers: one program compiled for every HAL target (compile-only
         # except the local CPU ones); see tests/test_executables*.py.
         *[
@@ -137,6 +142,17 @@ def cache_dir() -> Path:
 @functools.cache
 def tool_path(name: str) -> str:
     """Path of an IREE tool (iree-compile, iree-dump-module, ...) from the pinned packages."""
+    # Runtime tools on PATH are Python wrappers that exec the binary shipped in
+    # iree._runtime_libs (~0.2 s of startup per call); run that binary directly.
+    if name != "iree-compile" and os.environ.get("IREE_PY_RUNTIME", "default") == "default":
+        try:
+            import iree._runtime_libs as libs  # type: ignore
+
+            native = Path(libs.__file__).parent / name
+            if native.exists():
+                return str(native)
+        except ImportError:
+            pass
     found = shutil.which(name)
     if found:
         return found
