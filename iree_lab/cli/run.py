@@ -60,6 +60,10 @@ def run(args) -> int:
     except IreeLabError as e:
         _fail(f"{e}; loading modules and dependencies; creating run context")
         return 1
+    except OSError as e:
+        _fail(f"NOT_FOUND; failed to open file '{e.filename}'; loading modules and "
+              "dependencies; creating run context")
+        return 1
     main_module = modules[-1]
     try:
         context = Context(modules)
@@ -238,7 +242,7 @@ def format_float(value: float) -> str:
     """C's ``%g`` (glibc spells NaN with its sign)."""
     if math.isnan(value):
         return "-nan" if math.copysign(1.0, value) < 0 else "nan"
-    return "%g" % value
+    return "%g" % value  # noqa: UP031 - C printf semantics on purpose
 
 
 def format_variant(ch: str, value) -> str:

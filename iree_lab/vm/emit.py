@@ -243,6 +243,8 @@ _F32_BINARY = {
     "Atan2F32": "_L32['atan2']({a}, {b})",
     "PowF32": "_L32['pow']({a}, {b})",
 }
+_NAN_ARITH = frozenset({"AddF32", "SubF32", "MulF32", "DivF32", "AddF64", "SubF64", "MulF64",
+                        "DivF64"})
 _F64_BINARY = {
     "AddF64": "{a} + {b}",
     "SubF64": "{a} - {b}",
@@ -425,9 +427,18 @@ def emit(inst, n: Naming, ctx: EmitContext) -> list[str]:
     if sym == "CmpNZI64":
         return _set32(n, v[1], _bool(f"{i(v[0])} != 0"))
     if sym in _F32_BINARY:
-        return _set32(n, v[2], _F32_BINARY[sym].format(a=i(v[0]), b=i(v[1])))
+        expr = _F32_BINARY[sym].format(a=i(v[0]), b=i(v[1]))
+        if sym in _NAN_ARITH:
+            # numpy's operand order can differ from IREE's: fix NaN results up.
+            return [f"_t = {expr}", f"if _t != _t: _t = _ops.nan_f32({i(v[0])}, {i(v[1])})",
+                    f"{i(v[2])} = _t"]  # fmt: skip
+        return _set32(n, v[2], expr)
     if sym in _F64_BINARY:
-        return _setf64(n, v[2], _F64_BINARY[sym].format(a=i(v[0]), b=i(v[1])))
+        expr = _F64_BINARY[sym].format(a=i(v[0]), b=i(v[1]))
+        if sym in _NAN_ARITH:
+            return [f"_t = {expr}", f"if _t != _t: _t = _ops.nan_f64({i(v[0])}, {i(v[1])})"
+                    ] + _setf64(n, v[2], "_t")  # fmt: skip
+        return _setf64(n, v[2], expr)
     if sym in _F32_UNARY:
         return _set32(n, v[1], _F32_UNARY[sym].format(a=i(v[0])))
     if sym in _F64_UNARY:
@@ -441,9 +452,9 @@ def emit(inst, n: Naming, ctx: EmitContext) -> list[str]:
         return (_set32 if sym == "FMAI32" else _set64)(n, v[3], expr, True)
     if sym == "FMAF32":
         # IREE builds without FP_FAST_FMAF: a * b + c with two roundings.
-        return _set32(n, v[3], f"{i(v[0])} * {i(v[1])} + {i(v[2])}")
+        return _set32(n, v[3], f"_ops.fma_f32({i(v[0])}, {i(v[1])}, {i(v[2])})")
     if sym == "FMAF64":
-        return _setf64(n, v[3], f"{i(v[0])} * {i(v[1])} + {i(v[2])}")
+        return _setf64(n, v[3], f"_ops.fma_f64({i(v[0])}, {i(v[1])}, {i(v[2])})")
     if sym in _CONVERSIONS:
         _src, dst, expr = _CONVERSIONS[sym]
         expr = expr.format(a=i(v[0]))

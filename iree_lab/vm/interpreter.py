@@ -434,9 +434,10 @@ class Invocation:
                 raise
             except Exception as e:  # a bug or type confusion: report where it happened
                 frame.k = k
+                insts = frame.code.instructions
+                what = insts[k].op.name if 0 <= k < len(insts) else "past the end"
                 status = VMStatus(StatusCode.INTERNAL,
-                                  f"{type(e).__name__} executing "
-                                  f"{frame.code.instructions[k].op.name}: {e}")
+                                  f"{type(e).__name__} executing {what}: {e}")
                 status.frames = [f.backtrace_frame() for f in reversed(self.stack)]
                 raise status from e
             k = -k - 1
@@ -481,6 +482,11 @@ class Invocation:
             code = frame.R[c.status_reg] & 0xFFFFFFFF
             if code != 0:
                 raise VMStatus(StatusCode.from_raw(code), c.message)
+            if frame.k + 1 >= len(frame.code.handlers):
+                # IREE would run on into whatever bytes follow the function.
+                raise VMStatus(StatusCode.FAILED_PRECONDITION,
+                               "vm.fail with status 0 (OK) continued past the end of the "
+                               "function")
             frame.k += 1
         else:  # pragma: no cover - every control kind is handled above
             raise VMStatus(StatusCode.INTERNAL, f"unknown control op {kind}")

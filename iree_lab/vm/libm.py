@@ -38,7 +38,35 @@ _LIBM = _load_libm()
 HAVE_LIBM = _LIBM is not None
 
 
+# iree-run-module (a manylinux build) links the oldest symbol versions of libm;
+# glibc kept their behaviour (e.g. log(-1) is +nan there, -nan in the 2.29
+# versions), so bind the same versions when the platform has them.
+_SYMBOL_VERSIONS = {name: "GLIBC_2.27" for name in ("expf", "exp2f", "logf", "log2f", "powf")}
+_DEFAULT_VERSION = "GLIBC_2.2.5"
+
+
+def _dlvsym():
+    for lib in (None, "libdl.so.2"):
+        try:
+            fn = ctypes.CDLL(lib).dlvsym
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_void_p
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+        return fn
+    return None
+
+
+_DLVSYM = _dlvsym() if _LIBM is not None else None
+
+
 def _bind(name: str, ctype, arity: int):
+    prototype = ctypes.CFUNCTYPE(ctype, *([ctype] * arity))
+    if _DLVSYM is not None:
+        version = _SYMBOL_VERSIONS.get(name, _DEFAULT_VERSION)
+        address = _DLVSYM(_LIBM._handle, name.encode(), version.encode())
+        if address:
+            return prototype(address)
     fn = getattr(_LIBM, name)
     fn.restype = ctype
     fn.argtypes = [ctype] * arity

@@ -16,7 +16,7 @@ from iree_lab.vm.buffer import Buffer
 from iree_lab.vm.list import List
 from iree_lab.vm.ref import check_ref_type
 from iree_lab.vm.status import StatusCode, VMStatus
-from iree_lab.vm.value import MASK32, MASK64, i32, i64
+from iree_lab.vm.value import MASK32, MASK64, i32
 
 _F64 = struct.Struct("<d")
 _Q64 = struct.Struct("<q")
@@ -139,6 +139,49 @@ def f32_hi_word(value) -> int:
     return f32_bits(value)
 
 
+# x86 SSE NaN rules (what IREE's compiled C does): an operation with a NaN operand
+# returns the first NaN operand, quieted; an invalid operation (0 * inf, inf - inf,
+# sqrt(-1)) returns the "default NaN", which has the sign bit set.
+DEFAULT_NAN_F32 = f32_from_bits(0xFFC00000)
+DEFAULT_NAN_F64 = f64_from_bits(-(1 << 51))  # 0xFFF8000000000000
+
+
+def nan_f32(*operands) -> np.float32:
+    """The NaN an f32 arithmetic op with these operands produces on x86."""
+    for x in operands:
+        if x != x:
+            return f32_from_bits(f32_bits(x) | 0x400000)
+    return DEFAULT_NAN_F32
+
+
+def nan_f64(*operands) -> float:
+    for x in operands:
+        if x != x:
+            return f64_from_bits(f64_bits(x) | (1 << 51))
+    return DEFAULT_NAN_F64
+
+
+def fma_f32(a, b, c) -> np.float32:
+    """``a * b + c`` in float with IREE's evaluation order for NaN results."""
+    p = a * b
+    if p != p:
+        p = nan_f32(a, b)
+    r = p + c
+    if r != r:
+        r = nan_f32(p, c)
+    return r
+
+
+def fma_f64(a: float, b: float, c: float) -> float:
+    p = a * b
+    if p != p:
+        p = nan_f64(a, b)
+    r = p + c
+    if r != r:
+        r = nan_f64(p, c)
+    return r
+
+
 _F32_HALF = np.float32(0.5)
 _F32_TWO = np.float32(2.0)
 
@@ -210,19 +253,19 @@ def cast_f64_ui64(x: float) -> int:
     return libm.llround(x)
 
 
-def _f_to_u64(r: float) -> int:
-    # x86-64 float->uint64: values below 2^63 convert signed (cvttsd2si), larger ones
-    # are offset by 2^63; NaN and out-of-range give the "integer indefinite" value.
-    if r != r:
+def _cvtt_si64(x: float) -> int:
+    """x86 cvttss2si/cvttsd2si: truncation; NaN/out of range -> INT64_MIN."""
+    if x != x or x >= 9223372036854775808.0 or x < -9223372036854775808.0:
         return -(1 << 63)
-    if r < 9223372036854775808.0:
-        if r <= -9223372036854775809.0:
-            return -(1 << 63)
-        return i64(int(r))
-    t = r - 9223372036854775808.0
-    if t >= 9223372036854775808.0:
-        return 0
-    return i64(int(t) ^ (1 << 63))
+    return int(x)
+
+
+def _f_to_u64(r: float) -> int:
+    # clang's branchless float -> uint64 on x86-64 (no AVX-512):
+    # cvt(x) | (cvt(x - 2^63) & (cvt(x) >> 63)), reinterpreted as signed.
+    lo = _cvtt_si64(r)
+    hi = _cvtt_si64(r - 9223372036854775808.0)
+    return lo | (hi & (lo >> 63))
 
 
 def cast_si64_f32(x: int) -> np.float32:
