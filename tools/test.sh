@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/_env.sh" dev
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "iree_lab: installing chromium for the browser tests"
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ||
+      echo "iree_lab: installing chromium failed; the browser tests will be skipped"
   else
     echo "iree_lab: chromium not found and not installable here (needs root and apt-get);" \
          "the browser tests will be skipped"
