@@ -571,9 +571,11 @@ def _hsaco_listing(code, export) -> tuple[str, list[str]]:
     lines = ["; no AMDGPU disassembler in iree_lab (try llvm-objdump --triple=amdgcn)"]
     for k in code.attributes.get("kernels", []):
         if export.symbol in (k.get(".symbol"), k.get(".name")):
-            for key in sorted(k):
+            # Keys come from the image: damaged metadata may mix types.
+            for key in sorted(k, key=str):
                 if key != ".args":
                     lines.append(f"; {key}: {k[key]}")
-            for i, arg in enumerate(k.get(".args") or []):
+            args = k.get(".args")
+            for i, arg in enumerate(args if isinstance(args, list) else []):
                 lines.append(f"; arg {i}: {arg}")
     return ("hsaco", lines)
