@@ -22,6 +22,7 @@ from iree_lab.isa import (
 )
 from iree_lab.testing import corpus
 
+
 class Code:
     """Tiny bytecode builder: ops, u16/u32 fields and 2-aligned lists."""
 
