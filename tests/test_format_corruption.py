@@ -18,7 +18,6 @@ import pytest
 import iree_lab
 from iree_lab.cli.dump import write_metadata
 from iree_lab.errors import FormatError
-from iree_lab.format.flatbuffer import verify
 
 # Programs covering both containers, external rodata, debug info and many tables.
 PROGRAMS = ["vm_assembly", "scalar_vmvx", "rodata_vmvx", "tensor_vmvx", "globals_vmvx",
@@ -34,7 +33,7 @@ def exercise(data) -> str:
         m = iree_lab.open(data)
         repr(m)
         m.touch_all()
-        verify(m.root_table)
+        m.verify_flatbuffer()
         db = m.debug_database
         if db is not None:
             for loc in db.locations:
@@ -191,3 +190,73 @@ def test_location_cycles_are_reported(build_module):
     broken = iree_lab.open(bytes(data))
     with pytest.raises(FormatError, match="cycle"):
         broken.debug_database.location(index)
+
+
+def _native_dump_module() -> str:
+    """The iree-dump-module binary itself (its pip console script adds ~0.1 s per call)."""
+    try:
+        import os
+
+        import iree._runtime_libs as libs  # type: ignore
+
+        path = os.path.join(libs.__path__[0], "iree-dump-module")
+        if os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    from iree_lab.testing import corpus
+
+    return corpus.tool_path("iree-dump-module")
+
+
+DIFFERENTIAL_PROGRAMS = ["vm_assembly", "rodata_vmvx", "metadata_vm", "tensor_vmvx"]
+DIFFERENTIAL_CASES = 150
+
+
+@pytest.mark.parametrize("program", DIFFERENTIAL_PROGRAMS)
+def test_mutations_accepted_and_rejected_like_iree(program, build_module, tmp_path):
+    """On mutated files, iree-lab accepts exactly what iree-dump-module accepts (flatcc's
+    verifier) and then prints the same metadata. Where iree-dump-module crashes or reads
+    out of bounds (undefined behaviour on hostile input) only FormatError is required."""
+    import subprocess
+
+    from iree_lab.cli.dump import write_metadata
+
+    native = _native_dump_module()
+    data = build_module(program).read_bytes()
+    m = iree_lab.open(data)
+    fb_start = m.container.flatbuffer_offset - 4
+    fb_end = m.container.flatbuffer_offset + m.flatbuffer_size
+    rng = random.Random(f"iree_lab-differential-{program}")
+    path = tmp_path / "mutated.vmfb"
+    agreed = {"accepted": 0, "rejected": 0}
+    for case in range(DIFFERENTIAL_CASES):
+        mutated = mutate(data, rng, fb_start, fb_end)
+        path.write_bytes(mutated)
+        ref = subprocess.run([native, "--output=metadata", str(path)], capture_output=True)
+        try:
+            module = iree_lab.open(mutated)
+            module.verify_flatbuffer()
+            out = io.StringIO()
+            write_metadata(module, out)
+            ours, error = out.getvalue().encode("utf-8", "surrogateescape"), None
+        except FormatError as e:
+            ours, error = None, e
+        if ref.returncode not in (0, 1):
+            continue  # iree-dump-module crashed (e.g. SIGSEGV): nothing to compare
+        if ref.returncode == 1:
+            if error is None and b"verification failed" not in ref.stderr:
+                continue  # IREE rejected for a reason outside the format (none known)
+            assert error is not None, f"case {case}: IREE rejects ({ref.stderr!r}), we accept"
+            reason = ref.stderr.decode(errors="replace").rsplit("; ", 1)[-1].strip()
+            if reason.startswith("FlatBuffer verification failed"):
+                # Same checks in the same order: the same flatcc reason.
+                assert reason in str(error), f"case {case}: IREE: {reason!r}, we: {error}"
+            agreed["rejected"] += 1
+        elif error is not None:
+            # IREE printed metadata; we only refuse where IREE read out of bounds.
+            assert "function signatures" in str(error), f"case {case}: we reject: {error}"
+        else:
+            assert ours == ref.stdout, f"case {case}: metadata differs"
+            agreed["accepted"] += 1
+    assert agreed["accepted"] > 10 and agreed["rejected"] > 10

@@ -70,6 +70,8 @@ def run(args) -> int:
         module = open_module(args.module)
     except OSError as e:
         raise IreeLabError(f"failed to open file '{args.module}': {e.strerror or e}") from e
+    # Like iree-dump-module: refuse (with flatcc's reason) what IREE's verifier refuses.
+    module.verify_flatbuffer()
     stdout = sys.stdout.buffer
     if output == "flatbuffer-binary":
         stdout.write(module.flatbuffer)

@@ -105,6 +105,9 @@ class Container:
         size = len(data)
         start = 0
         self.kind = "flatbuffer"
+        # Like IREE, trust only the first local header's lengths; its name and
+        # compression method are reported only when no module follows it.
+        zip_problem = None
         if size >= _ZIP_LOCAL.size and _U32(data, 0) == _ZIP_LOCAL_SIGNATURE:
             self.kind = "zip"
             fields = _ZIP_LOCAL.unpack_from(data, 0)
@@ -116,14 +119,23 @@ class Container:
                     "to contain a module)", offset=0, where="ZIP local file header")
             name = bytes(data[_ZIP_LOCAL.size:_ZIP_LOCAL.size + name_length])
             if name != b"module.fb":
-                raise FormatError(
+                zip_problem = FormatError(
                     f"ZIP archive's first entry is {name.decode('utf-8', 'replace')!r}, not "
                     "'module.fb': not an IREE module archive", offset=_ZIP_LOCAL.size,
                     where="ZIP local file header")
-            if method != 0:
-                raise FormatError(
+            elif method != 0:
+                zip_problem = FormatError(
                     f"module.fb is compressed (ZIP method {method}); IREE modules are stored "
                     "uncompressed", offset=8, where="ZIP local file header")
+        try:
+            self._locate_flatbuffer(data, start)
+        except FormatError:
+            if zip_problem is not None:
+                raise zip_problem from None
+            raise
+
+    def _locate_flatbuffer(self, data: memoryview, start: int) -> None:
+        size = len(data)
         if size - start < 16:
             raise FormatError(
                 f"FlatBuffer data is not present or less than 16 bytes ({size - start} total)",
@@ -139,8 +151,9 @@ class Container:
         if length < 8 or bytes(data[start + 8:start + 12]) != FILE_IDENTIFIER:
             found = bytes(data[start + 8:start + 12])
             raise FormatError(
-                f"FlatBuffer file identifier is {found!r}, not {FILE_IDENTIFIER!r}: not a VM "
-                "bytecode module", offset=start + 8, where="module.fb")
+                f"FlatBuffer verification failed: identifier mismatch ({found!r}, not "
+                f"{FILE_IDENTIFIER!r}: not a VM bytecode module)", offset=start + 8,
+                where="module.fb")
         end = start + 4 + length
         self.rodata_offset = -(-end // ARCHIVE_SEGMENT_ALIGNMENT) * ARCHIVE_SEGMENT_ALIGNMENT
 

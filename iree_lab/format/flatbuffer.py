@@ -139,7 +139,7 @@ class Table:
         if vtable_size < 4 or vtable_size & 1 or vtable + vtable_size > buf.size:
             raise buf.error(f"vtable of {_short(type_name)} has bad size {vtable_size}", vtable,
                             where)
-        if inline_size < 4 or pos + inline_size > buf.size:
+        if pos + inline_size > buf.size:
             raise buf.error(f"{_short(type_name)} has bad inline size {inline_size}", pos, where)
         self.vtable = vtable
         self.vtable_size = vtable_size
@@ -347,11 +347,14 @@ class StructView:
         return _SCALAR[fmt].unpack_from(self.buf.data, self.pos + offset)[0]
 
 
-def open_root(data, schema: str, *, base: int = 0, name: str | None = None) -> Table:
+def open_root(data, schema: str, *, base: int = 0, name: str | None = None,
+              verify: bool = True) -> Table:
     """The checked root table of a FlatBuffer of ``schema`` (a schemas/*.fbs stem).
 
     ``data`` is the FlatBuffer without a size prefix; its file identifier
     must match the schema's. ``base`` is where ``data`` starts in the file.
+    With ``verify`` the whole buffer is first verified like flatcc does
+    (see verifier.py), as IREE's HAL drivers do before loading.
     """
     info = layouts.SCHEMAS[schema]
     buf = Buffer(data, base=base, name=name or schema)
@@ -360,6 +363,10 @@ def open_root(data, schema: str, *, base: int = 0, name: str | None = None) -> T
         found = bytes(buf.data[4:8])
         raise buf.error(f"FlatBuffer file identifier is {found!r}, not {identifier!r}",
                         4 if buf.size >= 8 else None, None)
+    if verify:
+        from iree_lab.format.verifier import verify_flatbuffer
+
+        verify_flatbuffer(buf, info["root_type"], identifier)
     return buf.root(info["root_type"])
 
 
@@ -368,7 +375,7 @@ def open_root(data, schema: str, *, base: int = 0, name: str | None = None) -> T
 EXECUTABLE_HEADER = struct.Struct("<4sIQ48x")
 
 
-def open_executable_root(data, schema: str, *, base: int = 0) -> Table:
+def open_executable_root(data, schema: str, *, base: int = 0, verify: bool = True) -> Table:
     """The root table of a HAL executable blob (64-byte IREE header + FlatBuffer).
 
     Checks what ``iree_hal_read_executable_flatbuffer_header`` checks: magic
@@ -393,50 +400,7 @@ def open_executable_root(data, schema: str, *, base: int = 0) -> Table:
             f"{len(view) - EXECUTABLE_HEADER.size} bytes after the header",
             offset=base + 8, where=schema)
     body = view[EXECUTABLE_HEADER.size:EXECUTABLE_HEADER.size + content_size]
-    return open_root(body, schema, base=base + EXECUTABLE_HEADER.size)
-
-
-def verify(table: Table, max_depth: int = 32) -> int:
-    """Checks every field reachable from ``table`` (flatcc's full verification).
-
-    Returns the number of tables visited. Work is bounded by the buffer: every
-    vector's extent is checked before its elements are visited, and the depth
-    is bounded (our schemas are not recursive; ``max_depth`` guards anyway).
-    """
-    count = 0
-    stack = [(table, 0)]
-    while stack:
-        t, depth = stack.pop()
-        count += 1
-        if depth > max_depth:
-            raise t.buf.error(f"tables nest deeper than {max_depth}", t.pos, t.where)
-        for field, spec in t.layout.items():
-            kind = spec[1]
-            if kind == "scalar":
-                t.scalar(field)
-            elif kind == "string":
-                t.string_bytes(field)
-            elif kind == "struct":
-                t.struct(field)
-            elif kind == "table":
-                child = t.table(field)
-                if child is not None:
-                    stack.append((child, depth + 1))
-            elif kind == "union":
-                child = t.union(field)
-                if child is not None:
-                    stack.append((child, depth + 1))
-            elif kind == "vector":
-                vec = t.vector(field)
-                if vec is None or vec.element[0] in ("scalar", "struct"):
-                    continue
-                if vec.element[1] == "iree.vm.LocationRef":
-                    continue  # typed by a sibling tag vector; the debug database checks it
-                for i in range(len(vec)):
-                    item = vec[i]
-                    if isinstance(item, Table):
-                        stack.append((item, depth + 1))
-    return count
+    return open_root(body, schema, base=base + EXECUTABLE_HEADER.size, verify=verify)
 
 
 def _short(type_name: str) -> str:

@@ -18,6 +18,13 @@ from iree_lab.format.debug_database import DebugDatabase, FunctionSourceMap
 from iree_lab.format.flatbuffer import Table
 
 ROOT_TYPE = "iree.vm.BytecodeModuleDef"
+FILE_IDENTIFIER = b"IREE"
+# The bytecode this reader (and IREE 3.13's runtime) supports: 17.0, older minors allowed.
+BYTECODE_VERSION_MAJOR = 17
+BYTECODE_VERSION_MINOR = 0
+# Largest register counts a function may declare (IREE_VM_ISA_*_REGISTER_COUNT).
+I32_REGISTER_COUNT = 0x7FFF
+REF_REGISTER_COUNT = 0x3FFF
 
 
 class FeatureBits(enum.IntFlag):
@@ -181,7 +188,11 @@ class Module:
     def __init__(self, container: Container, source_name: str | None = None):
         self.container = container
         self.source_name = source_name
-        self.root_table: Table = container.flatbuffer.root(ROOT_TYPE)
+
+    @functools.cached_property
+    def root_table(self) -> Table:
+        """The checked ``BytecodeModuleDef`` root table (read on first use)."""
+        return self.container.flatbuffer.root(ROOT_TYPE)
 
     # -- container ---------------------------------------------------------
 
@@ -386,6 +397,76 @@ class Module:
             if source_map is not None:
                 return source_map
         return None
+
+    def verify_flatbuffer(self) -> None:
+        """Verifies the whole FlatBuffer structure like flatcc (what IREE runs first).
+
+        Raises FormatError("FlatBuffer verification failed: <flatcc reason>").
+        """
+        from iree_lab.format.verifier import verify_flatbuffer
+
+        verify_flatbuffer(self.container.flatbuffer, ROOT_TYPE, FILE_IDENTIFIER)
+
+    def verify(self) -> None:
+        """What IREE checks before loading a module (iree_vm_bytecode_module_flatbuffer_verify).
+
+        The FlatBuffer structure, then: a name, named types, external rodata
+        inside the file, named dependencies and imports, one signature per
+        descriptor, exports naming existing functions, a supported bytecode
+        version (17.x, x <= 0), and descriptors with blocks, bytecode inside
+        bytecode_data and register counts in range. Function bodies are
+        verified by the ISA layer.
+        """
+        self.verify_flatbuffer()
+
+        def fail(what, where=None):
+            raise FormatError(what, where=where and f"module.fb/{where}")
+
+        if not self.name:
+            fail("module missing name field")
+        unknown = self.requirements & ~0xF
+        if unknown:
+            fail(f"module requires unknown features {unknown:#x}", "requirements")
+        for t in self.types:
+            if not t.full_name:
+                fail(f"types[{t.ordinal}] missing name", f"types[{t.ordinal}]")
+        for segment in self.rodata:
+            if segment.is_external:
+                segment.data  # noqa: B018 - checks the range against the file
+        for i, d in enumerate(self.dependencies):
+            if not d.name:
+                fail(f"dependencies[{i}] has no module name", f"dependencies[{i}]")
+        for imp in self.imports:
+            if not imp.full_name:
+                fail(f"imports[{imp.ordinal}] missing full_name",
+                     f"imported_functions[{imp.ordinal}]")
+        signatures = self.root_table.vector_len("function_signatures")
+        if signatures != len(self.functions):
+            fail("function signature and descriptor table length mismatch "
+                 f"({signatures} vs {len(self.functions)})")
+        for e in self.exports:
+            if not e.local_name:
+                fail(f"exports[{e.ordinal}] missing local_name", f"exported_functions[{e.ordinal}]")
+            if not 0 <= e.internal_ordinal < len(self.functions):
+                fail(f"exports[{e.ordinal}] internal_ordinal out of bounds (0 < "
+                     f"{e.internal_ordinal} < {len(self.functions)})",
+                     f"exported_functions[{e.ordinal}]")
+        if (self.bytecode_version_major != BYTECODE_VERSION_MAJOR
+                or self.bytecode_version_minor > BYTECODE_VERSION_MINOR):
+            fail(f"bytecode version mismatch; runtime supports {BYTECODE_VERSION_MAJOR}."
+                 f"{BYTECODE_VERSION_MINOR}, module has {self.bytecode_version_major}."
+                 f"{self.bytecode_version_minor}", "bytecode_version")
+        for f in self.functions:
+            where = f"function_descriptors[{f.ordinal}]"
+            if f.block_count == 0:
+                fail(f"functions[{f.ordinal}] descriptor block count is 0; functions must "
+                     "have at least 1 block", where)
+            if f.bytecode_length == 0:
+                fail(f"functions[{f.ordinal}] descriptor bytecode reports 0 length", where)
+            self.function_bytecode(f)
+            if (f.i32_register_count > I32_REGISTER_COUNT
+                    or f.ref_register_count > REF_REGISTER_COUNT):
+                fail(f"functions[{f.ordinal}] descriptor register count out of range", where)
 
     def touch_all(self) -> None:
         """Reads and checks every part of the module (rodata bytes included).
