@@ -314,7 +314,8 @@ _F_CMP.update({k.replace("F32", "F64"): v for k, v in list(_F_CMP.items())})
 
 # Conversions: symbol -> (source kind, result kind, expression over {a})
 _CONVERSIONS = {
-    "TruncI64I32": ("l", "i", "(({a} + 2147483648) & 4294967295) - 2147483648"),
+    "TruncI64I32": ("l", "i", "{a} if -2147483648 <= {a} <= 2147483647 else "
+                    "(({a} + 2147483648) & 4294967295) - 2147483648"),
     "ExtI32I64S": ("i", "l", "{a}"),
     "ExtI32I64U": ("i", "l", "{a} & 4294967295"),
     "CastSI32F32": ("i", "f", "_f32({a})"),

@@ -1,11 +1,630 @@
-"""The fast tier (placeholder while the stepping tier is brought up)."""
+"""The fast tier: each bytecode function becomes one specialised Python function.
+
+Registers become Python locals (``i3``, ``r1``), straight-line ops are the
+templates of :mod:`iree_lab.vm.emit`, blocks with a single predecessor are
+inlined at their branch and the rest are dispatched from one ``while`` loop,
+internal calls are direct Python calls and imports call their resolved
+targets. Nothing is allocated per instruction and there is no per-instruction
+hook: the fast tier runs when no hook or instruction budget is installed
+(a hook forces the stepping tier, :mod:`iree_lab.vm.interpreter`).
+
+Code is generated only from verified instructions: register ordinals, block
+indices, counts and offsets are numbers the decoder validated; everything
+else a module supplies reaches generated code through constant-pool names.
+
+The high word of an i64/f64 register pair is only kept where the function
+reads that odd register as a 32-bit value (the raw register view is a
+stepping-tier feature). Functions that can suspend (``vm.yield``, yieldable
+calls) run in the stepping tier, driven to completion.
+"""
 
 from __future__ import annotations
 
+import itertools
+import linecache
+
+from iree_lab.isa import tables as T
+from iree_lab.vm import calls
+from iree_lab.vm.emit import (
+    REF_MASK,
+    RUNTIME,
+    ConstantPool,
+    EmitContext,
+    Naming,
+    UnsupportedOp,
+    can_fail,
+    emit,
+    remap_lines,
+)
+from iree_lab.vm.interpreter import Invocation, InvocationState, _const_f32_exact
+from iree_lab.vm.module import BytecodeModule, BytecodeModuleState
+from iree_lab.vm.native import NativeFunction
+from iree_lab.vm.status import BacktraceFrame, StatusCode, VMError, VMStatus
+from iree_lab.vm.value import CallingConvention, cconv_register_layout
+
+MOVE_BIT = T.REF_REGISTER_MOVE_BIT
+TYPE_BIT = T.REF_REGISTER_TYPE_BIT
+_YIELDING = ("Yield", "CallYieldable", "CallVariadicYieldable")
+_source_ids = itertools.count()
+
 
 def eligible(state, ordinal: int) -> bool:
-    return False
+    """Every function can be called through the fast tier (yielding ones delegate)."""
+    return True
 
 
-def call(context, fn, values):  # pragma: no cover
-    raise NotImplementedError
+class LocalNaming(Naming):
+    def __init__(self, needed_odd: set[int]):
+        self.needed_odd = needed_odd
+
+    def i(self, slot: int) -> str:
+        return f"i{slot}"
+
+    def r(self, slot: int) -> str:
+        return f"r{slot}"
+
+    def wants_hi(self, slot: int) -> bool:
+        return (slot + 1) in self.needed_odd
+
+
+# -----------------------------------------------------------------------------------------
+# Per-module-state namespace: one per context and module, functions compiled lazily.
+# -----------------------------------------------------------------------------------------
+
+
+class FastModule:
+    """Generated functions of one bytecode module state (``F<ordinal>`` globals)."""
+
+    def __init__(self, state: BytecodeModuleState):
+        self.state = state
+        self.module: BytecodeModule = state.module
+        self.namespace = dict(RUNTIME)
+        self.namespace["S"] = state
+        self.namespace["_BT"] = BacktraceFrame
+        self.namespace["_internal"] = _internal_error
+        self.namespace["_interrupt"] = _interrupt_status
+        self.consts = ConstantPool("K")
+        count = len(self.module.source.functions)
+        for ordinal in range(count):
+            self.namespace[f"F{ordinal}"] = self._stub(ordinal)
+        for index in range(len(self.module.imports)):
+            self.namespace[f"IMP{index}"] = self._import_stub(index)
+
+    def function(self, ordinal: int):
+        fn = self.namespace[f"F{ordinal}"]
+        if getattr(fn, "_iree_lab_stub", False):
+            fn = self._compile(ordinal)
+        return fn
+
+    def _stub(self, ordinal: int):
+        def stub(*args):
+            return self._compile(ordinal)(*args)
+
+        stub._iree_lab_stub = True
+        return stub
+
+    def _import_stub(self, index: int):
+        def stub(*args):
+            target = self._bind_import(index)
+            return target(*args)
+
+        return stub
+
+    def _bind_import(self, index: int):
+        target = self.state.imports[index]
+        decl = self.module.imports[index]
+        if target is None:
+            message = (f"optional import `{decl.full_name}` (ordinal {index}) not resolved")
+
+            def unresolved(*args):
+                raise VMStatus(StatusCode.NOT_FOUND, message).annotate("while calling import")
+
+            fn = unresolved
+        elif isinstance(target, NativeFunction):
+            fn = _native_caller(target, (decl.cconv or target.cconv).results)
+        else:
+            callee_state = self.state.context.state_of(target.module)
+            fn = fast_module(callee_state).function(target.ordinal)
+        self.namespace[f"IMP{index}"] = fn
+        return fn
+
+    def _compile(self, ordinal: int):
+        source, name = FunctionCompiler(self, ordinal).generate()
+        filename = f"<iree_lab fast {self.module.name}.{name} #{next(_source_ids)}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        code = compile(source, filename, "exec")
+        self.namespace.update(self.consts.namespace())
+        exec(code, self.namespace)  # noqa: S102 - generated from our templates only
+        fn = self.namespace[f"F{ordinal}"]
+        return fn
+
+
+def fast_module(state: BytecodeModuleState) -> FastModule:
+    fm = state.fast_code.get("module")
+    if fm is None:
+        fm = state.fast_code["module"] = FastModule(state)
+    return fm
+
+
+def _internal_error(e: Exception, where: str) -> VMStatus:
+    status = VMStatus(StatusCode.INTERNAL, f"{type(e).__name__} executing {where}: {e}")
+    status.__cause__ = e
+    return status
+
+
+def _interrupt_status() -> VMStatus:
+    status = VMStatus(StatusCode.CANCELLED, "interrupted (KeyboardInterrupt)")
+    status.interrupted = True
+    return status
+
+
+def _native_caller(target: NativeFunction, result_fragment: str):
+    method = target.method
+    n = len(result_fragment)
+    name = target.full_name
+
+    def call(*args):
+        try:
+            result = method(*args)
+            if target.is_generator:
+                # A plain call runs a suspending import to completion.
+                gen = result
+                while True:
+                    try:
+                        next(gen)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+        except VMStatus as status:
+            raise status.annotate("while calling import") from None
+        except Exception as e:
+            raise VMStatus(StatusCode.INTERNAL,
+                           f"native function {name} raised {type(e).__name__}: {e}"
+                           ).annotate("while calling import") from e
+        values = calls.normalize_native_results(result_fragment, result)
+        if n == 1:
+            return values[0]
+        return tuple(values) if n else None
+
+    return call
+
+
+# -----------------------------------------------------------------------------------------
+# Function compiler
+# -----------------------------------------------------------------------------------------
+
+
+class FunctionCompiler:
+    def __init__(self, fm: FastModule, ordinal: int):
+        self.fm = fm
+        self.module = fm.module
+        self.ordinal = ordinal
+        self.decoded = self.module.decode(ordinal)
+        self.name = self.module.function_name(ordinal)
+        descriptor = self.module.source.functions[ordinal]
+        self.cconv = CallingConvention(descriptor.calling_convention or "0v_v")
+        self.insts = self.decoded.instructions
+        self.index_of_pc = {inst.pc: k for k, inst in enumerate(self.insts)}
+        self.ctx = EmitContext(fm.consts, types=self.module.types, rodata=fm.state.rodata)
+        self.code_bytes = None
+
+    # -- Analysis ---------------------------------------------------------------------------
+
+    def _callee_cconv(self, inst) -> CallingConvention:
+        callee = inst.values[0]
+        if callee & T.FUNCTION_ORDINAL_IMPORT_BIT:
+            index = callee & ~T.FUNCTION_ORDINAL_IMPORT_BIT
+            decl = self.module.imports[index]
+            if decl.cconv is not None:
+                return decl.cconv
+            target = self.fm.state.imports[index]
+            return target.cconv if target is not None else CallingConvention("0v_v")
+        f = self.module.source.functions[callee]
+        return CallingConvention(f.calling_convention or "0v_v")
+
+    def _needed_odd_slots(self) -> set[int]:
+        """Odd i32 slots read as 32-bit values (directly or through remap copies)."""
+        reads: set[int] = set()
+        copies: list[tuple[int, int]] = []
+        for inst in self.insts:
+            op = inst.op
+            sym = op.symbol
+            for field, value in zip(op.fields, inst.values, strict=True):
+                kind = field.kind
+                if field.access == T.READ and kind in (T.I32, T.F32):
+                    reads.add(value)
+                elif kind == T.REG_LIST and field.access == T.READ:
+                    if sym in ("SwitchI32", "SwitchF32", "SwitchI64"):
+                        reads.update(value)
+                elif kind == T.BRANCH_REMAP:
+                    copies.extend((s, d) for s, d in value if not s & TYPE_BIT)
+                elif kind == T.BRANCH_TABLE:
+                    for _pc, remap in value:
+                        copies.extend((s, d) for s, d in remap if not s & TYPE_BIT)
+            if op.flow in (T.FLOW_CALL, T.FLOW_RETURN):
+                if op.flow == T.FLOW_RETURN:
+                    fragment, regs = self.cconv.results, inst.values[0]
+                else:
+                    fragment = self._callee_cconv(inst).arguments
+                    regs = inst.values[2] if sym == "CallVariadic" else inst.values[1]
+                    if "C" in fragment:  # variadic: every 32-bit entry counts
+                        reads.update(r for r in regs if not r & TYPE_BIT)
+                        continue
+                for ch, r in zip(fragment, regs, strict=False):
+                    if ch in "if":
+                        reads.add(r)
+        needed = {s for s in reads if s & 1}
+        changed = True
+        while changed:
+            changed = False
+            for s, d in copies:
+                if d in needed and s not in needed and s & 1:
+                    needed.add(s)
+                    changed = True
+        return needed
+
+    # -- Generation -------------------------------------------------------------------------
+
+    def generate(self) -> tuple[str, str]:
+        if any(inst.op.symbol in _YIELDING for inst in self.insts):
+            return self._delegate(), self.name
+        self.naming = LocalNaming(self._needed_odd_slots())
+        blocks = self.decoded.blocks
+        self.block_of_pc = {b.pc: b for b in blocks}
+        preds: dict[int, int] = {b.pc: 0 for b in blocks}
+        for inst in self.insts:
+            for _label, target, _remap in inst.branches:
+                if inst.op.flow != T.FLOW_CALL_YIELDABLE:
+                    preds[target] = preds.get(target, 0) + 1
+        entry = blocks[0].pc
+        self.inlinable = {pc for pc, n in preds.items() if n == 1 and pc != entry}
+        self.dispatch: list[int] = []
+        self.dispatch_id: dict[int, int] = {}
+        self.emitted_inline: set[int] = set()
+
+        params = []
+        layout = cconv_register_layout(self.cconv.arguments)
+        param_slots = set()
+        for ch, reg in layout:
+            name = f"r{reg}" if ch == "r" else f"i{reg}"
+            params.append(name)
+            param_slots.add(name)
+
+        body = self._block_code(entry, depth=0)
+        # Other dispatch targets (added while emitting).
+        bodies = {entry: body}
+        k = 0
+        while k < len(self.dispatch):
+            pc = self.dispatch[k]
+            if pc not in bodies:
+                bodies[pc] = self._block_code(pc, depth=0)
+            k += 1
+
+        lines = [f"def F{self.ordinal}({', '.join(params)}):"]
+        init = self._register_inits(param_slots)
+        lines += ["    " + x for x in init]
+        lines.append("    pc = 0")
+        lines.append("    try:")
+        if not self.dispatch:
+            lines += ["        " + x for x in body]
+        else:
+            ids = {pc: self._dispatch_index(pc) for pc in self.dispatch}
+            entry_id = len(self.dispatch)
+            lines.append(f"        b = {entry_id}")
+            lines.append("        while True:")
+            cases = [(ids[pc], bodies[pc]) for pc in self.dispatch]
+            cases.append((entry_id, body))
+            lines += ["            " + x for x in _dispatch_tree(cases)]
+        here = self.fm.consts.name((self.module.name, self.name, self.ordinal))
+        lines += [
+            "    except _VMStatus as e:",
+            f"        e.frames.append(_BT(*{here}[:2], pc, S.module.source_location("
+            f"{self.ordinal}, pc)))",
+            "        raise",
+            "    except KeyboardInterrupt:",
+            "        e = _interrupt()",
+            f"        e.frames.append(_BT(*{here}[:2], pc, None))",
+            "        raise e from None",
+            "    except RecursionError:",
+            "        raise",
+            "    except Exception as e:",
+            f"        s = _internal(e, {self.fm.consts.name(self.name)} + '+%08X' % pc)",
+            f"        s.frames.append(_BT(*{here}[:2], pc, None))",
+            "        raise s from e",
+        ]
+        return "\n".join(lines) + "\n", self.name
+
+    def _dispatch_index(self, pc: int) -> int:
+        index = self.dispatch_id.get(pc)
+        if index is None:
+            index = self.dispatch_id[pc] = len(self.dispatch_id)
+        return index
+
+    def _register_inits(self, params: set[str]) -> list[str]:
+        names = set()
+        for inst in self.insts:
+            for field, value in zip(inst.op.fields, inst.values, strict=True):
+                kind = field.kind
+                if kind in (T.I32, T.F32, T.I64, T.F64):
+                    names.add(f"i{value}")
+                    if kind in (T.I64, T.F64):
+                        names.add(f"i{value + 1}")
+                elif kind in (T.REF, T.REF_MOVE):
+                    names.add(f"r{value & REF_MASK}")
+                elif kind == T.REG_LIST:
+                    for r in value:
+                        names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
+                        if not r & TYPE_BIT:
+                            names.add(f"i{r + 1}")
+                elif kind == T.BRANCH_REMAP:
+                    for s, d in value:
+                        for r in (s, d):
+                            names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
+                elif kind == T.BRANCH_TABLE:
+                    for _pc, remap in value:
+                        for s, d in remap:
+                            for r in (s, d):
+                                names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
+        names -= params
+        ints = sorted((n for n in names if n[0] == "i"), key=lambda n: int(n[1:]))
+        refs = sorted((n for n in names if n[0] == "r"), key=lambda n: int(n[1:]))
+        lines = []
+        if ints:
+            lines.append(" = ".join(ints) + " = 0")
+        if refs:
+            lines.append(" = ".join(refs) + " = None")
+        return lines
+
+    def _goto(self, target_pc: int, remap, depth: int) -> list[str]:
+        n = self.naming
+        lines = remap_lines(remap, n, skip=lambda s, d: bool(d & 1) and d not in n.needed_odd)
+        if target_pc in self.inlinable and target_pc not in self.emitted_inline and depth < 40:
+            self.emitted_inline.add(target_pc)
+            return lines + self._block_code(target_pc, depth + 1)
+        if target_pc not in self.dispatch:
+            self.dispatch.append(target_pc)
+        return lines + [f"b = {self._dispatch_index(target_pc)}", "continue"]
+
+    def _block_code(self, block_pc: int, depth: int) -> list[str]:
+        k = self.index_of_pc[block_pc] + 1
+        lines: list[str] = []
+        while True:
+            inst = self.insts[k]
+            op = inst.op
+            flow = op.flow
+            sym = op.symbol
+            if flow in (T.FLOW_BRANCH, T.FLOW_BREAK):
+                if sym == "CondBreak":
+                    _c, target, remap = inst.values
+                else:
+                    target, remap = inst.values
+                return lines + self._goto(target, remap, depth)
+            if flow == T.FLOW_COND_BRANCH:
+                cond, t_pc, t_remap, f_pc, f_remap = inst.values
+                then = self._goto(t_pc, t_remap, depth)
+                other = self._goto(f_pc, f_remap, depth)
+                return (lines + [f"if i{cond}:"] + ["    " + x for x in then] + other)
+            if flow == T.FLOW_BRANCH_TABLE:
+                index, d_pc, d_remap, cases = inst.values
+                out = lines + [f"_i = i{index}"]
+                for case_index, (c_pc, c_remap) in enumerate(cases):
+                    out.append(f"if _i == {case_index}:")
+                    out += ["    " + x for x in self._goto(c_pc, c_remap, depth)]
+                return out + self._goto(d_pc, d_remap, depth)
+            if flow == T.FLOW_RETURN:
+                return lines + self._return(inst)
+            if flow == T.FLOW_FAIL:
+                lines.append(f"pc = {inst.pc}")
+                msg = self.fm.consts.name(inst.values[1])
+                lines.append(f"if i{inst.values[0]} & 4294967295: "
+                             f"raise _ops.fail(i{inst.values[0]} & 4294967295, {msg})")
+                if k + 1 >= len(self.insts) or self.insts[k + 1].op.flow == T.FLOW_BLOCK:
+                    lines.append("raise _VMStatus(_SC.FAILED_PRECONDITION, 'vm.fail with status "
+                                 "0 (OK) continued past the end of the block')")
+                    return lines
+                k += 1
+                continue
+            if flow == T.FLOW_CALL:
+                lines += self._call(inst)
+                k += 1
+                continue
+            if flow == T.FLOW_BLOCK:  # pragma: no cover - blocks end with terminators
+                raise VMStatus(StatusCode.INTERNAL, "block without terminator")
+            if sym == "ConstF32":
+                if self.code_bytes is None:
+                    self.code_bytes = self.module.function_bytes(self.ordinal)
+                inst = _const_f32_exact(inst, self.code_bytes)
+            if can_fail(sym):
+                lines.append(f"pc = {inst.pc}")
+            self.ctx.op_label = op.name
+            try:
+                lines += emit(inst, self.naming, self.ctx)
+            except UnsupportedOp:
+                raise VMStatus(StatusCode.UNIMPLEMENTED, f"unhandled opcode {op.name}") from None
+            k += 1
+
+    def _return(self, inst) -> list[str]:
+        fragment = self.cconv.results
+        regs = inst.values[0]
+        values = []
+        lines = []
+        for ch, raw in zip(fragment, regs, strict=False):
+            if ch == "r":
+                slot = raw & REF_MASK
+                values.append(f"r{slot}")
+            else:
+                values.append(f"i{raw}")
+        if not values:
+            return lines + ["return None"]
+        if len(fragment) == 1:
+            return lines + [f"return {values[0]}"]
+        return lines + [f"return ({', '.join(values)},)"]
+
+    def _call(self, inst) -> list[str]:
+        sym = inst.op.symbol
+        v = inst.values
+        callee = v[0]
+        is_import = bool(callee & T.FUNCTION_ORDINAL_IMPORT_BIT)
+        cconv = self._callee_cconv(inst)
+        if sym == "CallVariadic":
+            segments, operands, results = v[1], v[2], v[3]
+        else:
+            segments, operands, results = None, v[1], v[2]
+        lines = [f"pc = {inst.pc}"]
+        args, pre, post = self._call_args(cconv.arguments, operands, segments)
+        lines += pre
+        target = f"IMP{callee & ~T.FUNCTION_ORDINAL_IMPORT_BIT}" if is_import else f"F{callee}"
+        call = f"{target}({', '.join(args)})"
+        fragment = cconv.results
+        count = min(len(fragment), len(results))
+        n = self.naming
+        if not fragment:
+            lines.append(call)
+        elif len(fragment) == 1:
+            if count:
+                lines.append(f"{self._result_target(fragment[0], results[0])} = {call}")
+            else:
+                lines.append(call)
+        else:
+            names = [self._result_target(fragment[j], results[j]) if j < count else "_"
+                     for j in range(len(fragment))]  # fmt: skip
+            lines.append(f"{', '.join(names)}, = {call}")
+        for j in range(count):
+            ch, raw = fragment[j], results[j]
+            if ch == "I" and n.wants_hi(raw):
+                lines.append(f"i{raw + 1} = i{raw} >> 32")
+            elif ch == "F" and n.wants_hi(raw):
+                lines.append(f"i{raw + 1} = _ops.f64_hi(i{raw})")
+        return lines + post
+
+    def _result_target(self, ch: str, raw: int) -> str:
+        return f"r{raw & REF_MASK}" if ch == "r" else f"i{raw}"
+
+    def _call_args(self, fragment: str, operands, segments):
+        """(argument expressions, lines before, lines after) for a call."""
+        args: list[str] = []
+        pre: list[str] = []
+        moved: list[str] = []
+        reg_i = 0
+        seg_i = 0
+        i = 0
+
+        def one(ch: str, raw: int) -> str:
+            if ch == "r":
+                name = f"r{raw & REF_MASK}"
+                if raw & MOVE_BIT:
+                    moved.append(name)
+                return name
+            return f"i{raw}"
+
+        while i < len(fragment):
+            ch = fragment[i]
+            if ch == "C":
+                end = fragment.index("D", i)
+                span = fragment[i + 1 : end]
+                count = segments[seg_i] if segments is not None else 0
+                items = []
+                for _ in range(count):
+                    element = [one(sch, operands[reg_i + m]) for m, sch in enumerate(span)]
+                    reg_i += len(span)
+                    items.append(element[0] if len(span) == 1 else f"({', '.join(element)},)")
+                args.append(f"[{', '.join(items)}]")
+                i = end + 1
+            else:
+                args.append(one(ch, operands[reg_i]))
+                reg_i += 1
+                i += 1
+            seg_i += 1
+        if moved:
+            # Moved refs leave the caller's registers when the call starts.
+            temps = []
+            for m, name in enumerate(moved):
+                pre.append(f"_m{m} = {name}")
+                temps.append((name, f"_m{m}"))
+            for name, _temp in temps:
+                pre.append(f"{name} = None")
+            mapping = dict(temps)
+            args = [mapping.get(a, a) for a in args]
+        return args, pre, []
+
+    def _delegate(self) -> str:
+        """A function that may suspend: run it in the stepping tier to completion."""
+        fn = self.fm.consts.name(self.module.internal_function(self.ordinal))
+        runner = self.fm.consts.name(_run_stepping)
+        fragment = self.cconv.arguments
+        params = [f"r{reg}" if ch == "r" else f"i{reg}"
+                  for ch, reg in cconv_register_layout(fragment)]  # fmt: skip
+        count = len(self.cconv.results)
+        lines = [f"def F{self.ordinal}({', '.join(params)}):",
+                 f"    _r = {runner}(S, {fn}, [{', '.join(params)}])"]  # fmt: skip
+        if count == 0:
+            lines.append("    return None")
+        elif count == 1:
+            lines.append("    return _r[0]")
+        else:
+            lines.append("    return tuple(_r)")
+        return "\n".join(lines) + "\n"
+
+
+def _run_stepping(state, function, args: list) -> list:
+    inv = Invocation(state.context, function, args)
+    while True:
+        result = inv.run()
+        if result == InvocationState.DONE:
+            return inv.results
+        if result == InvocationState.FAILED:
+            status = inv.status
+            raise status
+
+
+def _dispatch_tree(cases: list[tuple[int, list[str]]]) -> list[str]:
+    """if/elif dispatch over block ids, as a binary tree when there are many."""
+    cases = sorted(cases)
+    if len(cases) <= 6:
+        out = []
+        for j, (index, body) in enumerate(cases):
+            if j == len(cases) - 1:
+                out.append("else:" if j else "if True:")
+            else:
+                out.append(f"{'if' if j == 0 else 'elif'} b == {index}:")
+            out += ["    " + x for x in body]
+        return out
+    mid = len(cases) // 2
+    pivot = cases[mid][0]
+    return ([f"if b < {pivot}:"] + ["    " + x for x in _dispatch_tree(cases[:mid])]
+            + ["else:"] + ["    " + x for x in _dispatch_tree(cases[mid:])])  # fmt: skip
+
+
+# -----------------------------------------------------------------------------------------
+# Entry from the host
+# -----------------------------------------------------------------------------------------
+
+
+def call(context, fn, values: list) -> list:
+    """Calls bytecode function ``fn`` with VM values through the fast tier."""
+    from iree_lab.vm.context import recursion_headroom
+
+    state = context.state_of(fn.module)
+    code = fast_module(state).function(fn.ordinal)
+    fragment = fn.cconv.results if fn.cconv else ""
+    layout = cconv_register_layout(fn.cconv.arguments if fn.cconv else "")
+    args = [values[k] for k in range(len(layout))]
+    with recursion_headroom(context.instance.max_stack_depth):
+        try:
+            result = code(*args)
+        except VMStatus as status:
+            if getattr(status, "interrupted", False):
+                from iree_lab.vm.status import VMInterrupt
+
+                raise VMInterrupt(status.code, status.message, annotations=status.annotations,
+                                  backtrace=list(reversed(status.frames))) from None
+            raise VMError.from_status(status) from None
+        except RecursionError:
+            raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                          f"VM stack overflow: call depth exceeds "
+                          f"{context.instance.max_stack_depth} frames") from None
+    if not fragment:
+        return []
+    if len(fragment) == 1:
+        return [result]
+    return list(result)

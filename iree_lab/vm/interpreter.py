@@ -447,23 +447,37 @@ class Invocation:
     def _step_loop(self, frame, handlers, k, hook, budget):
         """The instrumented loop: hook before each instruction, optional budget."""
         R, RR = frame.R, frame.RR
-        while k >= 0:
-            if hook is not None:
-                if self._skip_hook_once:
-                    self._skip_hook_once = False
-                else:
-                    frame.k = k
-                    if hook(self, frame, k):
-                        self.state = InvocationState.PAUSED
-                        return None
+        if self._skip_hook_once:
+            # Resuming from a pause: the hook already saw this instruction.
+            self._skip_hook_once = False
             if budget is not None:
-                self.instructions_executed += 1
-                if self.instructions_executed > budget:
+                self._charge(frame, k, budget)
+            k = handlers[k](R, RR)
+        if budget is None:
+            # The hook gets the index of the instruction about to run; frame.k is
+            # brought up to date only when the invocation stops (cheaper per step).
+            while k >= 0:
+                if hook(self, frame, k):
                     frame.k = k
-                    raise VMStatus(StatusCode.DEADLINE_EXCEEDED,
-                                   f"instruction budget of {budget} exhausted")
+                    self.state = InvocationState.PAUSED
+                    return None
+                k = handlers[k](R, RR)
+            return k
+        while k >= 0:
+            if hook is not None and hook(self, frame, k):
+                frame.k = k
+                self.state = InvocationState.PAUSED
+                return None
+            self._charge(frame, k, budget)
             k = handlers[k](R, RR)
         return k
+
+    def _charge(self, frame, k, budget) -> None:
+        self.instructions_executed += 1
+        if self.instructions_executed > budget:
+            frame.k = k
+            raise VMStatus(StatusCode.DEADLINE_EXCEEDED,
+                           f"instruction budget of {budget} exhausted")
 
     # -- Control flow -------------------------------------------------------------------------
 
