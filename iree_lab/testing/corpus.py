@@ -69,7 +69,7 @@ _EXECUTABLE_TARGETS = [
 ]
 
 # VM assembly programs under tests/programs/vm (owned by the VM tests).
-_VM_ASM_PROGRAMS = ("int_ops", "float_ops")
+_VM_ASM_PROGRAMS = ("int_ops", "float_ops", "control")
 
 # The corpus. Names are stable: tests and benchmarks refer to them.
 PROGRAMS: dict[str, Program] = {
@@ -113,6 +113,10 @@ PROGRAMS: dict[str, Program] = {
         _program("rodata_vmvx_bare", "rodata.mlir",
                  _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
+        # HAL programs (every tests/programs/hal/*.mlir, for vmvx, f64 kept): tests/test_hal*.py.
+        *[_program(f"hal_{p.stem}", f"hal/{p.name}", _LOCAL_VMVX + [
+            "--iree-input-demote-f64-to-f32=false", "--iree-vm-target-extension-f64"])
+          for p in sorted((PROGRAMS_DIR / "hal").glob("*.mlir"))],
         # The VM's op-coverage programs (tests/test_vm*.py), VM assembly unless .mlir.
         *[_program(f"vm_{n}", f"vm/{n}.vmasm", tool="assemble") for n in _VM_ASM_PROGRAMS],
         # Executable containers: one program compiled for every HAL target (compile-only

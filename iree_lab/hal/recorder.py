@@ -1,0 +1,393 @@
+"""The submission recorder: every HAL call and queue operation as plain records.
+
+Attach a :class:`Recorder` to a device (``Device(recorder=Recorder())`` or
+``device.recorder = rec``) and it collects:
+
+- ``calls``: every ``hal.*`` export the VM called (name, arguments summary);
+- ``buffers``: allocations and subspans with their lifetimes;
+- ``executables`` and ``command_buffers`` (with their recorded commands);
+- ``queue_operations``: alloca/dealloca/execute/fill/copy/... with their wait and
+  signal timepoints, logical and wall times and final status;
+- ``dispatches``: every dispatch as it executed, with the bindings resolved
+  through the binding table to buffer ids;
+- ``semaphore_events`` and ``waits``.
+
+Objects are named by small integer ids, unique per kind within a device.
+Logical time (``at`` fields) is one counter shared by all events, so records
+order totally; wall times are nanoseconds since the recorder was created.
+Records are dataclasses so they convert to dicts/JSON with ``dataclasses.asdict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Timepoint:
+    """A (semaphore id, value) pair of a fence or a wait/signal list."""
+
+    semaphore: int
+    value: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferRef:
+    """A buffer reference as recorded in a command: direct (``buffer``) or by ``slot``."""
+
+    slot: int | None
+    buffer: int | None
+    offset: int
+    length: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BindingTableEntry:
+    buffer: int | None
+    offset: int
+    length: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedBinding:
+    """A binding after binding-table resolution: ``buffer`` is the allocated buffer id
+    and ``offset`` is absolute within that allocation."""
+
+    buffer: int
+    offset: int
+    length: int
+
+
+# -- Commands ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchCommand:
+    executable: int
+    function: int
+    export_name: str
+    workgroup_count: tuple[int, int, int] | None
+    workgroups_ref: BufferRef | None
+    constants: tuple[int, ...]
+    bindings: tuple[BufferRef, ...]
+    flags: int
+    kind: str = "dispatch"
+
+
+@dataclasses.dataclass(frozen=True)
+class FillCommand:
+    target: BufferRef
+    pattern: int
+    pattern_length: int
+    kind: str = "fill"
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateCommand:
+    target: BufferRef
+    data: bytes
+    kind: str = "update"
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyCommand:
+    source: BufferRef
+    target: BufferRef
+    kind: str = "copy"
+
+
+@dataclasses.dataclass(frozen=True)
+class BarrierCommand:
+    source_stage: int
+    target_stage: int
+    flags: int
+    kind: str = "barrier"
+
+
+@dataclasses.dataclass(frozen=True)
+class DebugGroupCommand:
+    label: str | None  # None ends the innermost group
+    kind: str = "debug_group"
+
+
+@dataclasses.dataclass(frozen=True)
+class AdviseCommand:
+    target: BufferRef
+    flags: int
+    arg0: int
+    arg1: int
+    kind: str = "advise"
+
+
+# -- Objects -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BufferRecord:
+    id: int
+    device: int
+    allocated: int
+    byte_offset: int
+    byte_length: int
+    memory_type: int
+    usage: int
+    origin: str
+    created_at: int
+    queue_operation: int | None = None
+    dealloca_at: int | None = None
+    dealloca_operation: int | None = None
+
+    @property
+    def is_subspan(self) -> bool:
+        return self.allocated != self.id
+
+
+@dataclasses.dataclass
+class ExecutableRecord:
+    id: int
+    device: int
+    format: str
+    exports: tuple[str, ...]
+    constants: tuple[int, ...]
+    data_size: int
+    created_at: int
+
+
+@dataclasses.dataclass
+class CommandBufferRecord:
+    id: int
+    device: int
+    mode: int
+    categories: int
+    queue_affinity: int
+    binding_capacity: int
+    created_at: int
+    finalized_at: int | None = None
+    commands: list = dataclasses.field(default_factory=list)
+
+    @property
+    def dispatches(self) -> list[DispatchCommand]:
+        return [c for c in self.commands if c.kind == "dispatch"]
+
+
+@dataclasses.dataclass
+class DispatchExecution:
+    """One dispatch as it ran (all workgroups)."""
+
+    queue_operation: int | None
+    command_buffer: int | None
+    command_index: int
+    executable: int
+    function: int
+    export_name: str
+    workgroup_count: tuple[int, int, int]
+    constants: tuple[int, ...]
+    bindings: tuple[ResolvedBinding, ...]
+    started_at: int
+    completed_at: int | None = None
+    start_wall_ns: int = 0
+    end_wall_ns: int = 0
+    status: str = "running"
+
+
+@dataclasses.dataclass
+class QueueOperationRecord:
+    id: int
+    device: int
+    kind: str
+    queue_affinity: int
+    wait: tuple[Timepoint, ...]
+    signal: tuple[Timepoint, ...]
+    submitted_at: int
+    submit_wall_ns: int
+    command_buffer: int | None = None
+    binding_table: tuple[BindingTableEntry, ...] = ()
+    buffer: int | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    started_at: int | None = None
+    completed_at: int | None = None
+    start_wall_ns: int | None = None
+    end_wall_ns: int | None = None
+    status: str = "pending"
+    message: str = ""
+    dispatches: list[DispatchExecution] = dataclasses.field(default_factory=list)
+
+    @property
+    def deferred(self) -> bool:
+        """Whether it waited for a semaphore after submission (did not run at once)."""
+        return self.started_at is not None and self.started_at > self.submitted_at + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SemaphoreEvent:
+    at: int
+    wall_ns: int
+    semaphore: int
+    kind: str  # "create" | "signal" | "fail"
+    value: int
+    source: str
+    status: str = "OK"
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitRecord:
+    at: int
+    wall_ns: int
+    timepoints: tuple[Timepoint, ...]
+    timeout_ms: int | None
+    result: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HalCall:
+    """One call of a ``hal`` module export (or a host HAL API call)."""
+
+    at: int
+    wall_ns: int
+    name: str
+    args: dict[str, Any]
+    status: str = "OK"
+
+
+class Recorder:
+    """Collects HAL activity of the devices it is attached to."""
+
+    def __init__(self):
+        self._clock = 0
+        self._start_ns = time.perf_counter_ns()
+        self.calls: list[HalCall] = []
+        self.buffers: dict[int, BufferRecord] = {}
+        self.executables: dict[int, ExecutableRecord] = {}
+        self.command_buffers: dict[int, CommandBufferRecord] = {}
+        self.queue_operations: list[QueueOperationRecord] = []
+        self.dispatches: list[DispatchExecution] = []
+        self.semaphore_events: list[SemaphoreEvent] = []
+        self.waits: list[WaitRecord] = []
+
+    # -- Clocks ---------------------------------------------------------------------------
+
+    def tick(self) -> int:
+        self._clock += 1
+        return self._clock
+
+    @property
+    def now(self) -> int:
+        return self._clock
+
+    def wall_ns(self) -> int:
+        return time.perf_counter_ns() - self._start_ns
+
+    # -- Recording (called by the HAL) ----------------------------------------------------
+
+    def record_call(self, name: str, args: dict[str, Any], status: str = "OK") -> HalCall:
+        call = HalCall(self.tick(), self.wall_ns(), name, args, status)
+        self.calls.append(call)
+        return call
+
+    def record_buffer(self, record: BufferRecord) -> None:
+        self.buffers[record.id] = record
+
+    def record_executable(self, record: ExecutableRecord) -> None:
+        self.executables[record.id] = record
+
+    def record_command_buffer(self, record: CommandBufferRecord) -> None:
+        self.command_buffers[record.id] = record
+
+    def record_queue_operation(self, record: QueueOperationRecord) -> None:
+        self.queue_operations.append(record)
+
+    def record_dispatch(self, record: DispatchExecution) -> None:
+        self.dispatches.append(record)
+
+    def record_semaphore_event(self, semaphore: int, kind: str, value: int, source: str,
+                               status: str = "OK") -> None:
+        self.semaphore_events.append(
+            SemaphoreEvent(self.tick(), self.wall_ns(), semaphore, kind, value, source, status)
+        )
+
+    def record_wait(self, timepoints, timeout_ms, result: str) -> None:
+        self.waits.append(
+            WaitRecord(self.tick(), self.wall_ns(), tuple(timepoints), timeout_ms, result)
+        )
+
+    # -- Queries --------------------------------------------------------------------------
+
+    def operations(self, kind: str | None = None) -> list[QueueOperationRecord]:
+        """Queue operations in submission order, optionally of one ``kind``."""
+        return [op for op in self.queue_operations if kind is None or op.kind == kind]
+
+    def operation(self, op_id: int) -> QueueOperationRecord:
+        for op in self.queue_operations:
+            if op.id == op_id:
+                return op
+        raise KeyError(f"no queue operation #{op_id}")
+
+    def dispatches_of(self, export_name: str | None = None,
+                      executable: int | None = None) -> list[DispatchExecution]:
+        return [
+            d for d in self.dispatches
+            if (export_name is None or d.export_name == export_name)
+            and (executable is None or d.executable == executable)
+        ]
+
+    def calls_to(self, name: str) -> list[HalCall]:
+        return [c for c in self.calls if c.name == name]
+
+    def signaler_of(self, semaphore: int, value: int) -> QueueOperationRecord | None:
+        """The queue operation that signals ``semaphore`` to at least ``value``."""
+        for op in self.queue_operations:
+            for tp in op.signal:
+                if tp.semaphore == semaphore and tp.value >= value:
+                    return op
+        return None
+
+    def waiters_on(self, semaphore: int, value: int | None = None) -> list[QueueOperationRecord]:
+        return [
+            op for op in self.queue_operations
+            if any(tp.semaphore == semaphore and (value is None or tp.value <= value)
+                   for tp in op.wait)
+        ]
+
+    def dependencies(self, op: QueueOperationRecord) -> list[QueueOperationRecord]:
+        """Queue operations whose signals satisfy ``op``'s waits (its direct producers)."""
+        found = []
+        for tp in op.wait:
+            producer = self.signaler_of(tp.semaphore, tp.value)
+            if producer is not None and producer is not op and producer not in found:
+                found.append(producer)
+        return found
+
+    def allocations(self) -> list[BufferRecord]:
+        """Allocated buffers (not subspans) in creation order."""
+        return sorted((b for b in self.buffers.values() if not b.is_subspan),
+                      key=lambda b: b.created_at)
+
+    def live_buffers(self, at: int) -> list[BufferRecord]:
+        """Allocations created at or before logical time ``at`` and not yet deallocated."""
+        return [
+            b for b in self.allocations()
+            if b.created_at <= at and (b.dealloca_at is None or b.dealloca_at > at)
+        ]
+
+    def buffers_used_by(self, dispatch: DispatchExecution) -> list[BufferRecord]:
+        return [self.buffers[b.buffer] for b in dispatch.bindings if b.buffer in self.buffers]
+
+    def summary(self) -> str:
+        """A short text overview (one line per queue operation and dispatch)."""
+        lines = []
+        for op in self.queue_operations:
+            waits = " ".join(f"s{t.semaphore}>={t.value}" for t in op.wait) or "-"
+            signals = " ".join(f"s{t.semaphore}={t.value}" for t in op.signal) or "-"
+            extra = ""
+            if op.command_buffer is not None:
+                extra = f" cb#{op.command_buffer}"
+            if op.buffer is not None:
+                extra += f" buffer#{op.buffer}"
+            lines.append(f"q{op.id} {op.kind}{extra} wait[{waits}] signal[{signals}] {op.status}")
+            for d in op.dispatches:
+                wg = "x".join(str(v) for v in d.workgroup_count)
+                binds = ", ".join(f"#{b.buffer}[{b.offset}:+{b.length}]" for b in d.bindings)
+                lines.append(f"  dispatch {d.export_name} {wg} ({binds}) {d.status}")
+        return "\n".join(lines)

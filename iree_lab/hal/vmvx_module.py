@@ -1,0 +1,367 @@
+"""The ``vmvx`` VM module (microkernels on numpy) and VMVX dispatch execution.
+
+Exports and calling conventions follow ``runtime/src/iree/modules/vmvx/exports.inl``.
+Buffers arrive as ``!vm.buffer`` with element offsets and strides; every
+access is bounds-checked like ``MAP_BUFFER_2D_*`` (offset + the last element
+of the strided 2-D region must lie inside the buffer). Elementwise kernels are
+exact: IEEE f32 arithmetic in numpy equals C ``float`` arithmetic. ``exp``,
+``log`` and ``rsqrt`` use numpy's libm and may differ from the platform libm
+in the last ulp. ``mmt4d`` accumulates in the generic tile's order (k, then k0)
+so f32 results match IREE's generic (non-SIMD) tile function.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from iree_lab.hal.executable import DispatchState
+from iree_lab.hal.types import status
+from iree_lab.vm.buffer import Buffer as VMBuffer
+from iree_lab.vm.buffer import BufferAccess
+from iree_lab.vm.list import List
+from iree_lab.vm.native import NativeModule, export
+from iree_lab.vm.ref import RefType
+from iree_lab.vm.status import StatusCode, VMStatus
+from iree_lab.vm.value import TypeDef
+
+_U64 = (1 << 64) - 1
+_BUFFER_LIST_TYPE = TypeDef(ref_type=RefType.get("vm.buffer"), name="!vm.buffer")
+
+
+def _map_2d(buffer, dtype, offset, stride0, stride1, size0, size1, *, write: bool,
+            name: str) -> np.ndarray:
+    """A strided 2-D numpy view of ``buffer`` (``MAP_BUFFER_2D_RO/RW``)."""
+    if not isinstance(buffer, VMBuffer):
+        raise status(StatusCode.INVALID_ARGUMENT,
+                     "ref is null" if buffer is None else "ref type mismatch")
+    dtype = np.dtype(dtype)
+    size = dtype.itemsize
+    size0 &= _U64
+    size1 &= _U64
+    stride0 &= _U64
+    stride1 &= _U64
+    overflow = (size0 >> 32) | (size1 >> 32) | ((stride0 + 1) >> 32) | ((stride1 + 1) >> 32)
+    if overflow:
+        raise status(StatusCode.INVALID_ARGUMENT, f"buffer overflow for {name}")
+    last = ((size0 - 1) * stride0 + (size1 - 1) * stride1) & _U64
+    length = ((last + 1) * size) & _U64
+    byte_offset = (size * (offset & _U64)) & _U64
+    span = buffer.map_rw(byte_offset, length, size) if write else \
+        buffer.map_ro(byte_offset, length, size)
+    if size0 == 0 or size1 == 0:
+        return np.zeros((int(size0), int(size1)), dtype=dtype)
+    base = np.frombuffer(span, dtype=dtype)
+    return np.lib.stride_tricks.as_strided(
+        base, shape=(int(size0), int(size1)),
+        strides=(int(stride0) * size, int(stride1) * size), writeable=write)
+
+
+def _map_flat(buffer, elem_size, offset, stride0, size0, size1, *, write, name) -> np.ndarray:
+    """A (size0, size1) byte-element view with unit inner stride (mmt4d/pack/unpack)."""
+    dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[elem_size]
+    return _map_2d(buffer, dtype, offset, stride0, 1, size0, size1, write=write, name=name)
+
+
+def _x32b(fn):
+    def kernel(self, lhs, lhs_offset, lhs_stride0, lhs_stride1, rhs, rhs_offset, rhs_stride0,
+               rhs_stride1, out, out_offset, out_stride0, out_stride1, size0, size1):
+        a = _map_2d(lhs, np.uint32, lhs_offset, lhs_stride0, lhs_stride1, size0, size1,
+                    write=False, name="lhs")
+        b = _map_2d(rhs, np.uint32, rhs_offset, rhs_stride0, rhs_stride1, size0, size1,
+                    write=False, name="rhs")
+        o = _map_2d(out, np.uint32, out_offset, out_stride0, out_stride1, size0, size1,
+                    write=True, name="out")
+        if o.size:
+            o[...] = fn(a, b)
+
+    kernel.__name__ = fn.__name__
+    return kernel
+
+
+def _x32u(fn):
+    def kernel(self, inp, in_offset, in_stride0, in_stride1, out, out_offset, out_stride0,
+               out_stride1, size0, size1):
+        a = _map_2d(inp, np.uint32, in_offset, in_stride0, in_stride1, size0, size1,
+                    write=False, name="in")
+        o = _map_2d(out, np.uint32, out_offset, out_stride0, out_stride1, size0, size1,
+                    write=True, name="out")
+        if o.size:
+            o[...] = fn(a)
+
+    kernel.__name__ = fn.__name__
+    return kernel
+
+
+def _f(a):
+    return a.view(np.float32)
+
+
+def _s(a):
+    return a.view(np.int32)
+
+
+def _bits(x):
+    return np.asarray(x).view(np.uint32)
+
+
+def _int_div(a, b, signed: bool):
+    if np.any(b == 0):
+        raise status(StatusCode.INVALID_ARGUMENT, "integer division by zero in vmvx kernel")
+    if signed:
+        sa, sb = _s(a), _s(b)
+        if np.any((sa == np.int32(-(1 << 31))) & (sb == -1)):
+            raise status(StatusCode.INVALID_ARGUMENT, "integer overflow (INT_MIN / -1)")
+        q = np.trunc(sa.astype(np.int64) / sb.astype(np.int64))
+        return _bits(q.astype(np.int32))
+    return a // b
+
+
+def _ctlz(a):
+    out = np.full(a.shape, 32, dtype=np.uint32)
+    nz = a != 0
+    out[nz] = 31 - np.floor(np.log2(a[nz].astype(np.float64))).astype(np.uint32)
+    return out
+
+
+class VMVXModule(NativeModule):
+    """The ``vmvx`` module: microkernels that VMVX dispatch functions import."""
+
+    name = "vmvx"
+    version = 0
+
+    def __init__(self):
+        super().__init__()
+        # Logical processor of the current workgroup (IREE's module state).
+        self.processor_id = 0
+
+    # -- Elementwise (x32 binary) -------------------------------------------------------
+
+    add_2d_f32 = export("0rIIIrIIIrIIIII_v", name="add.2d.f32")(
+        _x32b(lambda a, b: _bits(_f(a) + _f(b))))
+    add_2d_i32 = export("0rIIIrIIIrIIIII_v", name="add.2d.i32")(_x32b(lambda a, b: a + b))
+    and_2d_i32 = export("0rIIIrIIIrIIIII_v", name="and.2d.i32")(_x32b(lambda a, b: a & b))
+    div_2d_f32 = export("0rIIIrIIIrIIIII_v", name="div.2d.f32")(
+        _x32b(lambda a, b: _bits(_f(a) / _f(b))))
+    divs_2d_i32 = export("0rIIIrIIIrIIIII_v", name="divs.2d.i32")(
+        _x32b(lambda a, b: _int_div(a, b, True)))
+    divu_2d_i32 = export("0rIIIrIIIrIIIII_v", name="divu.2d.i32")(
+        _x32b(lambda a, b: _int_div(a, b, False)))
+    mul_2d_f32 = export("0rIIIrIIIrIIIII_v", name="mul.2d.f32")(
+        _x32b(lambda a, b: _bits(_f(a) * _f(b))))
+    mul_2d_i32 = export("0rIIIrIIIrIIIII_v", name="mul.2d.i32")(_x32b(lambda a, b: a * b))
+    or_2d_i32 = export("0rIIIrIIIrIIIII_v", name="or.2d.i32")(_x32b(lambda a, b: a | b))
+    # Shift counts >= 32 are undefined in C; x86 masks them to 5 bits, so do we.
+    shl_2d_i32 = export("0rIIIrIIIrIIIII_v", name="shl.2d.i32")(
+        _x32b(lambda a, b: a << (b & np.uint32(31))))
+    shrs_2d_i32 = export("0rIIIrIIIrIIIII_v", name="shrs.2d.i32")(
+        _x32b(lambda a, b: _bits(_s(a) >> _s(b & np.uint32(31)))))
+    shru_2d_i32 = export("0rIIIrIIIrIIIII_v", name="shru.2d.i32")(
+        _x32b(lambda a, b: a >> (b & np.uint32(31))))
+    sub_2d_f32 = export("0rIIIrIIIrIIIII_v", name="sub.2d.f32")(
+        _x32b(lambda a, b: _bits(_f(a) - _f(b))))
+    sub_2d_i32 = export("0rIIIrIIIrIIIII_v", name="sub.2d.i32")(_x32b(lambda a, b: a - b))
+    xor_2d_i32 = export("0rIIIrIIIrIIIII_v", name="xor.2d.i32")(_x32b(lambda a, b: a ^ b))
+
+    # -- Elementwise (x32 unary) --------------------------------------------------------
+
+    abs_2d_f32 = export("0rIIIrIIIII_v", name="abs.2d.f32")(
+        _x32u(lambda a: a & np.uint32(0x7FFFFFFF)))
+    ceil_2d_f32 = export("0rIIIrIIIII_v", name="ceil.2d.f32")(
+        _x32u(lambda a: _bits(np.ceil(_f(a)))))
+    ctlz_2d_i32 = export("0rIIIrIIIII_v", name="ctlz.2d.i32")(_x32u(_ctlz))
+    exp_2d_f32 = export("0rIIIrIIIII_v", name="exp.2d.f32")(
+        _x32u(lambda a: _bits(np.exp(_f(a)))))
+    floor_2d_f32 = export("0rIIIrIIIII_v", name="floor.2d.f32")(
+        _x32u(lambda a: _bits(np.floor(_f(a)))))
+    log_2d_f32 = export("0rIIIrIIIII_v", name="log.2d.f32")(
+        _x32u(lambda a: _bits(np.log(_f(a)))))
+    neg_2d_f32 = export("0rIIIrIIIII_v", name="neg.2d.f32")(
+        _x32u(lambda a: a ^ np.uint32(0x80000000)))
+    rsqrt_2d_f32 = export("0rIIIrIIIII_v", name="rsqrt.2d.f32")(
+        _x32u(lambda a: _bits(np.float32(1.0) / np.sqrt(_f(a)))))
+
+    # -- Copies and fills ---------------------------------------------------------------
+
+    def _copy(self, dtype, inp, in_offset, in_stride0, in_stride1, out, out_offset,
+              out_stride0, out_stride1, size0, size1):
+        a = _map_2d(inp, dtype, in_offset, in_stride0, in_stride1, size0, size1, write=False,
+                    name="in")
+        o = _map_2d(out, dtype, out_offset, out_stride0, out_stride1, size0, size1,
+                    write=True, name="out")
+        if o.size:
+            o[...] = a.copy()
+
+    @export("0rIIIrIIIII_v", name="copy.2d.x8")
+    def copy_2d_x8(self, *args):
+        self._copy(np.uint8, *args)
+
+    @export("0rIIIrIIIII_v", name="copy.2d.x16")
+    def copy_2d_x16(self, *args):
+        self._copy(np.uint16, *args)
+
+    @export("0rIIIrIIIII_v", name="copy.2d.x32")
+    def copy_2d_x32(self, *args):
+        self._copy(np.uint32, *args)
+
+    @export("0rIIIrIIIII_v", name="copy.2d.x64")
+    def copy_2d_x64(self, *args):
+        self._copy(np.uint64, *args)
+
+    @export("0irIIII_v", name="fill.2d.x32")
+    def fill_2d_x32(self, fill_value, out, out_offset, out_row_stride, size0, size1):
+        o = _map_2d(out, np.uint32, out_offset, out_row_stride, 1, size0, size1, write=True,
+                    name="out")
+        if o.size:
+            o[...] = np.uint32(fill_value & 0xFFFFFFFF)
+
+    # -- Tiled matmul and layout ---------------------------------------------------------
+
+    @export("0rIIrIIrIIIIIiiii_v", name="mmt4d")
+    def mmt4d(self, lhs, lhs_offset, lhs_row_stride, rhs, rhs_offset, rhs_row_stride, out,
+              out_offset, out_row_stride, m, n, k, m0, n0, k0, flags):
+        kind = flags & 0xFF
+        if kind == 0x01:
+            in_size, out_size, in_dtype, acc_dtype = 4, 4, np.float32, np.float32
+        elif kind == 0x02:
+            in_size, out_size, in_dtype, acc_dtype = 1, 4, np.int8, np.int32
+        else:
+            raise status(StatusCode.INVALID_ARGUMENT, "unhandled flags")
+        m, n, k, m0, n0, k0 = (int(v) for v in (m, n, k, m0, n0, k0))
+        lhs_v = _map_flat(lhs, in_size, lhs_offset, lhs_row_stride, m, k * m0 * k0,
+                          write=False, name="lhs")
+        rhs_v = _map_flat(rhs, in_size, rhs_offset, rhs_row_stride, n, k * n0 * k0,
+                          write=False, name="rhs")
+        out_v = _map_flat(out, out_size, out_offset, out_row_stride, m, n * m0 * n0,
+                          write=True, name="out")
+        accumulate = bool(flags & 0x100)
+        if m == 0 or n == 0 or (k == 0 and accumulate):
+            return
+        a = lhs_v.view(in_dtype).reshape(m, k, m0, k0)
+        b = rhs_v.view(in_dtype).reshape(n, k, n0, k0)
+        o = out_v.view(acc_dtype).reshape(m, n, m0, n0)
+        acc = o.copy() if accumulate else np.zeros((m, n, m0, n0), dtype=acc_dtype)
+        with np.errstate(all="ignore"):
+            for kk in range(k):
+                for kk0 in range(k0):
+                    lhs_col = a[:, kk, :, kk0].astype(acc_dtype)  # (m, m0)
+                    rhs_col = b[:, kk, :, kk0].astype(acc_dtype)  # (n, n0)
+                    acc += lhs_col[:, None, :, None] * rhs_col[None, :, None, :]
+        o[...] = acc
+
+    @export("0rIIIrIIIIIIIIIi_v", name="pack")
+    def pack(self, inp, in_offset, in_stride0, in_stride1, out, out_offset, out_stride0,
+             out_stride1, in_size0, in_size1, out_size0, out_size1, out_size2, out_size3,
+             padding_value, flags):
+        kind = flags & 0xFF
+        elem_size = {0x01: 4, 0x03: 4, 0x02: 1}.get(kind)
+        if elem_size is None:
+            raise status(StatusCode.INVALID_ARGUMENT, "unhandled flags")
+        in_size0, in_size1, o0, o1, o2, o3 = (int(v) for v in (
+            in_size0, in_size1, out_size0, out_size1, out_size2, out_size3))
+        src = _map_2d(inp, {1: np.uint8, 4: np.uint32}[elem_size], in_offset, in_stride0,
+                      in_stride1, in_size0, in_size1, write=False, name="in")
+        dst = _map_flat(out, elem_size, out_offset, out_stride0, o0, o1 * o2 * o3,
+                        write=True, name="out").reshape(o0, o1, o2, o3)
+        transpose_inner = bool(flags & 0x100)
+        transpose_outer = bool(flags & 0x200)
+        tile_r, tile_c = (o3, o2) if transpose_inner else (o2, o3)
+        rows, cols = (o1, o0) if transpose_outer else (o0, o1)
+        pad = np.array([padding_value & _U64], dtype=np.uint64).view(
+            {1: np.uint8, 4: np.uint32}[elem_size])[0]
+        padded = np.full((rows * tile_r, cols * tile_c), pad, dtype=src.dtype)
+        r, c = min(in_size0, rows * tile_r), min(in_size1, cols * tile_c)
+        padded[:r, :c] = src[:r, :c]
+        tiles = padded.reshape(rows, tile_r, cols, tile_c).transpose(0, 2, 1, 3)
+        if transpose_inner:
+            tiles = tiles.transpose(0, 1, 3, 2)
+        if transpose_outer:
+            tiles = tiles.transpose(1, 0, 2, 3)
+        dst[...] = tiles
+
+    @export("0rIIIrIIIIIIIIi_v", name="unpack")
+    def unpack(self, inp, in_offset, in_stride0, in_stride1, out, out_offset, out_stride0,
+               out_stride1, in_size0, in_size1, in_size2, in_size3, out_size0, out_size1,
+               flags):
+        kind = flags & 0xFF
+        if kind not in (0x01, 0x03):
+            raise status(StatusCode.INVALID_ARGUMENT, "unhandled flags")
+        i0, i1, i2, i3, out0, out1 = (int(v) for v in (
+            in_size0, in_size1, in_size2, in_size3, out_size0, out_size1))
+        src = _map_flat(inp, 4, in_offset, in_stride0, i0, i1 * i2 * i3, write=False,
+                        name="in").reshape(i0, i1, i2, i3)
+        dst = _map_2d(out, np.uint32, out_offset, out_stride0, out_stride1, out0, out1,
+                      write=True, name="out")
+        tiles = src
+        if flags & 0x200:
+            tiles = tiles.transpose(1, 0, 2, 3)
+        if flags & 0x100:
+            tiles = tiles.transpose(0, 1, 3, 2)
+        rows, cols, tile_r, tile_c = tiles.shape
+        full = tiles.transpose(0, 2, 1, 3).reshape(rows * tile_r, cols * tile_c)
+        if dst.size:
+            dst[...] = full[:out0, :out1]
+
+    @export("0IIi_II", name="query_tile_sizes.2d")
+    def query_tile_sizes_2d(self, size0, size1, flags):
+        # The generic (non-arch) matmul tile: M=8, K=4, N=8.
+        role = flags & 0xFF
+        if role == 0x01:
+            return 8, 4
+        if role == 0x02:
+            return 8, 4
+        if role == 0x03:
+            return 8, 8
+        return 0, 0
+
+
+# -- Executing VMVX dispatches ---------------------------------------------------------------
+
+
+def create_vmvx_context(module):
+    """A VM context with the vmvx module first and the dispatch module last."""
+    from iree_lab.vm import Context
+
+    return Context([VMVXModule(), module])
+
+
+def call_set_constants(context, module, constants: np.ndarray) -> None:
+    buffer = VMBuffer(memoryview(constants.tobytes()), BufferAccess.ORIGIN_HOST)
+    context.call("__set_constants", buffer)
+
+
+def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) -> None:
+    """Calls the dispatch function once per workgroup (z, y, then x innermost)."""
+    context = executable.context()
+    fn = executable.module.exports[info.name]
+    local_memory = VMBuffer(bytearray(state.local_memory_size),
+                            BufferAccess.MUTABLE | BufferAccess.ORIGIN_HOST)
+    constants = VMBuffer(memoryview(np.ascontiguousarray(state.constants).tobytes()),
+                         BufferAccess.ORIGIN_HOST)
+    bindings = List(_BUFFER_LIST_TYPE, len(state.bindings))
+    for view in state.bindings:
+        bindings.push_ref(VMBuffer(view, BufferAccess.MUTABLE | BufferAccess.ORIGIN_HOST))
+    count_x, count_y, count_z = (int(v) & 0xFFFFFFFF for v in state.workgroup_count)
+    size_x, size_y, size_z = state.workgroup_size
+    call = context.call_function
+    for z in range(count_z):
+        for y in range(count_y):
+            for x in range(count_x):
+                if on_workgroup is not None:
+                    on_workgroup((x, y, z))
+                try:
+                    call(fn, [local_memory, constants, bindings, x, y, z, size_x, size_y,
+                              size_z, count_x, count_y, count_z])
+                except VMStatus:
+                    raise
+                except Exception as e:
+                    _reraise(e, info.name, (x, y, z))
+
+
+def _reraise(error, name: str, workgroup) -> None:
+    from iree_lab.vm.status import VMError
+
+    if isinstance(error, VMError) and not isinstance(error, KeyboardInterrupt):
+        failure = VMStatus(error.code, error.message, list(error.annotations))
+        failure.annotate(f"in VMVX dispatch {name} workgroup {workgroup}")
+        raise failure from error
+    raise error
