@@ -260,3 +260,35 @@ def test_mutations_accepted_and_rejected_like_iree(program, build_module, tmp_pa
             assert ours == ref.stdout, f"case {case}: metadata differs"
             agreed["accepted"] += 1
     assert agreed["accepted"] > 10 and agreed["rejected"] > 10
+
+
+@pytest.mark.parametrize("program", ["tensor_vmvx", "metadata_vm"])
+def test_fast_verifier_agrees_with_scalar_verifier(program, build_module):
+    """The numpy verifier (used for large buffers) accepts exactly what the scalar one does."""
+    from iree_lab.format import verifier
+    from iree_lab.format.container import Container
+
+    data = build_module(program).read_bytes()
+    m = iree_lab.open(data)
+    fb_start = m.container.flatbuffer_offset - 4
+    fb_end = m.container.flatbuffer_offset + m.flatbuffer_size
+    rng = random.Random(f"iree_lab-fast-verify-{program}")
+    outcomes = {True: 0, False: 0}
+    for case in range(300):
+        mutated = mutate(data, rng, fb_start, fb_end)
+        try:
+            buf = Container(memoryview(mutated)).flatbuffer
+        except FormatError:
+            continue
+        if buf.base & 3:
+            continue  # rejected by the shared header checks before either verifier runs
+        fast = verifier._fast_verify_passes(buf, "iree.vm.BytecodeModuleDef")
+        try:
+            v = verifier._Verifier(buf)
+            v.table(0, v.u32(0), "iree.vm.BytecodeModuleDef", verifier.MAX_LEVELS, None)
+            scalar = True
+        except FormatError:
+            scalar = False
+        assert fast == scalar, f"case {case}: fast verifier says {fast}, scalar {scalar}"
+        outcomes[fast] += 1
+    assert outcomes[True] > 20 and outcomes[False] > 20

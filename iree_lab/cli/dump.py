@@ -9,6 +9,7 @@ cut at an embedded NUL, size_t wrap-around of the state size estimate.
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 
@@ -150,14 +151,18 @@ def _cconv_fragment(fragment: str, where: str) -> str:
 
 def format_cconv(calling_convention: str, where: str) -> str:
     """``(args) -> (results)`` as iree-dump-module prints a calling convention."""
-    from iree_lab.format import cconv_fragments
-
-    cconv = _cstr(calling_convention)
     try:
-        arguments, results = cconv_fragments(cconv)
+        return _format_cconv(_cstr(calling_convention))
     except FormatError as e:
         raise FormatError(e.what, where=where) from None
-    return f"({_cconv_fragment(arguments, where)}) -> ({_cconv_fragment(results, where)})"
+
+
+@functools.lru_cache(maxsize=4096)  # modules repeat a few conventions many times
+def _format_cconv(cconv: str) -> str:
+    from iree_lab.format import cconv_fragments
+
+    arguments, results = cconv_fragments(cconv)
+    return f"({_cconv_fragment(arguments, None)}) -> ({_cconv_fragment(results, None)})"
 
 
 def _write_attrs(out, table, indent: int) -> None:
@@ -292,14 +297,14 @@ def write_metadata(module, out) -> None:
         for t in root.vector("exported_functions") or ():
             aliases.setdefault(t.scalar("internal_ordinal"), []).append(
                 _cstr(t.string("local_name")))
-        for f in module.functions:
-            bits = format_feature_bits(f.requirements)
+        rows = root.vector("function_descriptors").unpack_all("iiIhhhh")
+        for i, (offset, length, requirements, _, blocks, i32s, refs) in enumerate(rows):
+            bits = format_feature_bits(requirements)
             width = len(bits) - 3 * bits.count(" | ")  # IREE pads by name length only
             out.write(
-                f"{f.ordinal:3d} | {f.bytecode_offset & 0xFFFFFFFF:08X} | "
-                f"{f.bytecode_length:8d} | {f.block_count:6d} | {f.i32_register_count:5d} | "
-                f"{f.ref_register_count:5d} | {bits}{' ' * max(0, 12 - width)} | "
-                f"{', '.join(aliases.get(f.ordinal, ()))}\n")
+                f"{i:3d} | {offset & 0xFFFFFFFF:08X} | {length:8d} | {blocks:6d} | {i32s:5d} | "
+                f"{refs:5d} | {bits}{' ' * max(0, 12 - width)} | "
+                f"{', '.join(aliases.get(i, ()))}\n")
     out.write("\n")
 
     if root.has("debug_database"):

@@ -85,14 +85,30 @@ class FusedLoc(Location):
         return f"{head}[\n    {body}\n  ]" if self.locations else f"{head}[\n\n  ]"
 
 
-class FunctionSourceMap(Record):
+class FunctionSourceMap:
     """Bytecode offsets (relative to the function start) of one function -> locations.
 
-    ``entries``: (bytecode_offset, location index) pairs in stored order.
+    ``entries``: (bytecode_offset, location index) pairs in stored order,
+    read on first use (a module can have thousands of source maps).
     """
 
-    __slots__ = ("local_name", "entries", "database")
-    _hidden = ("database",)
+    __slots__ = ("local_name", "database", "_table", "_entries")
+
+    def __init__(self, local_name: str | None, table: Table, database: DebugDatabase):
+        self.local_name = local_name
+        self.database = database
+        self._table = table
+        self._entries = None
+
+    @property
+    def entries(self) -> tuple[tuple[int, int], ...]:
+        if self._entries is None:
+            locations = self._table.vector("locations")
+            self._entries = locations.unpack_all("ii") if locations is not None else ()
+        return self._entries
+
+    def __repr__(self):
+        return f"<FunctionSourceMap {self.local_name!r}: {len(self.entries)} locations>"
 
     def location_at(self, bytecode_offset: int) -> Location | None:
         """The location recorded for the instruction at exactly this offset (IREE's lookup)."""
@@ -191,9 +207,7 @@ class DebugDatabase:
             maps = []
             functions = self._table.vector("functions")
             for t in functions or ():
-                locations = t.vector("locations")
-                entries = locations.unpack_all("ii") if locations is not None else ()
-                maps.append(FunctionSourceMap(t.string("local_name"), entries, self))
+                maps.append(FunctionSourceMap(t.string("local_name"), t, self))
             self._source_maps = tuple(maps)
         return self._source_maps
 

@@ -35,6 +35,7 @@ UNIONS = layouts.UNIONS
 
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
+_HH = struct.Struct("<HH")
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _SCALAR = {fmt: struct.Struct("<" + fmt) for fmt in "?bBhHiIqQfd"}
@@ -130,24 +131,28 @@ class Table:
         self.type_name = type_name
         self.layout = TABLES[type_name]
         self.where = where
-        buf.check(pos, 4, "table", where)
-        vtable = pos - _I32.unpack_from(buf.data, pos)[0]
-        if vtable < 0 or vtable + 4 > buf.size:
+        data, size = buf.data, buf.size
+        if pos < 0 or pos + 4 > size:
+            buf.check(pos, 4, "table", where)
+        vtable = pos - _I32.unpack_from(data, pos)[0]
+        if vtable < 0 or vtable + 4 > size:
             raise buf.error(f"vtable of {_short(type_name)} at {vtable} is outside the buffer",
                             pos, where)
-        vtable_size, inline_size = struct.unpack_from("<HH", buf.data, vtable)
-        if vtable_size < 4 or vtable_size & 1 or vtable + vtable_size > buf.size:
+        vtable_size, inline_size = _HH.unpack_from(data, vtable)
+        if vtable_size < 4 or vtable_size & 1 or vtable + vtable_size > size:
             raise buf.error(f"vtable of {_short(type_name)} has bad size {vtable_size}", vtable,
                             where)
-        if pos + inline_size > buf.size:
+        if pos + inline_size > size:
             raise buf.error(f"{_short(type_name)} has bad inline size {inline_size}", pos, where)
         self.vtable = vtable
         self.vtable_size = vtable_size
         self.inline_size = inline_size
-        for field, voffset in _REQUIRED[type_name]:
-            if self._slot(voffset) == 0:
-                raise buf.error(f"required field {field!r} of {_short(type_name)} is missing",
-                                pos, where)
+        required = _REQUIRED[type_name]
+        if required:
+            for field, voffset in required:
+                if self._slot(voffset) == 0:
+                    raise buf.error(f"required field {field!r} of {_short(type_name)} is "
+                                    "missing", pos, where)
 
     def _slot(self, voffset: int) -> int:
         """Offset of a field within the table (0 when absent)."""
@@ -156,11 +161,13 @@ class Table:
         return _U16.unpack_from(self.buf.data, self.vtable + voffset)[0]
 
     def _field_pos(self, name: str, size: int) -> int:
-        spec = self.layout[name]
-        rel = self._slot(spec[0])
+        voffset = self.layout[name][0]
+        if voffset + 2 > self.vtable_size:
+            return 0
+        rel = _U16.unpack_from(self.buf.data, self.vtable + voffset)[0]
         if rel == 0:
             return 0
-        if rel < 4 or rel + size > self.inline_size:
+        if rel + size > self.inline_size:
             raise self.buf.error(
                 f"field {name!r} at +{rel} ({size} bytes) overruns the {self.inline_size}-byte "
                 f"{_short(self.type_name)}",
@@ -174,24 +181,49 @@ class Table:
         return self._slot(self.layout[name][0]) != 0
 
     def scalar(self, name: str):
-        spec = self.layout[name]
-        s = _SCALAR[spec[2]]
-        pos = self._field_pos(name, s.size)
-        if pos == 0:
-            return spec[3]
-        return s.unpack_from(self.buf.data, pos)[0]
+        voffset, _, fmt, default, _ = self.layout[name]
+        if voffset + 2 > self.vtable_size:
+            return default
+        data = self.buf.data
+        rel = _U16.unpack_from(data, self.vtable + voffset)[0]
+        if rel == 0:
+            return default
+        s = _SCALAR[fmt]
+        if rel + s.size > self.inline_size:
+            self._field_pos(name, s.size)  # raises the precise error
+        return s.unpack_from(data, self.pos + rel)[0]
 
     def _target(self, name: str) -> int:
         pos = self._field_pos(name, 4)
         if pos == 0:
             return 0
-        return self.buf.uoffset(pos, name, (self.where, name))
+        buf = self.buf
+        rel = _U32.unpack_from(buf.data, pos)[0]  # pos + 4 <= inline end <= size
+        target = pos + rel
+        if rel == 0 or target >= buf.size:
+            return buf.uoffset(pos, name, (self.where, name))  # raises the precise error
+        return target
 
     def string(self, name: str) -> str | None:
-        target = self._target(name)
-        if target == 0:
+        # The hot path of every reader: _field_pos + _target + read_string, inlined.
+        voffset = self.layout[name][0]
+        if voffset + 2 > self.vtable_size:
             return None
-        return read_string(self.buf, target, (self.where, name))
+        buf = self.buf
+        data = buf.data
+        rel = _U16.unpack_from(data, self.vtable + voffset)[0]
+        if rel == 0:
+            return None
+        if rel + 4 > self.inline_size:
+            self._field_pos(name, 4)  # raises the precise error
+        pos = self.pos + rel
+        target = pos + _U32.unpack_from(data, pos)[0]
+        if target == pos or target + 4 > buf.size:
+            return read_string(buf, self._target(name), (self.where, name))  # raises
+        end = target + 4 + _U32.unpack_from(data, target)[0]
+        if end >= buf.size or data[end] != 0:
+            return read_string(buf, target, (self.where, name))  # raises
+        return bytes(data[target + 4:end]).decode("utf-8", "surrogateescape")
 
     def string_bytes(self, name: str) -> bytes | None:
         target = self._target(name)
@@ -238,12 +270,17 @@ class Table:
 
 
 def read_string_bytes(buf: Buffer, pos: int, where) -> bytes:
-    length = buf.u32(pos, where)
+    data = buf.data
+    if pos + 4 > buf.size:
+        buf.check(pos, 4, "string length", where)
+    length = _U32.unpack_from(data, pos)[0]
+    end = pos + 4 + length
     # +1: FlatBuffers strings carry a NUL terminator that C readers rely on.
-    buf.check(pos + 4, length + 1, "string", where)
-    if buf.data[pos + 4 + length] != 0:
+    if end + 1 > buf.size:
+        buf.check(pos + 4, length + 1, "string", where)
+    if data[end] != 0:
         raise buf.error("string is not NUL-terminated", pos, where)
-    return bytes(buf.data[pos + 4 : pos + 4 + length])
+    return bytes(data[pos + 4 : end])
 
 
 def read_string(buf: Buffer, pos: int, where) -> str:
@@ -293,14 +330,26 @@ class Vector:
         if kind == "struct":
             return StructView(self.buf, pos, self.element[1])
         where = (self.where, "", i)
-        target = self.buf.uoffset(pos, "element", where)
+        target = pos + _U32.unpack_from(self.buf.data, pos)[0]  # in bounds: vector checked
+        if target == pos or target >= self.buf.size:
+            target = self.buf.uoffset(pos, "element", where)  # raises the precise error
         if kind == "string":
             return read_string(self.buf, target, where)
         return Table(self.buf, target, self.element[1], where)
 
     def __iter__(self):
+        if self.element[0] != "table":
+            for i in range(self.count):
+                yield self[i]
+            return
+        buf, data, size, type_name = self.buf, self.buf.data, self.buf.size, self.element[1]
+        pos = self.start
         for i in range(self.count):
-            yield self[i]
+            target = pos + _U32.unpack_from(data, pos)[0]
+            if target == pos or target >= size:
+                buf.uoffset(pos, "element", (self.where, "", i))  # raises the precise error
+            yield Table(buf, target, type_name, (self.where, "", i))
+            pos += 4
 
     def raw_offset(self, i: int) -> int:
         """The stored offset of element ``i`` of a vector of tables (0 = null)."""

@@ -257,10 +257,21 @@ class Module:
         return self.root_table.vector("function_signatures")
 
     def _signature_at(self, ordinal: int) -> tuple[str | None, dict[str, str]]:
-        signatures = self._signatures
-        if signatures is None or not 0 <= ordinal < len(signatures):
-            return None, {}
-        return _signature(signatures[ordinal])
+        """(calling_convention, attrs) of internal function ``ordinal``, parsed once."""
+        cache = self._signature_cache
+        cached = cache.get(ordinal)
+        if cached is None:
+            signatures = self._signatures
+            if signatures is None or not 0 <= ordinal < len(signatures):
+                cached = (None, {})
+            else:
+                cached = _signature(signatures[ordinal])
+            cache[ordinal] = cached
+        return cached
+
+    @functools.cached_property
+    def _signature_cache(self) -> dict:
+        return {}
 
     @functools.cached_property
     def exports(self) -> tuple[Export, ...]:
