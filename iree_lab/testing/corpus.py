@@ -113,6 +113,7 @@ PROGRAMS: dict[str, Program] = {
         _program("rodata_vmvx_bare", "rodata.mlir",
                  _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
+        _program("cfg_large", "cfg_large.vmasm", tool="assemble"),  # ~2,000-instruction CFG
         # HAL programs (every tests/programs/hal/*.mlir, for vmvx, f64 kept): tests/test_hal*.py.
         *[_program(f"hal_{p.stem}", f"hal/{p.name}", _LOCAL_VMVX + [
             "--iree-input-demote-f64-to-f32=false", "--iree-vm-target-extension-f64"])
