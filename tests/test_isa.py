@@ -327,3 +327,17 @@ def test_format_instruction_without_module():
 
 def test_bytecode_error_is_a_format_error():
     assert issubclass(BytecodeError, FormatError)
+
+
+def test_every_decoder_and_formatter_compiles():
+    # Both are generated from the tables lazily, on an op's first use.
+    from iree_lab.isa import _opdecode, disassembler
+
+    _opdecode.compile_all()
+    assert all(
+        entry is None or entry[1].__name__ == "decode"
+        for table in (_opdecode.CORE, *_opdecode.PREFIXED.values())
+        for entry in table
+    )
+    for op in ALL_OPS:
+        assert callable(disassembler._FORMATTERS[op])

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import bisect
 import math
-import struct
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from iree_lab.errors import FormatError
+from iree_lab.isa import _opdecode
 from iree_lab.isa import tables as T
 from iree_lab.isa.cfg import Block, ControlFlowGraph, build_blocks
 
@@ -41,17 +41,6 @@ __all__ = [
     "register_name",
 ]
 
-_U16 = struct.Struct("<H")
-_U32 = struct.Struct("<I")
-_I32 = struct.Struct("<i")
-_I64 = struct.Struct("<q")
-_F32 = struct.Struct("<f")
-_F64 = struct.Struct("<d")
-_U16_CACHE: dict[int, struct.Struct] = {}
-
-_CORE_TABLE = T.OPCODE_TABLES["core"]
-_PREFIX_TABLES = {prefix: T.OPCODE_TABLES[name] for prefix, name in T.PREFIX_OPCODES.items()}
-_BLOCK = T.BLOCK_OPCODE
 
 
 class BytecodeError(FormatError):
@@ -183,8 +172,8 @@ class Operand(NamedTuple):
 # ---------------------------------------------------------------------------
 
 
-class Instruction:
-    """One decoded instruction.
+class Instruction(NamedTuple):
+    """One decoded instruction (immutable; a tuple so decoding allocates little).
 
     ``pc`` is its offset from the start of the function (the value IREE prints
     with --bytecode_offsets), ``end`` the offset just past it, ``op`` its
@@ -192,14 +181,11 @@ class Instruction:
     ``block`` the ordinal of the block containing it.
     """
 
-    __slots__ = ("pc", "end", "op", "values", "block")
-
-    def __init__(self, pc: int, end: int, op: T.OpInfo, values: tuple, block: int):
-        self.pc = pc
-        self.end = end
-        self.op = op
-        self.values = values
-        self.block = block
+    pc: int
+    end: int
+    op: T.OpInfo
+    values: tuple
+    block: int
 
     @property
     def name(self) -> str:
@@ -275,6 +261,12 @@ class Instruction:
 
     def __repr__(self) -> str:
         return f"<Instruction {self.pc:08X} {self.op.name} {self.values!r}>"
+
+    # Identity, not value equality: two identical ops at different pcs differ
+    # and an instruction is a node (dict keys, sets) in CFGs and debuggers.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
 
 def field_values() -> dict[str, str]:
@@ -354,7 +346,8 @@ class DecodedFunction:
         # Whether single register operands and type ids were verified (see decode_bytecode).
         self.strict = True
         self.instructions: list[Instruction] = []
-        self.blocks: list[Block] = []
+        self._blocks: list[Block] | None = None
+        self._block_ordinals: dict[int, int] | None = None
         self.error: BytecodeError | None = None
         self._by_pc: dict[int, Instruction] | None = None
         self._starts: list[int] | None = None
@@ -365,6 +358,21 @@ class DecodedFunction:
     def module(self):
         """The Module this function was decoded from (None for raw bytecode)."""
         return self._module_ref() if self._module_ref is not None else None
+
+    @property
+    def blocks(self) -> list[Block]:
+        """The CFG blocks (built on first use: bulk disassembly does not need them)."""
+        if self._blocks is None:
+            self._blocks = build_blocks(self, strict=self.error is None)
+        return self._blocks
+
+    @property
+    def block_ordinals(self) -> dict[int, int]:
+        """Block marker pc -> block ordinal (what ``^bbN`` branch targets print)."""
+        if self._block_ordinals is None:
+            block = T.FLOW_BLOCK
+            self._block_ordinals = {i.pc: i.block for i in self.instructions if i.op.flow == block}
+        return self._block_ordinals
 
     @property
     def complete(self) -> bool:
@@ -425,8 +433,7 @@ class DecodedFunction:
         )
 
 
-class _Fault(Exception):
-    """Internal: carries (message, pc, opcode) out of the decode loop."""
+_Fault = _opdecode.Fault  # internal: carries (message, pc, opcode) out of the decode loop
 
 
 def decode_bytecode(
@@ -477,20 +484,22 @@ def decode_bytecode(
             what, function_name=name, function_ordinal=ordinal, pc=pc, opcode=opcode
         )
         fn.error = error
-        fn.blocks = build_blocks(fn, strict=False)
         error.partial = fn
         raise error from None
-    fn.blocks = build_blocks(fn, strict=True)
     return fn
+
+
+# Ops the decode loop must look at after decoding (block ends, calls, returns).
+_SPECIAL_OPS = frozenset(op for op in T.ALL_OPS if op.terminator or op.flow is not None)
 
 
 def _decode_into(
     fn: DecodedFunction, code: bytes, ctx: ModuleContext, cconv: str | None, strict: bool
 ):
     n = len(code)
-    i32_limit = _round_up_pow2(fn.i32_register_count)
-    ref_limit = _round_up_pow2(fn.ref_register_count)
-    if i32_limit > T.I32_REGISTER_MASK or ref_limit > T.REF_REGISTER_MASK:
+    il = _round_up_pow2(fn.i32_register_count)
+    rl = _round_up_pow2(fn.ref_register_count)
+    if il > T.I32_REGISTER_MASK or rl > T.REF_REGISTER_MASK:
         raise _Fault("register count overflow", None, None)
     if fn.block_count == 0:
         raise _Fault("no blocks declared; functions must have at least one block", None, None)
@@ -499,96 +508,70 @@ def _decode_into(
     arg_cconv, result_cconv = _split_cconv(cconv)
     if cconv is not None:
         args_i32, args_ref = _count_cconv_registers(arg_cconv, 0)
-        if args_i32 > i32_limit or args_ref > ref_limit:
+        if args_i32 > il or args_ref > rl:
             raise _Fault("insufficient register storage for function arguments", None, None)
 
     instructions = fn.instructions
     append = instructions.append
-    unpack_u16 = _U16.unpack_from
-    unpack_u32 = _U32.unpack_from
-    core = _CORE_TABLE
-    prefixes = _PREFIX_TABLES
+    core = _opdecode.CORE
+    prefixed = _opdecode.PREFIXED
+    block_count = fn.block_count
     block_ordinal = -1
     in_block = False
-    targets: list[tuple[int, int, int]] = []  # (target pc, instruction pc, opcode)
-    type_count = ctx.type_count
-    rodata_count = ctx.rodata_count
-    rwdata_size = ctx.rwdata_size
-    global_ref_count = ctx.global_ref_count
-    import_count = ctx.import_count
-    function_count = ctx.function_count
+    targets: list[tuple[int, int, int]] = []  # (target pc, instruction pc, opcode byte)
+    new = tuple.__new__
+    tc = ctx.type_count
+    ordinals = None
+    if any(
+        x is not None
+        for x in (ctx.rodata_count, ctx.rwdata_size, ctx.global_ref_count, ctx.import_count,
+                  ctx.function_count)
+    ):  # fmt: skip
+
+        def ordinals(kind, field, value):
+            _check_ordinal(
+                kind, field, value, None, ctx.rodata_count, ctx.rwdata_size,
+                ctx.global_ref_count, ctx.import_count, ctx.function_count,
+            )  # fmt: skip
+
     calls: list[Instruction] = []
-
-    def reg_error(kind, raw):
-        bank = T.KIND_NAMES[kind]
-        if kind in (T.REF, T.REF_MOVE):
-            if not raw & T.REF_REGISTER_TYPE_BIT:
-                return f"ref register required but non-ref %i{raw} provided"
-            if kind == T.REF and raw & T.REF_REGISTER_MOVE_BIT:
-                return f"ref register %R{raw & T.REF_REGISTER_MASK} has the move bit but the op does not move"
-            return f"ref register %r{raw & T.REF_REGISTER_MASK} out of range ({ref_limit} ref registers)"
-        if kind == T.ANY:
-            if raw & T.REF_REGISTER_TYPE_BIT:
-                return f"ref register %r{raw & T.REF_REGISTER_MASK} out of range ({ref_limit} ref registers)"
-            return f"i32 register %i{raw} out of range ({i32_limit} i32 registers)"
-        if raw & T.REF_REGISTER_TYPE_BIT:
-            return f"{bank} register required but ref register %r{raw & T.REF_REGISTER_MASK} provided"
-        if kind in (T.I64, T.F64) and raw & 1:
-            return f"{bank} register %i{raw}:{raw + 1} is not 8-byte aligned"
-        return f"{bank} register %i{raw} out of range ({i32_limit} i32 registers)"
-
-    def check_reg(kind, raw):
-        # Returns normally when valid; mirrors IREE's verifier rules.
-        if kind == T.I32 or kind == T.F32:
-            if raw < i32_limit:
-                return
-        elif kind == T.I64 or kind == T.F64:
-            if not raw & 1 and raw + 1 < i32_limit:
-                return
-        elif kind == T.REF_MOVE:
-            if raw & T.REF_REGISTER_TYPE_BIT and raw & T.REF_REGISTER_MASK < ref_limit:
-                return
-        elif kind == T.REF:
-            if (raw & 0xC000) == T.REF_REGISTER_TYPE_BIT and raw & T.REF_REGISTER_MASK < ref_limit:
-                return
-        else:  # ANY
-            if raw & T.REF_REGISTER_TYPE_BIT:
-                if raw & T.REF_REGISTER_MASK < ref_limit:
-                    return
-            elif raw < i32_limit:
-                return
-        raise _Fault(reg_error(kind, raw), None, None)
+    call_flows = (T.FLOW_CALL, T.FLOW_CALL_YIELDABLE)
+    block_flow = T.FLOW_BLOCK
+    return_flow = T.FLOW_RETURN
+    block_op = T.BLOCK_OP
+    special = _SPECIAL_OPS
 
     pc = 0
+    start = 0
     opcode = None
     try:
         while pc < n:
             start = pc
             opcode = code[pc]
-            op = core[opcode]
+            entry = core[opcode]
             pc += 1
-            if op is None:
-                table = prefixes.get(opcode)
+            if entry is None:
+                table = prefixed.get(opcode)
                 if table is None:
                     raise _Fault(f"unknown opcode 0x{opcode:02X}", start, opcode)
                 if pc >= n:
                     raise _Fault("truncated extension opcode", start, opcode)
-                op = table[code[pc]]
-                if op is None:
+                entry = table[code[pc]]
+                if entry is None:
                     raise _Fault(
                         f"unknown {T.PREFIX_OPCODES[opcode]} opcode 0x{code[pc]:02X}",
                         start,
                         opcode,
                     )
                 pc += 1
-
+            op, decode = entry
             # Block structure: every op lives in a block; terminators end it.
-            if opcode == _BLOCK:
+            if op is block_op:
                 if in_block:
                     raise _Fault("block marker inside a block (missing terminator)", start, opcode)
-                if fn.block_count >= 0 and block_ordinal + 1 >= fn.block_count:
+                if block_count >= 0 and block_ordinal + 1 >= block_count:
                     raise _Fault(
-                        f"more blocks than the {fn.block_count} the descriptor declares",
+                        f"more blocks than the {block_count} the descriptor declares",
                         start,
                         opcode,
                     )
@@ -596,106 +579,21 @@ def _decode_into(
                     raise _Fault("block pc out of range", start, opcode)
                 block_ordinal += 1
                 in_block = True
-                append(Instruction(start, pc, op, (), block_ordinal))
+                append(new(Instruction, (start, pc, op, (), block_ordinal)))
                 continue
             if not in_block:
                 raise _Fault(f"{op.name} is not inside a block", start, opcode)
-
-            values = []
-            for field in op.fields:
-                kind = field.kind
-                if kind <= T.ANY:  # single register
-                    if pc + 2 > n:
-                        raise _Fault(f"truncated {op.name} operand {field.name!r}", start, opcode)
-                    raw = unpack_u16(code, pc)[0]
-                    pc += 2
-                    if strict:
-                        check_reg(kind, raw)
-                    values.append(raw)
-                elif kind in (T.REG_LIST, T.SEGMENT_SIZES):
-                    pc += pc & 1
-                    if pc + 2 > n:
-                        raise _Fault(f"truncated {op.name} list {field.name!r}", start, opcode)
-                    count = unpack_u16(code, pc)[0]
-                    pc += 2
-                    if pc + 2 * count > n:
-                        raise _Fault(f"truncated {op.name} list {field.name!r}", start, opcode)
-                    lst = _unpack_u16s(code, pc, count)
-                    pc += 2 * count
-                    if kind == T.REG_LIST:
-                        element = field.element
-                        for raw in lst:
-                            check_reg(element, raw)
-                    values.append(lst)
-                elif kind == T.BRANCH_REMAP:
-                    remap, pc = _read_remap(code, pc, n, op, start, opcode)
-                    for src, dst in remap:
-                        check_reg(T.ANY, src)
-                        check_reg(T.ANY, dst)
-                    values.append(remap)
-                elif kind == T.BRANCH_TARGET:
-                    if pc + 4 > n:
-                        raise _Fault(f"truncated {op.name} branch target", start, opcode)
-                    target = unpack_u32(code, pc)[0]
-                    pc += 4
-                    targets.append((target, start, opcode))
-                    values.append(target)
-                elif kind == T.BRANCH_TABLE:
-                    if pc + 2 > n:
-                        raise _Fault("truncated br_table size", start, opcode)
-                    count = unpack_u16(code, pc)[0]
-                    pc += 2
-                    cases = []
-                    for _ in range(count):
-                        if pc + 4 > n:
-                            raise _Fault("truncated br_table case", start, opcode)
-                        target = unpack_u32(code, pc)[0]
-                        pc += 4
-                        targets.append((target, start, opcode))
-                        remap, pc = _read_remap(code, pc, n, op, start, opcode)
-                        for src, dst in remap:
-                            check_reg(T.ANY, src)
-                            check_reg(T.ANY, dst)
-                        cases.append((target, remap))
-                    values.append(tuple(cases))
-                elif kind == T.STRING:
-                    if pc + 2 > n:
-                        raise _Fault(f"truncated {op.name} string length", start, opcode)
-                    length = unpack_u16(code, pc)[0]
-                    pc += 2
-                    if pc + length > n:
-                        raise _Fault(f"truncated {op.name} string", start, opcode)
-                    values.append(code[pc : pc + length].decode("utf-8", "surrogateescape"))
-                    pc += length
-                elif kind in (T.CONST_I64, T.CONST_F64):
-                    if pc + 8 > n:
-                        raise _Fault(f"truncated {op.name} immediate", start, opcode)
-                    unpack = _I64 if kind == T.CONST_I64 else _F64
-                    values.append(unpack.unpack_from(code, pc)[0])
-                    pc += 8
-                else:  # u32-sized immediates
-                    if pc + 4 > n:
-                        raise _Fault(f"truncated {op.name} field {field.name!r}", start, opcode)
-                    if kind == T.CONST_I32:
-                        values.append(_I32.unpack_from(code, pc)[0])
-                    elif kind == T.CONST_F32:
-                        values.append(_F32.unpack_from(code, pc)[0])
-                    else:
-                        value = unpack_u32(code, pc)[0]
-                        _check_ordinal(
-                            kind, field, value, type_count, rodata_count, rwdata_size,
-                            global_ref_count, import_count, function_count,
-                        )  # fmt: skip
-                        values.append(value)
-                    pc += 4
-            inst = Instruction(start, pc, op, tuple(values), block_ordinal)
+            values, pc = decode(code, pc, n, il, rl, strict, tc, ordinals, targets, start)
+            inst = new(Instruction, (start, pc, op, values, block_ordinal))
             append(inst)
-            if op.terminator:
-                in_block = False
-            if op.flow in (T.FLOW_CALL, T.FLOW_CALL_YIELDABLE):
-                calls.append(inst)
-            if op.flow == T.FLOW_RETURN and cconv is not None:
-                _verify_registers(result_cconv, None, values[0], i32_limit, ref_limit)
+            if op in special:  # terminators, calls, returns
+                if op.terminator:
+                    in_block = False
+                flow = op.flow
+                if flow in call_flows:
+                    calls.append(inst)
+                elif flow == return_flow and cconv is not None:
+                    _verify_registers(result_cconv, None, values[0], il, rl)
     except _Fault as fault:
         what, fpc, fop = fault.args
         if fpc is None:
@@ -705,34 +603,15 @@ def _decode_into(
     if in_block:
         raise _Fault("function missing terminator in the last block", n, None)
     # Every branch target must be a block marker of this function.
-    markers = {inst.pc for inst in instructions if inst.op.flow == T.FLOW_BLOCK}
+    markers = {inst.pc for inst in instructions if inst.op.flow == block_flow}
     for target, at, op_byte in targets:
         if target not in markers:
             raise _Fault(f"branch target 0x{target:08X} is not a block", at, op_byte)
-    if fn.block_count >= 0 and len(markers) != fn.block_count:
+    if block_count >= 0 and len(markers) != block_count:
         raise _Fault(
-            f"descriptor declares {fn.block_count} blocks, bytecode has {len(markers)}", None, None
+            f"descriptor declares {block_count} blocks, bytecode has {len(markers)}", None, None
         )
-    _verify_calls(calls, ctx, i32_limit, ref_limit)
-
-
-def _unpack_u16s(code: bytes, pc: int, count: int) -> tuple[int, ...]:
-    s = _U16_CACHE.get(count)
-    if s is None:
-        s = _U16_CACHE[count] = struct.Struct(f"<{count}H")
-    return s.unpack_from(code, pc)
-
-
-def _read_remap(code, pc, n, op, start, opcode):
-    pc += pc & 1
-    if pc + 2 > n:
-        raise _Fault(f"truncated {op.name} branch operands", start, opcode)
-    count = _U16.unpack_from(code, pc)[0]
-    pc += 2
-    if pc + 4 * count > n:
-        raise _Fault(f"truncated {op.name} branch operands", start, opcode)
-    flat = _unpack_u16s(code, pc, 2 * count)
-    return tuple(zip(flat[0::2], flat[1::2], strict=True)), pc + 4 * count
+    _verify_calls(calls, ctx, il, rl)
 
 
 def _check_ordinal(
@@ -790,6 +669,18 @@ def _split_cconv(cconv: str | None) -> tuple[str, str]:
     return ("" if args == "v" else args), ("" if results == "v" else results)
 
 
+_SPLIT_CACHE: dict[str, tuple[str, str]] = {}
+
+
+def _split_cconv_cached(cconv: str) -> tuple[str, str]:
+    hit = _SPLIT_CACHE.get(cconv)
+    if hit is None:
+        if len(_SPLIT_CACHE) > 4096:
+            _SPLIT_CACHE.clear()
+        hit = _SPLIT_CACHE[cconv] = _split_cconv(cconv)
+    return hit
+
+
 def _count_cconv_registers(fragment: str, _unused: int) -> tuple[int, int]:
     i32 = ref = 0
     for c in fragment:
@@ -811,8 +702,40 @@ def _count_cconv_registers(fragment: str, _unused: int) -> tuple[int, int]:
 _CCONV_KIND = {"i": T.I32, "f": T.F32, "I": T.I64, "F": T.F64, "r": T.REF_MOVE}
 
 
+# Span-free cconv fragments -> per-value codes (0: i32/f32, 1: i64/f64, 2: ref); the
+# common case of _verify_registers, checked without re-parsing the string.
+_FLAT_PLANS: dict[str, tuple[int, ...] | None] = {}
+_PLAN_CODE = {"i": 0, "f": 0, "I": 1, "F": 1, "r": 2, "v": None}
+
+
+def _flat_plan(fragment: str) -> tuple[int, ...] | None:
+    plan = _FLAT_PLANS.get(fragment, ())
+    if plan == ():
+        if len(_FLAT_PLANS) > 4096:  # bounded: cconv strings come from untrusted modules
+            _FLAT_PLANS.clear()
+        if all(c in _PLAN_CODE for c in fragment):
+            plan = tuple(_PLAN_CODE[c] for c in fragment if c != "v")
+        else:
+            plan = None  # spans or unknown types: the general path reports them
+        _FLAT_PLANS[fragment] = plan
+    return plan
+
+
 def _verify_registers(fragment, segment_sizes, registers, i32_limit, ref_limit):
     """Checks ``registers`` against a cconv fragment, expanding spans by segment sizes."""
+    plan = _flat_plan(fragment)
+    if plan is not None and len(registers) >= len(plan):
+        for code, raw in zip(plan, registers):  # noqa: B905 - extra registers are allowed
+            if code == 0:
+                bad = raw >= i32_limit
+            elif code == 1:
+                bad = raw & 1 or raw + 1 >= i32_limit
+            else:
+                bad = not raw & 0x8000 or raw & 0x3FFF >= ref_limit
+            if bad:
+                break
+        else:
+            return
     reg_i = 0
 
     def take(c):
@@ -880,14 +803,14 @@ def _verify_calls(calls, ctx: ModuleContext, i32_limit, ref_limit):
         else:
             if variadic:
                 raise _Fault(
-                    "variadic calls are only supported for imports", inst.pc, inst.op.key & 0xFF
+                    "variadic calls are only supported for imports", inst.pc, _first_byte(inst)
                 )
             cconvs = ctx.function_cconvs
             index = callee
         if cconvs is None or index >= len(cconvs) or cconvs[index] is None:
             continue
         try:
-            args, res = _split_cconv(cconvs[index])
+            args, res = _split_cconv_cached(cconvs[index])
             _verify_registers(args, segments, operands, i32_limit, ref_limit)
             _verify_registers(res, None, results, i32_limit, ref_limit)
         except _Fault as fault:

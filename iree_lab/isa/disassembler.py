@@ -141,37 +141,52 @@ class _Context:
         )
 
 
-# Expression printing each field kind; `@` stands for the field value, `c` the context.
-_KIND_EXPR = {
-    T.I32: "f'%i{@ & 32767}'",
-    T.F32: "f'%i{@ & 32767}'",
-    T.I64: "f'%i{@ & 32767}:{(@ & 32767) + 1}'",
-    T.F64: "f'%i{@ & 32767}:{(@ & 32767) + 1}'",
-    T.REF: "f'%r{@ & 16383}'",
-    T.REF_MOVE: "_ref_move(@)",
-    T.TYPE: "c.names.type_name(@)",
-    T.GLOBAL_OFFSET: "str(@)",
-    T.GLOBAL_REF: "str(@)",
-    T.RODATA: "str(@)",
-    T.FUNC: "c.names.callee(@)",
-    T.IMPORT: "c.names.callee(@)",
-    T.CONST_I32: "_const_i32(@)",
-    T.CONST_I64: "_const_i64(@)",
-    T.CONST_F32: "_f32(@)",
-    T.CONST_F64: "_f64(@)",
-    T.STRING: "@",
-    T.REG_LIST: "_reg_list(@)",
-    T.SEGMENT_SIZES: "', '.join(map(str, @))",
-    T.BRANCH_TARGET: "c.block(@)",
-    T.BRANCH_REMAP: "_remap(@)",
-    T.BRANCH_TABLE: "c.table(@)",
+# f-string fragment printing each field kind; `@` stands for the field value
+# and `c` for the _Context. Fragments contain no quotes or backslashes.
+_KIND_FRAGMENT = {
+    T.I32: "%i{@ & 32767}",
+    T.F32: "%i{@ & 32767}",
+    T.I64: "%i{@ & 32767}:{(@ & 32767) + 1}",
+    T.F64: "%i{@ & 32767}:{(@ & 32767) + 1}",
+    T.REF: "%r{@ & 16383}",
+    T.REF_MOVE: "{_ref_move(@)}",
+    T.TYPE: "{c.names.type_name(@)}",
+    T.GLOBAL_OFFSET: "{@}",
+    T.GLOBAL_REF: "{@}",
+    T.RODATA: "{@}",
+    T.FUNC: "{c.names.callee(@)}",
+    T.IMPORT: "{c.names.callee(@)}",
+    T.CONST_I32: "{_const_i32(@)}",
+    T.CONST_I64: "{_const_i64(@)}",
+    T.CONST_F32: "{_f32(@)}",
+    T.CONST_F64: "{_f64(@)}",
+    T.STRING: "{@}",
+    T.REG_LIST: "{_reg_list(@)}",
+    T.SEGMENT_SIZES: "{_u16_list(@)}",
+    T.BRANCH_TARGET: "{c.block(@)}",
+    T.BRANCH_REMAP: "{_remap(@)}",
+    T.BRANCH_TABLE: "{c.table(@)}",
 }
-_FORMAT_EXPR = {
-    "plain": "f'%r{@ & 16383}'",
-    "rodata_size": "str(c.names.rodata_size(@))",
-    "results": "(_reg_list(@) + ' = ') if @ else ''",
-    "prefixed": "(' ' + _reg_list(@)) if @ else ''",
+_FORMAT_FRAGMENT = {
+    "plain": "%r{@ & 16383}",
+    "rodata_size": "{c.names.rodata_size(@)}",
+    "results": "{_results(@)}",
+    "prefixed": "{_prefixed(@)}",
 }
+
+
+def _u16_list(values) -> str:
+    return ", ".join(map(str, values))
+
+
+def _results(regs) -> str:
+    return _reg_list(regs) + " = " if regs else ""
+
+
+def _prefixed(regs) -> str:
+    return " " + _reg_list(regs) if regs else ""
+
+
 _NAMESPACE = {
     "_ref_move": _ref_move,
     "_reg_list": _reg_list,
@@ -180,48 +195,63 @@ _NAMESPACE = {
     "_const_i64": _const_i64,
     "_f32": format_f32,
     "_f64": format_f64,
+    "_u16_list": _u16_list,
+    "_results": _results,
+    "_prefixed": _prefixed,
 }
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(M|\d+)(?::(\w+))?\}")
 
 
+def _literal(text: str) -> str:
+    """Template text as f-string literal text."""
+    return (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("{", "{{").replace("}", "}}")
+    )
+
+
 def _compile(op: T.OpInfo):
-    """Turns op.template into `lambda v, c: <string expression>` (our own templates only)."""
-    pieces: list[str] = []
+    """Turns op.template into `lambda v, c: f"..."` (built from our own templates only)."""
+    body: list[str] = []
     pos = 0
     template = op.template
     for m in _PLACEHOLDER.finditer(template):
-        if m.start() > pos:
-            pieces.append(repr(template[pos : m.start()]))
+        body.append(_literal(template[pos : m.start()]))
         pos = m.end()
         token = m.group(0)
         if token in ("{{", "}}"):
-            pieces.append(repr(token[0]))
+            body.append(_literal(token[0]))
             continue
         ref, fmt = m.group(1), m.group(2)
         if ref == "M":
-            pieces.append(repr(op.name))
+            body.append(_literal(op.name))
             continue
         index = int(ref)
-        kind = op.fields[index].kind
-        expr = _FORMAT_EXPR[fmt] if fmt else _KIND_EXPR[kind]
-        pieces.append("(" + expr.replace("@", f"v[{index}]") + ")")
-    if pos < len(template):
-        pieces.append(repr(template[pos:]))
-    source = "lambda v, c: " + (" + ".join(pieces) if pieces else "''")
+        fragment = _FORMAT_FRAGMENT[fmt] if fmt else _KIND_FRAGMENT[op.fields[index].kind]
+        body.append(fragment.replace("@", f"v[{index}]"))
+    body.append(_literal(template[pos:]))
+    source = 'lambda v, c: f"' + "".join(body) + '"'
     return eval(source, dict(_NAMESPACE))  # noqa: S307 - built from our own templates
 
 
-_FORMATTERS: dict[int, object] = {id(op): _compile(op) for op in T.ALL_OPS}
+class _Formatters(dict):
+    """OpInfo -> compiled formatter, compiled on first use (keeps import cheap)."""
+
+    def __missing__(self, op):
+        formatter = self[op] = _compile(op)
+        return formatter
+
+
+_FORMATTERS = _Formatters()
 
 
 def _format(inst: Instruction, ctx: _Context) -> str:
     if inst.op.flow == T.FLOW_BLOCK:
         return f"^bb{inst.block}:" if ctx.blocks is not None else "<block>"
-    return _FORMATTERS[id(inst.op)](inst.values, ctx)  # type: ignore[operator]
+    return _FORMATTERS[inst.op](inst.values, ctx)  # type: ignore[operator]
 
 
 def _function_context(fn: DecodedFunction, names: Names) -> _Context:
-    return _Context(names, {b.pc: b.ordinal for b in fn.blocks})
+    return _Context(names, fn.block_ordinals)
 
 
 def format_instruction(inst: Instruction, function: DecodedFunction | None = None, module=None):
@@ -229,7 +259,7 @@ def format_instruction(inst: Instruction, function: DecodedFunction | None = Non
     if module is None and function is not None:
         module = function.module
     names = _names(module)
-    blocks = {b.pc: b.ordinal for b in function.blocks} if function is not None else None
+    blocks = function.block_ordinals if function is not None else None
     return _format(inst, _Context(names, blocks))
 
 
@@ -334,18 +364,25 @@ def _header(module) -> list[str]:
 def _function_lines(fn: DecodedFunction, names: Names, bytecode_offsets: bool, parts: list[str]):
     ctx = _function_context(fn, names)
     formatters = _FORMATTERS
-    block_flow = T.FLOW_BLOCK
-    for inst in fn.instructions:
-        if inst.op.flow == block_flow:
-            text = f"^bb{inst.block}:"
-            indent = ""
-        else:
-            text = formatters[id(inst.op)](inst.values, ctx)  # type: ignore[operator]
-            indent = "  "
-        if bytecode_offsets:
-            parts.append(f"[{inst.pc:08X}]{indent}{text}\n")
-        else:
-            parts.append(f"{indent}{text}\n")
+    block_op = T.BLOCK_OP
+    # Tuple unpacking of the (pc, end, op, values, block) instruction is the
+    # cheapest access; this loop is most of the disassembler's time.
+    if bytecode_offsets:
+        parts.extend(
+            [
+                f"[{pc:08X}]^bb{block}:\n"
+                if op is block_op
+                else f"[{pc:08X}]  {formatters[op](values, ctx)}\n"
+                for pc, _, op, values, block in fn.instructions
+            ]
+        )
+    else:
+        parts.extend(
+            [
+                f"^bb{block}:\n" if op is block_op else f"  {formatters[op](values, ctx)}\n"
+                for _, _, op, values, block in fn.instructions
+            ]
+        )
 
 
 def disassemble(module, *, bytecode_offsets: bool = False, function: str | None = None) -> str:
@@ -370,14 +407,15 @@ def write_disassembly(
     parts = _header(module)
     first_error: Exception | None = None
     functions = module.functions
+    exports_by_ordinal: dict[int, list] = {}
+    for export in module.exports:
+        exports_by_ordinal.setdefault(export.internal_ordinal, []).append(export)
     for ordinal, descriptor in enumerate(functions):
         name = descriptor.iree_name
         if not _filter_matches(function, ordinal, name):
             continue
         _spacing(parts)
-        for export in module.exports:
-            if export.internal_ordinal != ordinal:
-                continue
+        for export in exports_by_ordinal.get(ordinal, ()):
             if export.local_name == name:
                 parts.append(f"vm.export @{export.local_name}\n")
             else:
