@@ -22,12 +22,14 @@ class BufferView(RefObject):
     bytes), as ``iree_hal_buffer_view_create`` computes it.
     """
 
-    __slots__ = ("buffer", "shape", "element_type", "encoding_type", "byte_length")
+    __slots__ = ("id", "buffer", "shape", "element_type", "encoding_type", "byte_length")
     ref_type = RefType.get("hal.buffer_view")
 
     def __init__(self, buffer: Buffer, shape, element_type: int,
                  encoding_type: int = EncodingType.DENSE_ROW_MAJOR):
         self.buffer = buffer
+        device = buffer.device
+        self.id = device._next_id("buffer_view") if device is not None else -1
         self.shape = tuple(int(d) for d in shape)
         self.element_type = int(element_type) & 0xFFFFFFFF
         self.encoding_type = int(encoding_type) & 0xFFFFFFFF
@@ -59,7 +61,7 @@ class BufferView(RefObject):
         return f"{dims}x{element}" if dims else element
 
     def __repr__(self) -> str:
-        return f"<hal.buffer_view {self.type_text} buffer=#{self.buffer.id}>"
+        return f"<hal.buffer_view #{self.id} {self.type_text} buffer=#{self.buffer.id}>"
 
     def to_numpy(self) -> np.ndarray:
         """A copy of the contents as a numpy array of the view's shape.

@@ -105,12 +105,16 @@ def hal_export(cconv: str, name: str):
             recorder = self.recorder
             if recorder is None:
                 return fn(self, *args)
+            # The call is stamped when it starts, so the queue operations and
+            # objects it creates come after it in logical time.
+            at = recorder.tick()
+            wall = recorder.wall_ns()
             try:
                 result = fn(self, *args)
             except VMStatus as e:
-                recorder.record_call(name, _call_args(fn, args), e.code.name)
+                recorder.record_call(name, _call_args(fn, args), e.code.name, at=at, wall_ns=wall)
                 raise
-            recorder.record_call(name, _call_args(fn, args))
+            recorder.record_call(name, _call_args(fn, args), at=at, wall_ns=wall)
             return result
 
         return export(cconv, name=name)(wrapper)

@@ -281,8 +281,11 @@ class Recorder:
 
     # -- Recording (called by the HAL) ----------------------------------------------------
 
-    def record_call(self, name: str, args: dict[str, Any], status: str = "OK") -> HalCall:
-        call = HalCall(self.tick(), self.wall_ns(), name, args, status)
+    def record_call(self, name: str, args: dict[str, Any], status: str = "OK", *,
+                    at: int | None = None, wall_ns: int | None = None) -> HalCall:
+        """Appends a call; ``at``/``wall_ns`` default to now (pass the start of the call)."""
+        call = HalCall(self.tick() if at is None else at,
+                       self.wall_ns() if wall_ns is None else wall_ns, name, args, status)
         self.calls.append(call)
         return call
 
