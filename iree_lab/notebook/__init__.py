@@ -1,0 +1,54 @@
+"""Layer 7: the notebook UI — widgets and rich display.
+
+``import iree_lab.notebook`` registers rich HTML views for modules, functions,
+instructions, CFGs and executables with IPython (see :mod:`.display`), so
+such an object shows a useful view when it is the last expression of a cell.
+
+Widgets (anywidget; the front-end is ``widgets/*.js``, bundled per widget):
+
+* :class:`ModuleExplorer` — tree, search, details and disassembly of a module.
+* :class:`CFGView` — a function's CFG; ``current_pc`` and ``breakpoints`` are
+  model state a debugger can drive, and clicks toggle breakpoints.
+* :class:`BlobView` — an embedded executable, with the nested module for VMVX.
+
+:func:`show` picks the widget for an object.
+
+Adding a widget (the debugger panel, HAL timelines): subclass
+:class:`LabWidget`, set ``_entry = "my_widget.js"``, keep derived HTML/data in
+``iree_lab/views`` (pure, tested without a browser) and only interaction state
+in traitlets. A debugger panel composes a :class:`CFGView` (drive
+``current_pc``; observe ``breakpoints``) rather than re-implementing it.
+"""
+
+from __future__ import annotations
+
+from iree_lab.notebook import display
+from iree_lab.notebook.widgets import BlobView, CFGView, LabWidget, ModuleExplorer
+
+__all__ = ["BlobView", "CFGView", "LabWidget", "ModuleExplorer", "load_ipython_extension",
+           "show"]
+
+
+def show(obj, *args, **kwargs):
+    """The widget for ``obj``: ModuleExplorer for a module, CFGView for a decoded
+    function, BlobView for an executable."""
+    from iree_lab.format import Module
+    from iree_lab.format.executables import Executable
+    from iree_lab.hal.executables import ModuleExecutable
+    from iree_lab.isa import DecodedFunction
+
+    if isinstance(obj, Module):
+        return ModuleExplorer(obj, *args, **kwargs)
+    if isinstance(obj, DecodedFunction):
+        return CFGView(obj, *args, **kwargs)
+    if isinstance(obj, (ModuleExecutable, Executable)):
+        return BlobView(obj, *args, **kwargs)
+    raise TypeError(f"no widget for {type(obj).__name__}")
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext iree_lab.notebook``: registers the rich views."""
+    display.register(ipython)
+
+
+display.register()

@@ -1,0 +1,86 @@
+// The BlobView widget: one embedded executable. Facts and exports (HTML from
+// iree_lab.views.executables), the code listing of the chosen export, a paged hex
+// view, and for VMVX the nested VM module in a ModuleExplorer (a child widget).
+import { h } from './common.js';
+
+async function render({ model, el, host }) {
+  el.classList.add('iree-lab', 'il-blob');
+  const title = h('div', { class: 'il-detail-title' });
+  const info = h('div', { class: 'il-blob-info' });
+  const select = h('select', { class: 'il-select', 'aria-label': 'export' });
+  const listing = h('div', { class: 'il-blob-listing' });
+  const hexNav = h('div', { class: 'il-pager' });
+  const hex = h('pre', { class: 'il-hex il-mono' });
+  const nested = h('div', { class: 'il-blob-nested' });
+  const tabsEl = h('div', { class: 'il-tabs' });
+  const panes = {
+    overview: h('div', { class: 'il-blob-pane' }, info),
+    code: h('div', { class: 'il-blob-pane' }, h('div', {}, 'export ', select), listing),
+    hex: h('div', { class: 'il-blob-pane' }, hexNav, hex),
+    module: h('div', { class: 'il-blob-pane' }, nested),
+  };
+  const body = h('div', { class: 'il-blob-body', style: { maxHeight: model.get('height') + 'px' } }, ...Object.values(panes));
+  el.append(title, tabsEl, body);
+
+  function show(name) {
+    for (const [k, p] of Object.entries(panes)) p.hidden = k !== name;
+    for (const b of tabsEl.children) b.classList.toggle('il-active', b.dataset.tab === name);
+  }
+  function drawTabs() {
+    tabsEl.textContent = '';
+    const names = ['overview', 'code', 'hex'];
+    if (model.get('nested')) names.push('module');
+    for (const n of names) tabsEl.append(h('button', { class: 'il-tab', dataset: { tab: n }, onclick: () => show(n) }, n === 'module' ? 'nested module' : n));
+  }
+
+  function drawInfo() {
+    title.textContent = model.get('title');
+    info.innerHTML = model.get('info_html');
+  }
+  function drawExports() {
+    select.textContent = '';
+    model.get('exports').forEach((e, i) => select.append(h('option', { value: i }, `${e.ordinal}: ${e.name}`)));
+    select.value = String(model.get('export_index'));
+  }
+  select.addEventListener('change', () => { model.set('export_index', Number(select.value)); model.save_changes(); });
+  function drawListing() { listing.innerHTML = model.get('listing_html'); }
+  function drawHex() {
+    const offset = model.get('hex_offset'), page = model.get('hex_page'), size = model.get('size');
+    hex.textContent = model.get('hex_text');
+    hexNav.textContent = '';
+    const go = (o) => { model.set('hex_offset', o); model.save_changes(); };
+    hexNav.append(
+      h('button', { class: 'il-btn', disabled: offset <= 0, onclick: () => go(Math.max(0, offset - page)) }, '\u25C0'),
+      ` bytes ${offset}..${Math.min(size, offset + page)} of ${size} `,
+      h('button', { class: 'il-btn', disabled: offset + page >= size, onclick: () => go(offset + page) }, '\u25B6'));
+  }
+  async function drawNested() {
+    nested.textContent = '';
+    const ref = model.get('nested');
+    if (!ref) return;
+    if (!host || !host.getWidget) {
+      nested.append(h('div', { class: 'il-note' }, 'display blob.nested to explore the nested module (this front-end cannot embed widgets)'));
+      return;
+    }
+    try {
+      const child = await host.getWidget(ref);
+      await child.render({ el: nested });
+    } catch (err) {
+      nested.append(h('div', { class: 'il-note' }, `nested module: ${err}`));
+    }
+  }
+
+  drawTabs(); drawInfo(); drawExports(); drawListing(); drawHex();
+  show('overview');
+  await drawNested();
+  const handlers = {
+    'change:info_html': drawInfo, 'change:title': drawInfo, 'change:exports': drawExports,
+    'change:export_index': drawExports, 'change:listing_html': drawListing,
+    'change:hex_text': drawHex, 'change:hex_offset': drawHex,
+    'change:nested': () => { drawTabs(); drawNested(); },
+  };
+  for (const [k, f] of Object.entries(handlers)) model.on(k, f);
+  return () => { for (const [k, f] of Object.entries(handlers)) model.off(k, f); };
+}
+
+export default { render };
