@@ -50,10 +50,9 @@ def _map_2d(buffer, dtype, offset, stride0, stride1, size0, size1, *, write: boo
         buffer.map_ro(byte_offset, length, size)
     if size0 == 0 or size1 == 0:
         return np.zeros((int(size0), int(size1)), dtype=dtype)
-    base = np.frombuffer(span, dtype=dtype)
-    return np.lib.stride_tricks.as_strided(
-        base, shape=(int(size0), int(size1)),
-        strides=(int(stride0) * size, int(stride1) * size), writeable=write)
+    # A strided view straight over the mapped span (bounds were checked above).
+    return np.ndarray((int(size0), int(size1)), dtype, span, 0,
+                      (int(stride0) * size, int(stride1) * size))
 
 
 def _map_flat(buffer, elem_size, offset, stride0, size0, size1, *, write, name) -> np.ndarray:
@@ -248,7 +247,7 @@ class VMVXModule(NativeModule):
                     acc += lhs_col[:, None, :, None] * rhs_col[None, :, None, :]
         o[...] = acc
 
-    @export("0rIIIrIIIIIIIIIi_v", name="pack")
+    @export("0rIIIrIIIIIIIIIIi_v", name="pack")
     def pack(self, inp, in_offset, in_stride0, in_stride1, out, out_offset, out_stride0,
              out_stride1, in_size0, in_size1, out_size0, out_size1, out_size2, out_size3,
              padding_value, flags):
@@ -278,7 +277,7 @@ class VMVXModule(NativeModule):
             tiles = tiles.transpose(1, 0, 2, 3)
         dst[...] = tiles
 
-    @export("0rIIIrIIIIIIIIi_v", name="unpack")
+    @export("0rIIIrIIIIIIIIIi_v", name="unpack")
     def unpack(self, inp, in_offset, in_stride0, in_stride1, out, out_offset, out_stride0,
                out_stride1, in_size0, in_size1, in_size2, in_size3, out_size0, out_size1,
                flags):
