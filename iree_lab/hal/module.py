@@ -334,55 +334,7 @@ class HALModule(NativeModule):
 
     @hal_export("0rriiCID_v", "buffer_view.assert")
     def buffer_view_assert(self, buffer_view, message, element_type, encoding_type, shape):
-        view = _deref(buffer_view, BufferView)
-        text = _string(message)
-        expected_encoding = encoding_type & 0xFFFFFFFF
-        if view.encoding_type != 0 and view.encoding_type != expected_encoding:
-            raise status(
-                StatusCode.INVALID_ARGUMENT,
-                f"{text} encoding mismatch; expected {expected_encoding:08X} but have "
-                f"{view.encoding_type:08X}",
-            )
-        expected_type = element_type & 0xFFFFFFFF
-        actual_type = view.element_type
-        compatible = (
-            element_is_opaque(actual_type)
-            or (element_is_integer(actual_type) and element_is_integer(expected_type)
-                and element_bit_count(actual_type) == element_bit_count(expected_type))
-            or actual_type == expected_type
-        )
-        if not compatible:
-            raise status(
-                StatusCode.INVALID_ARGUMENT,
-                f"{text} element type mismatch; expected {format_element_type(expected_type)} "
-                f"({expected_type:08X}) but have {format_element_type(actual_type)} "
-                f"({actual_type:08X})",
-            )
-        expected_shape = [device_size(d) for d in shape]
-        actual_shape = list(view.shape)
-        failure = None
-        if len(actual_shape) != len(expected_shape):
-            failure = status(
-                StatusCode.INVALID_ARGUMENT,
-                f"{text} shape rank mismatch; expected {len(expected_shape)}"
-                f"{' (scalar)' if not expected_shape else ''} but have {len(actual_shape)}"
-                f"{' (scalar)' if not actual_shape else ''}",
-            )
-        else:
-            for i, (a, e) in enumerate(zip(actual_shape, expected_shape, strict=True)):
-                if a != e:
-                    failure = status(
-                        StatusCode.INVALID_ARGUMENT,
-                        f"{text} shape dimension {i} mismatch; expected {_dim(e)} but have "
-                        f"{_dim(a)}",
-                    )
-                    break
-        if failure is not None:
-            failure.annotate(
-                f"expected shape `{_shape_text(expected_shape)}`, actual shape "
-                f"`{_shape_text(actual_shape)}`"
-            )
-            raise failure
+        assert_buffer_view(buffer_view, message, element_type, encoding_type, shape)
 
     @hal_export("0r_r", "buffer_view.buffer")
     def buffer_view_buffer(self, buffer_view):
@@ -784,6 +736,59 @@ class HALModule(NativeModule):
                 if semaphore.value < value:
                     pending.append((semaphore, value))
         return pending
+
+
+def assert_buffer_view(buffer_view, message, element_type, encoding_type, shape) -> None:
+    """``iree_hal_modules_buffer_view_assert`` (shared by hal and hal_inline)."""
+    view = _deref(buffer_view, BufferView)
+    text = _string(message)
+    expected_encoding = encoding_type & 0xFFFFFFFF
+    if view.encoding_type != 0 and view.encoding_type != expected_encoding:
+        raise status(
+            StatusCode.INVALID_ARGUMENT,
+            f"{text} encoding mismatch; expected {expected_encoding:08X} but have "
+            f"{view.encoding_type:08X}",
+        )
+    expected_type = element_type & 0xFFFFFFFF
+    actual_type = view.element_type
+    compatible = (
+        element_is_opaque(actual_type)
+        or (element_is_integer(actual_type) and element_is_integer(expected_type)
+            and element_bit_count(actual_type) == element_bit_count(expected_type))
+        or actual_type == expected_type
+    )
+    if not compatible:
+        raise status(
+            StatusCode.INVALID_ARGUMENT,
+            f"{text} element type mismatch; expected {format_element_type(expected_type)} "
+            f"({expected_type:08X}) but have {format_element_type(actual_type)} "
+            f"({actual_type:08X})",
+        )
+    expected_shape = [device_size(d) for d in shape]
+    actual_shape = list(view.shape)
+    failure = None
+    if len(actual_shape) != len(expected_shape):
+        failure = status(
+            StatusCode.INVALID_ARGUMENT,
+            f"{text} shape rank mismatch; expected {len(expected_shape)}"
+            f"{' (scalar)' if not expected_shape else ''} but have {len(actual_shape)}"
+            f"{' (scalar)' if not actual_shape else ''}",
+        )
+    else:
+        for i, (a, e) in enumerate(zip(actual_shape, expected_shape, strict=True)):
+            if a != e:
+                failure = status(
+                    StatusCode.INVALID_ARGUMENT,
+                    f"{text} shape dimension {i} mismatch; expected {_dim(e)} but have "
+                    f"{_dim(a)}",
+                )
+                break
+    if failure is not None:
+        failure.annotate(
+            f"expected shape `{_shape_text(expected_shape)}`, actual shape "
+            f"`{_shape_text(actual_shape)}`"
+        )
+        raise failure
 
 
 def _dim(value: int) -> int:

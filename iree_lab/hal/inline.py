@@ -1,0 +1,202 @@
+"""The ``hal_inline`` and ``hal_loader`` modules for inline execution models.
+
+Programs compiled with ``--iree-execution-model=inline-dynamic`` import these
+instead of ``hal``: buffers are plain host memory whose storage the program
+reads and writes as ``!vm.buffer``, and executables are loaded and dispatched
+synchronously with no command buffers or queues
+(``runtime/src/iree/modules/hal/inline`` and ``.../loader``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from iree_lab.hal.buffer import Buffer
+from iree_lab.hal.buffer_view import BufferView
+from iree_lab.hal.device import Device
+from iree_lab.hal.executable import DispatchState, Executable
+from iree_lab.hal.module import _deref, _string, assert_buffer_view
+from iree_lab.hal.types import (
+    WHOLE_BUFFER,
+    BufferUsage,
+    MappingMode,
+    MemoryAccess,
+    MemoryType,
+    device_size,
+    status,
+)
+from iree_lab.vm.buffer import Buffer as VMBuffer
+from iree_lab.vm.buffer import BufferAccess
+from iree_lab.vm.native import NativeModule, export
+from iree_lab.vm.status import StatusCode, VMStatus
+
+_INLINE_USAGE = int(BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING)
+
+
+def _storage(buffer: Buffer) -> VMBuffer:
+    """``iree_hal_inline_storage_buffer_create``: a mutable vm.buffer over the buffer."""
+    view = buffer.map_range(MappingMode.SCOPED, MemoryAccess.ANY, 0, WHOLE_BUFFER)
+    return VMBuffer(view, BufferAccess.ORIGIN_HOST | BufferAccess.MUTABLE)
+
+
+class HALInlineModule(NativeModule):
+    """``hal_inline`` (version 0): host buffers and buffer views without queues."""
+
+    name = "hal_inline"
+    version = 0
+
+    def __init__(self, device: Device | None = None):
+        super().__init__()
+        self.device = device if device is not None else Device()
+
+    def _allocate(self, size: int) -> tuple[Buffer, VMBuffer]:
+        buffer = self.device.allocator.allocate(int(MemoryType.OPTIMAL_FOR_HOST), _INLINE_USAGE,
+                                                size)
+        return buffer, _storage(buffer)
+
+    @export("0iI_rr", name="buffer.allocate")
+    def buffer_allocate(self, minimum_alignment, allocation_size):
+        return self._allocate(device_size(allocation_size))
+
+    @export("0irII_rr", name="buffer.allocate.initialized")
+    def buffer_allocate_initialized(self, minimum_alignment, source, offset, length):
+        source = _deref(source, VMBuffer)
+        data = source.map_ro(offset, length, 1)
+        buffer, storage = self._allocate(device_size(length))
+        buffer.storage[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+        return buffer, storage
+
+    @export("0rII_r", name="buffer.wrap")
+    def buffer_wrap(self, source, offset, length):
+        raise status(StatusCode.UNIMPLEMENTED, "vm->hal buffer wrapping not yet implemented")
+
+    @export("0rII_r", name="buffer.subspan")
+    def buffer_subspan(self, source, offset, length):
+        buffer = _deref(source, Buffer)
+        try:
+            return buffer.subspan(device_size(offset), device_size(length))
+        except VMStatus as e:
+            raise e.annotate(
+                f"invalid subspan of an existing buffer (source_offset={offset}, "
+                f"length={length})") from None
+
+    @export("0r_I", name="buffer.length")
+    def buffer_length(self, buffer):
+        return _deref(buffer, Buffer).byte_length
+
+    @export("0r_r", name="buffer.storage")
+    def buffer_storage(self, buffer):
+        return _storage(_deref(buffer, Buffer))
+
+    @export("0rIIiiCID_r", name="buffer_view.create")
+    def buffer_view_create(self, buffer, source_offset, source_length, element_type,
+                           encoding_type, shape):
+        buffer = _deref(buffer, Buffer)
+        offset, length = device_size(source_offset), device_size(source_length)
+        if offset != 0 or length != buffer.byte_length:
+            buffer = buffer.subspan(offset, length)
+        return BufferView(buffer, [device_size(d) for d in shape], element_type & 0xFFFFFFFF,
+                          encoding_type & 0xFFFFFFFF)
+
+    @export("0rriiCID_v", name="buffer_view.assert")
+    def buffer_view_assert(self, buffer_view, message, element_type, encoding_type, shape):
+        assert_buffer_view(buffer_view, message, element_type, encoding_type, shape)
+
+    @export("0r_r", name="buffer_view.buffer")
+    def buffer_view_buffer(self, buffer_view):
+        return _deref(buffer_view, BufferView).buffer
+
+    @export("0r_i", name="buffer_view.element_type")
+    def buffer_view_element_type(self, buffer_view):
+        return _deref(buffer_view, BufferView).element_type
+
+    @export("0r_i", name="buffer_view.encoding_type")
+    def buffer_view_encoding_type(self, buffer_view):
+        return _deref(buffer_view, BufferView).encoding_type
+
+    @export("0r_i", name="buffer_view.rank")
+    def buffer_view_rank(self, buffer_view):
+        return _deref(buffer_view, BufferView).rank
+
+    @export("0ri_I", name="buffer_view.dim")
+    def buffer_view_dim(self, buffer_view, index):
+        return _deref(buffer_view, BufferView).dim(index & 0xFFFFFFFF)
+
+    @export("0rCrD_v", name="buffer_view.trace")
+    def buffer_view_trace(self, key, buffer_views):
+        return None
+
+    @export("0rr_iI", name="device.query.i64")
+    def device_query_i64(self, category, key):
+        _string(category)
+        _string(key)
+        # Only hal.cpu keys are answered by IREE's inline module; the Python
+        # device has no CPU features to report.
+        return 0, 0
+
+
+class HALLoaderModule(NativeModule):
+    """``hal_loader`` (version 1): load executables and dispatch them inline."""
+
+    name = "hal_loader"
+    version = 1
+
+    def __init__(self, device: Device | None = None):
+        super().__init__()
+        self.device = device if device is not None else Device()
+
+    @export("0r_i", name="executable.query_support")
+    def executable_query_support(self, executable_format):
+        fmt = _string(executable_format)
+        return 1 if any(loader.query_support(fmt) for loader in self.device.loaders) else 0
+
+    @export("0rrr_r", name="executable.load")
+    def executable_load(self, executable_format, executable_data, constants):
+        fmt = _string(executable_format)
+        data = _deref(executable_data, VMBuffer)
+        values = ()
+        if isinstance(constants, VMBuffer):
+            if constants.length % 4:
+                raise status(
+                    StatusCode.INVALID_ARGUMENT,
+                    "constant buffer data must contain 4-byte elements but data length is "
+                    f"{constants.length}",
+                )
+            values = tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
+        return self.device.create_executable(fmt, data.data, values)
+
+    @export("0rr_I", name="executable.lookup.function")
+    def executable_lookup_function(self, executable, function_name):
+        return _deref(executable, Executable).lookup_function(_string(function_name))
+
+    @export("0rIiiiCiDCrIID_v", name="executable.dispatch")
+    def executable_dispatch(self, executable, function_id, workgroup_x, workgroup_y,
+                            workgroup_z, constants, bindings):
+        exe = _deref(executable, Executable)
+        function = device_size(function_id)
+        if not function < len(exe.exports):
+            raise status(StatusCode.OUT_OF_RANGE,
+                         f"function id {function} out of range (count: {len(exe.exports)})")
+        if len(bindings) > 32:
+            raise status(StatusCode.RESOURCE_EXHAUSTED, "too many bindings")
+        views = []
+        for buffer, offset, length in bindings:
+            buffer = _deref(buffer, VMBuffer)
+            span = buffer.map_ro(offset, length, 1)
+            views.append(np.frombuffer(buffer.data, dtype=np.uint8)[
+                offset : offset + len(span)] if len(span) else np.zeros(0, np.uint8))
+        state = DispatchState(
+            workgroup_count=(workgroup_x & 0xFFFFFFFF, workgroup_y & 0xFFFFFFFF,
+                             workgroup_z & 0xFFFFFFFF),
+            workgroup_size=(1, 1, 1),
+            constants=np.asarray([c & 0xFFFFFFFF for c in constants], dtype=np.uint32),
+            bindings=views,
+            local_memory_size=0,
+        )
+        exe.dispatch(function, state)
+
+
+def inline_modules(device: Device | None = None) -> list:
+    """``[hal_inline, hal_loader]`` sharing one device, in registration order."""
+    device = device if device is not None else Device()
+    return [HALInlineModule(device), HALLoaderModule(device)]

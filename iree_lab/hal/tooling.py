@@ -1,0 +1,82 @@
+"""What ``iree-lab run`` needs from the HAL, in iree-run-module's terms.
+
+``iree-run-module`` creates the HAL modules a program depends on before the
+program itself (``tooling/context_util.c``), parses ``--input`` values onto the
+device and prints results; these helpers do the same for iree_lab::
+
+    from iree_lab.hal import tooling
+
+    session = tooling.Session.for_modules(user_modules, device_uri="local-sync")
+    context = vm.Context(session.modules + user_modules)
+    args = session.parse_inputs(fn.cconv.arguments, ["4xf32=1 2 3 4"])
+    results = context.call_function(fn, args)
+    sys.stdout.write(session.format_results(results, fn.cconv.results))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from iree_lab.hal import io
+from iree_lab.hal.device import Device
+from iree_lab.hal.recorder import Recorder
+from iree_lab.hal.types import status
+from iree_lab.vm.status import StatusCode
+
+# Devices iree_lab can stand in for: all run VMVX executables on the host.
+LOCAL_DEVICES = ("local-sync", "local-task")
+
+
+def create_device(uri: str = "local-sync", *, recorder: Recorder | None = None) -> Device:
+    """A device for ``--device=URI`` (``local-sync`` / ``local-task``)."""
+    name = uri.split("://", 1)[0].split(":", 1)[0] or "local-sync"
+    if name not in LOCAL_DEVICES:
+        raise status(
+            StatusCode.NOT_FOUND,
+            f"no driver registered for device '{uri}'; iree_lab provides "
+            f"{', '.join(LOCAL_DEVICES)} (VMVX executables run in the Python VM)",
+        )
+    return Device(name, recorder=recorder)
+
+
+def required_hal_modules(modules) -> set[str]:
+    """Names of HAL modules (hal, hal_inline, hal_loader) the given modules depend on."""
+    names = set()
+    for module in modules:
+        for dep in module.dependencies:
+            if dep.name in ("hal", "hal_inline", "hal_loader"):
+                names.add(dep.name)
+    return names
+
+
+@dataclasses.dataclass
+class Session:
+    """A device plus the HAL modules to register ahead of the user's modules."""
+
+    device: Device
+    modules: list
+
+    @classmethod
+    def for_modules(cls, user_modules, *, device_uri: str = "local-sync",
+                    recorder: Recorder | None = None) -> Session:
+        from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
+        from iree_lab.hal.module import HALModule
+
+        device = create_device(device_uri, recorder=recorder)
+        needed = required_hal_modules(user_modules)
+        modules = []
+        if "hal" in needed:
+            modules.append(HALModule([device]))
+        if "hal_inline" in needed or "hal_loader" in needed:
+            modules += [HALInlineModule(device), HALLoaderModule(device)]
+        return cls(device, modules)
+
+    def parse_inputs(self, cconv_arguments: str, specs, base_dir: str | None = None) -> list:
+        """``--input`` values for a function's argument cconv (raises VMStatus)."""
+        return io.parse_inputs(self.device, cconv_arguments, specs, base_dir)
+
+    @staticmethod
+    def format_results(values, cconv_results: str,
+                       max_element_count: int = io.DEFAULT_MAX_ELEMENT_COUNT) -> str:
+        """The ``result[i]: ...`` lines exactly as iree-run-module prints them."""
+        return io.format_results(values, cconv_results, max_element_count=max_element_count)

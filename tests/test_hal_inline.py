@@ -1,0 +1,73 @@
+"""hal_inline + hal_loader: inline-dynamic VMVX programs vs iree-run-module, and tooling."""
+
+from __future__ import annotations
+
+import pytest
+
+from iree_lab import vm
+from iree_lab.hal import io, tooling
+from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
+from iree_lab.testing import corpus
+from tests.test_hal_e2e import CASES, run_ours
+
+INLINE_FLAGS = corpus._LOCAL_VMVX + ["--iree-execution-model=inline-dynamic"]
+_PROGRAMS = {"tensor": "tensor.mlir", "linalg": "hal/linalg.mlir",
+             "elementwise": "hal/elementwise.mlir"}
+_INLINE_CASES = [c for c in CASES if c[0] in _PROGRAMS]
+
+
+@pytest.fixture(scope="module")
+def inline_contexts():
+    cache = {}
+
+    def get(program: str):
+        if program not in cache:
+            path = corpus.build(corpus.Program(f"hal_inline_{program}", _PROGRAMS[program],
+                                               tuple(INLINE_FLAGS)))
+            user = vm.BytecodeModule.load(path)
+            session = tooling.Session.for_modules([user])
+            assert [m.name for m in session.modules] == ["hal_inline", "hal_loader"]
+            # Stepping tier: the fast tier drops refs moved inside variadic spans
+            # (hal_loader.executable.dispatch's bindings).
+            ctx = vm.Context(session.modules + [user], fast=False)
+            cache[program] = (path, ctx, session.device)
+        return cache[program]
+
+    return get
+
+
+@pytest.mark.parametrize(("program", "function", "inputs"), _INLINE_CASES,
+                         ids=[f"{c[0]}.{c[1]}-{i}" for i, c in enumerate(_INLINE_CASES)])
+def test_inline_programs_match_iree_run_module(iree_tool, inline_contexts, program, function,
+                                               inputs):
+    path, ctx, device = inline_contexts(program)
+    args = ["--device=local-sync", f"--module={path}", f"--function={function}"]
+    expected = iree_tool("iree-run-module", *args, *[f"--input={i}" for i in inputs])
+    assert run_ours(ctx, device, function, inputs) == expected.stdout.decode()
+
+
+def test_inline_module_versions():
+    assert (HALInlineModule.name, HALInlineModule.version) == ("hal_inline", 0)
+    assert (HALLoaderModule.name, HALLoaderModule.version) == ("hal_loader", 1)
+    loader = HALLoaderModule()
+    assert {n: f.cconv.text for n, f in loader.exports.items()} == {
+        "executable.query_support": "0r_i", "executable.load": "0rrr_r",
+        "executable.lookup.function": "0rr_I", "executable.dispatch": "0rIiiiCiDCrIID_v"}
+    assert len(HALInlineModule().exports) == 15
+
+
+def test_session_selects_hal_modules(build_module):
+    user = vm.BytecodeModule.load(build_module("tensor_vmvx"))
+    session = tooling.Session.for_modules([user], device_uri="local-task")
+    assert [m.name for m in session.modules] == ["hal"]
+    assert session.device.identifier == "local-task"
+    assert tooling.Session.for_modules([]).modules == []
+    with pytest.raises(vm.VMStatus) as info:
+        tooling.create_device("cuda")
+    assert info.value.code.name == "NOT_FOUND"
+    ctx = vm.Context(session.modules + [user])
+    fn = ctx.lookup_function("add")
+    values = session.parse_inputs(fn.cconv.arguments, ["4xf32=1", "4xf32=2"])
+    text = session.format_results(ctx.call_function(fn, values), fn.cconv.results)
+    assert text == "result[0]: hal.buffer_view\n4xf32=3 3 3 3\n"
+    assert io.format_results([None, 7], "ri") == "result[0]: (null)\nresult[1]: i32=7\n"
