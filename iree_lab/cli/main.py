@@ -24,19 +24,25 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iree-lab",
         description="Explore, run and single-step IREE VM modules (.vmfb).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in SUBCOMMANDS.values():
+    # Import only the subcommand named on the command line (`run` pulls in numpy,
+    # ~0.2 s, which `dump` must not pay); all of them for --help and usage errors.
+    args = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in args if not a.startswith("-")), None)
+    for name, module_name in SUBCOMMANDS.items():
+        if chosen in SUBCOMMANDS and name != chosen:
+            continue
         importlib.import_module(module_name).add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -27,6 +27,7 @@ sharing; exceeding it raises FormatError instead of hanging.
 from __future__ import annotations
 
 import struct
+import sys
 
 from iree_lab.errors import FormatError
 from iree_lab.format.flatbuffer import Buffer
@@ -326,14 +327,19 @@ def verify_flatbuffer(buf: Buffer, root_type: str, identifier: bytes | None) -> 
         raise v.fail("buffer header too small", 0, None)
     if identifier and bytes(buf.data[4:8]) != identifier:
         raise v.fail("identifier mismatch", 4, None)
-    if buf.size >= FAST_VERIFY_MIN_SIZE and _fast_verify_passes(buf, root_type):
+    fast = buf.size >= FAST_VERIFY_MIN_SIZE and (
+        "numpy" in sys.modules or buf.size >= FAST_VERIFY_IMPORT_SIZE)
+    if fast and _fast_verify_passes(buf, root_type):
         return
     v.table(0, v.u32(0), root_type, MAX_LEVELS, None)
 
 
 # Buffers from this size on are first verified with numpy (one pass per vector
-# rather than per element); smaller ones are faster to check one by one.
+# rather than per element); smaller ones are faster to check one by one. The
+# scalar verifier takes ~60 ms per MiB of tables; importing numpy ~100 ms, so
+# numpy is imported for this only from FAST_VERIFY_IMPORT_SIZE on.
 FAST_VERIFY_MIN_SIZE = 256 * 1024
+FAST_VERIFY_IMPORT_SIZE = 2 * 1024 * 1024
 
 
 def _fast_verify_passes(buf: Buffer, root_type: str) -> bool:
