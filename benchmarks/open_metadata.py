@@ -2,7 +2,8 @@
 """Benchmark: open a large vmfb and print its metadata, iree-lab vs iree-dump-module.
 
 Builds once (cached in benchmarks/.cache) a module of >= 200 MiB whose bulk is
-a non-splat constant (a dense_resource blob written into the MLIR), then
+a non-splat constant (a dense_resource blob written into the MLIR), and a
+metadata-heavy module (3000 exported functions, from VM assembly), then
 times in the same run, alternating, several times each:
 
 * ``iree-lab dump --output=metadata BIG`` (``python -m iree_lab``),
@@ -71,6 +72,27 @@ def build_big_module(size_mib: int) -> Path:
     return out
 
 
+def build_many_functions(count: int) -> Path:
+    """A metadata-heavy module: ``count`` exported functions, from VM assembly (fast to build)."""
+    from iree_lab.testing import corpus
+
+    out = CACHE / f"many_functions_{count}.vmfb"
+    if out.exists():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    source = CACHE / f"many_functions_{count}.vmasm"
+    with open(source, "w") as f:
+        f.write("vm.module @many version 1\nvm.type i32\n")
+        for i in range(count):
+            f.write(f"vm.export @f{i}\nvm.func @f{i}(%i0: i32, %i1: i32) -> (i32) {{\n^bb0:\n"
+                    f"  %i2 = vm.add.i32 %i0, %i1\n  %i3 = vm.const.i32 {i}\n"
+                    "  %i0 = vm.mul.i32 %i2, %i3\n  vm.return %i0\n}\n")
+    subprocess.run([corpus.tool_path("iree-as-module"), f"--output={out}", str(source)],
+                   check=True)
+    source.unlink()
+    return out
+
+
 def native_dump_module() -> str | None:
     try:
         import iree._runtime_libs as libs  # type: ignore
@@ -130,7 +152,9 @@ def in_process_seconds(path: Path, runs: int) -> float:
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        write_metadata(open_module(path), io.StringIO())
+        module = open_module(path)
+        module.verify_flatbuffer()  # as `iree-lab dump` does, like iree-dump-module
+        write_metadata(module, io.StringIO())
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
@@ -139,11 +163,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--functions", type=int, default=3000)
     args = parser.parse_args()
 
     from iree_lab.testing import corpus
 
     big = build_big_module(args.size_mib)
+    many = build_many_functions(args.functions)
     small = corpus.build("tensor_vmvx")
     # Users' Python writes .pyc files; this sandbox's PYTHONDONTWRITEBYTECODE would make
     # every iree-lab run recompile its sources, which no installed copy does.
@@ -155,7 +181,7 @@ def main() -> int:
 
     print(f"big module: {big.stat().st_size / (1 << 20):.1f} MiB; small: "
           f"{small.stat().st_size} bytes; {args.runs} runs each, medians")
-    for label, path in (("big", big), ("small", small)):
+    for label, path in (("big", big), ("many functions", many), ("small", small)):
         commands = {"iree-lab dump": lab + [str(path)]}
         if wrapper:
             commands["iree-dump-module (console script)"] = [wrapper, "--output=metadata",
@@ -170,7 +196,7 @@ def main() -> int:
             ratio = lab_time / median
             print(f"  {name:36s} {median * 1000:8.1f} ms   peak RSS {peak / 1024:7.1f} MiB"
                   + ("" if name == "iree-lab dump" else f"   iree-lab/this = {ratio:.2f}x"))
-        print(f"  in-process open + metadata (no interpreter start): "
+        print(f"  in-process open + verify + metadata (no interpreter start): "
               f"{in_process_seconds(path, args.runs) * 1000:.2f} ms")
     return 0
 
