@@ -120,3 +120,39 @@ def test_kernel_bounds_are_checked():
     fill = module.exports["fill.2d.x32"].method
     fill(7, out, 1, 2, 2, 1)  # rows of 1 element every 2: elements 1 and 3
     assert np.frombuffer(out.data, dtype=np.int32).tolist() == [0, 7, 0, 7]
+
+
+def test_data_tiled_matmul_matches_native_bit_for_bit(uk_contexts, tmp_path, iree_tool):
+    """256x256 data-tiled matmul: tile sizes come from the host like native VMVX's."""
+    path = corpus.build(corpus.Program("hal_bench_uk", "hal/bench.mlir",
+                                       tuple(UKERNEL_FLAGS)))
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(-4, 5, (256, 256)).astype(np.float32) * 0.5 for _ in range(2))
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    iree_tool("iree-run-module", "--device=local-sync", f"--module={path}", "--function=matmul",
+              f"--input=@{tmp_path / 'a.npy'}", f"--input=@{tmp_path / 'b.npy'}",
+              f"--output=@{tmp_path / 'out.npy'}")
+    expected = np.load(tmp_path / "out.npy")
+    from iree_lab.hal import tooling
+
+    user = vm.BytecodeModule.load(path)
+    session = tooling.Session.for_modules([user])
+    ctx = vm.Context(session.modules + [user])
+    fn = ctx.lookup_function("matmul")
+    (view,) = ctx.call_function(fn, session.parse_inputs(
+        fn.cconv.arguments, [f"@{tmp_path / 'a.npy'}", f"@{tmp_path / 'b.npy'}"]))
+    assert view.to_numpy().tobytes() == expected.tobytes()
+
+
+def test_host_tile_sizes():
+    from iree_lab.hal.vmvx_module import matmul_tile_sizes
+
+    avx512 = frozenset({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl",
+                        "avx512cd", "avx512_vnni"})
+    assert matmul_tile_sizes(1, "x86_64", avx512) == (16, 1, 16)
+    assert matmul_tile_sizes(2, "x86_64", avx512) == (16, 2, 16)
+    assert matmul_tile_sizes(1, "x86_64", frozenset({"avx2", "fma", "f16c"})) == (8, 1, 8)
+    assert matmul_tile_sizes(1, "x86_64", frozenset()) == (8, 1, 4)
+    assert matmul_tile_sizes(2, "aarch64", frozenset({"asimddp"})) == (8, 4, 8)
+    assert matmul_tile_sizes(1, "riscv64", frozenset()) == (8, 4, 8)

@@ -12,6 +12,9 @@ so f32 results match IREE's generic (non-SIMD) tile function.
 
 from __future__ import annotations
 
+import functools
+import platform
+
 import numpy as np
 
 from iree_lab.hal.executable import DispatchState
@@ -302,15 +305,67 @@ class VMVXModule(NativeModule):
 
     @export("0IIi_II", name="query_tile_sizes.2d")
     def query_tile_sizes_2d(self, size0, size1, flags):
-        # The generic (non-arch) matmul tile: M=8, K=4, N=8.
+        """The matmul tile IREE's ukernels pick on this host (M0xK0 / N0xK0 / M0xN0)."""
+        m, k, n = matmul_tile_sizes((flags >> 8) & 0xFF)
         role = flags & 0xFF
         if role == 0x01:
-            return 8, 4
+            return m, k
         if role == 0x02:
-            return 8, 4
+            return n, k
         if role == 0x03:
-            return 8, 8
+            return m, n
         return 0, 0
+
+
+# -- Host-dependent tile sizes --------------------------------------------------------------
+
+_GENERIC_TILE = (8, 4, 8)
+
+
+@functools.cache
+def _cpu_features() -> frozenset[str]:
+    """CPU feature names of this host (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def matmul_tile_sizes(operation: int, machine: str | None = None,
+                      features: frozenset[str] | None = None) -> tuple[int, int, int]:
+    """(M0, K0, N0) as ``iree_uk_query_tile_sizes_2d`` returns them on the host.
+
+    The native vmvx module is built for the host architecture, and data-tiled
+    programs ask it for tile sizes at run time, so results can depend on them
+    (notably on accumulation order); iree_lab answers like the host would.
+    ``operation`` 1 is f32*f32->f32 and 2 is i8*i8->i32.
+    """
+    machine = (machine or platform.machine()).lower()
+    features = _cpu_features() if features is None else features
+    if machine in ("x86_64", "amd64"):
+        avx2_fma = {"avx2", "fma", "f16c"} <= features
+        avx512 = avx2_fma and {"avx512f", "avx512bw", "avx512dq", "avx512vl",
+                               "avx512cd"} <= features
+        if operation == 1:
+            return (16, 1, 16) if avx512 else (8, 1, 8) if avx2_fma else (8, 1, 4)
+        if operation == 2:
+            vnni = avx512 and ("avx512_vnni" in features or "avx512vnni" in features)
+            return (16, 2, 16) if vnni else (8, 2, 8) if avx2_fma else (8, 2, 4)
+    elif machine in ("aarch64", "arm64"):
+        if operation == 1:
+            return (8, 1, 8)
+        if operation == 2:
+            if "i8mm" in features:
+                return (8, 8, 8)
+            if "asimddp" in features:
+                return (8, 4, 8)
+            return (8, 1, 8)
+    return _GENERIC_TILE
 
 
 # -- Executing VMVX dispatches ---------------------------------------------------------------
