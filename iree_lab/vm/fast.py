@@ -253,15 +253,15 @@ class FunctionCompiler:
                 for ch, r in zip(fragment, regs, strict=False):
                     if ch in "if":
                         reads.add(r)
-        needed = {s for s in reads if s & 1}
+        needed = set(reads)
         changed = True
         while changed:
             changed = False
             for s, d in copies:
-                if d in needed and s not in needed and s & 1:
+                if d in needed and s not in needed:
                     needed.add(s)
                     changed = True
-        return needed
+        return {s for s in needed if s & 1}
 
     # -- Generation -------------------------------------------------------------------------
 
@@ -302,6 +302,11 @@ class FunctionCompiler:
 
         lines = [f"def F{self.ordinal}({', '.join(params)}):"]
         init = self._register_inits(param_slots)
+        for ch, reg in layout:
+            if ch == "I" and self.naming.wants_hi(reg):
+                init.append(f"i{reg + 1} = i{reg} >> 32")
+            elif ch == "F" and self.naming.wants_hi(reg):
+                init.append(f"i{reg + 1} = _ops.f64_hi(i{reg})")
         lines += ["    " + x for x in init]
         lines.append("    pc = 0")
         lines.append("    try:")
