@@ -457,3 +457,66 @@ def test_async_program_runs_when_its_wait_fence_is_signaled(build_module, device
     ctx.call_function(fn, [a, b, wait2, signal2])
     wait2.fail(VMStatus(StatusCode.CANCELLED, "caller gave up"))
     assert signal2.query() == StatusCode.CANCELLED
+
+
+# -- Hostile inputs ------------------------------------------------------------------------------
+
+
+def _tensor_executable_blob(build_module) -> bytes:
+    import iree_lab
+
+    module = iree_lab.open(build_module("tensor_vmvx"))
+    return next(bytes(s.data) for s in module.rodata if bytes(s.data[:2]) == b"PK")
+
+
+def test_corrupt_executables_fail_cleanly(device, build_module):
+    blob = _tensor_executable_blob(build_module)
+    for data in (b"", b"garbage" * 10, blob[: len(blob) // 2], blob[:100] + bytes(50)):
+        with pytest.raises(VMStatus) as e:
+            device.create_executable("vmvx-bytecode-fb", data)
+        assert e.value.code == StatusCode.INVALID_ARGUMENT
+        assert e.value.message.startswith("failed to load VMVX executable module")
+    with pytest.raises(VMStatus) as e:
+        device.create_executable("embedded-elf-x86_64", blob)
+    assert e.value.message == ("no executable loader registered for the given executable format "
+                               "'embedded-elf-x86_64'")
+
+
+def test_exports_check_ref_types(device):
+    module = HALModule([device])
+    length = module.exports["buffer.length"].method
+    with pytest.raises(VMStatus) as e:
+        length(None)
+    assert e.value.message == "ref is null"
+    with pytest.raises(VMStatus) as e:
+        length(device)
+    assert e.value.message == "ref type mismatch"
+
+
+def test_dispatch_limits(build_module):
+    device = Device(dispatch_context_options={"instruction_budget": 5})
+    exe = device.create_executable("vmvx-bytecode-fb", _tensor_executable_blob(build_module))
+    assert [e.name for e in exe.exports] == ["add_dispatch_0_elementwise_4_f32",
+                                             "matmul_dispatch_0_matmul_4x4x8_f32",
+                                             "sum_dispatch_0_reduction_16_i32"]
+    assert exe.lookup_function("sum_dispatch_0_reduction_16_i32") == 2
+    with pytest.raises(VMStatus) as e:
+        exe.lookup_function("nope")
+    assert e.value.message == "no exported function with the name `nope` found in module"
+    buffers = [device.allocator.allocate(0, 0, 16) for _ in range(3)]
+
+    def run(workgroups):
+        cb = device.create_command_buffer(0, CommandCategory.DISPATCH, -1, 0)
+        cb.dispatch(exe, 0, workgroups, [], [BufferRef(b, 0, 0, 16) for b in buffers])
+        cb.finalize()
+        device.queue_execute(-1, None, None, cb)
+
+    with pytest.raises(VMStatus) as e:
+        run((1 << 13, 1 << 12, 1))
+    assert e.value.code == StatusCode.RESOURCE_EXHAUSTED
+    with pytest.raises(VMStatus) as e:
+        run((1, 1, 1))  # the instruction budget stops a runaway dispatch function
+    assert e.value.code == StatusCode.DEADLINE_EXCEEDED
+    with pytest.raises(VMStatus) as e:
+        device.allocator.allocate(0, 0, 1 << 40)
+    assert e.value.code == StatusCode.RESOURCE_EXHAUSTED

@@ -87,9 +87,14 @@ class Device(RefObject):
 
     ref_type = RefType.get("hal.device")
 
-    def __init__(self, identifier: str = "local-sync", *, loaders=None, recorder=None):
+    def __init__(self, identifier: str = "local-sync", *, loaders=None, recorder=None,
+                 dispatch_context_options: dict | None = None):
         self.identifier = identifier
         self.recorder: rec.Recorder | None = recorder
+        # Keyword arguments for the VM contexts that run dispatch functions
+        # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
+        # cautious caller reaches into executables.
+        self.dispatch_context_options: dict = dict(dispatch_context_options or {})
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:

@@ -58,7 +58,8 @@ class VMVXExecutable(Executable):
         if self._context is None:
             from iree_lab.hal.vmvx_module import create_vmvx_context
 
-            self._context = create_vmvx_context(self.module)
+            options = self.device.dispatch_context_options if self.device is not None else {}
+            self._context = create_vmvx_context(self.module, **options)
             _set_constants(self._context, self.module, self.constants)
         return self._context
 
@@ -125,7 +126,8 @@ class VMVXLoader(ExecutableLoader):
                 name=export.local_name or f"export{ordinal}",
                 constant_count=_attr_u32(attrs, "constant_count") & 0xFF,
                 binding_count=_attr_u32(attrs, "binding_count") & 0xFF,
-                local_memory_size=(local_memory // LOCAL_MEMORY_PAGE_SIZE)
+                # IREE keeps local memory as a uint16 page count.
+                local_memory_size=((local_memory // LOCAL_MEMORY_PAGE_SIZE) & 0xFFFF)
                 * LOCAL_MEMORY_PAGE_SIZE,
             ))
         try:

@@ -28,6 +28,9 @@ from iree_lab.vm.status import StatusCode, VMStatus
 from iree_lab.vm.value import TypeDef
 
 _U64 = (1 << 64) - 1
+# Workgroups per dispatch the Python loader will run (each is a VM call); more
+# fails with RESOURCE_EXHAUSTED instead of running for days.
+MAX_WORKGROUPS = 1 << 24
 _BUFFER_LIST_TYPE = TypeDef(ref_type=RefType.get("vm.buffer"), name="!vm.buffer")
 
 
@@ -371,11 +374,11 @@ def matmul_tile_sizes(operation: int, machine: str | None = None,
 # -- Executing VMVX dispatches ---------------------------------------------------------------
 
 
-def create_vmvx_context(module):
+def create_vmvx_context(module, **options):
     """A VM context with the vmvx module first and the dispatch module last."""
     from iree_lab.vm import Context
 
-    return Context([VMVXModule(), module])
+    return Context([VMVXModule(), module], **options)
 
 
 def call_set_constants(context, module, constants: np.ndarray) -> None:
@@ -395,6 +398,12 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
     for view in state.bindings:
         bindings.push_ref(VMBuffer(view, BufferAccess.MUTABLE | BufferAccess.ORIGIN_HOST))
     count_x, count_y, count_z = (int(v) & 0xFFFFFFFF for v in state.workgroup_count)
+    if count_x * count_y * count_z > MAX_WORKGROUPS:
+        raise status(
+            StatusCode.RESOURCE_EXHAUSTED,
+            f"dispatch {info.name} has {count_x}x{count_y}x{count_z} workgroups; iree_lab runs "
+            f"at most {MAX_WORKGROUPS} per dispatch",
+        )
     size_x, size_y, size_z = state.workgroup_size
     call = context.call_function
     for z in range(count_z):
