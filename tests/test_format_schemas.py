@@ -144,3 +144,49 @@ def test_llvm_cpu_executables_are_raw_elf(program, build_module):
         assert bytes(seg.data[:4]) == b"\x7fELF"
         (e_machine,) = struct.unpack_from("<H", seg.data, 18)
         assert e_machine == 62  # x86-64
+
+
+@pytest.mark.parametrize(("program", "schema", "name_field", "image_field"), [
+    ("tensor_hip", "hip_executable_def", "kernel_name", "hsaco_image"),
+    ("tensor_amdgpu", "amdgpu_executable_def", "symbol_name", "image"),
+])
+def test_rocm_executable_schemas_match_bytes(program, schema, name_field, image_field,
+                                             build_module):
+    m = iree_lab.open(build_module(program))
+    (seg,) = [s for s in m.rodata if s.is_external and s.archive_name]
+    root = open_executable_root(seg.data, schema, base=seg.file_offset)
+    exports = list(root.vector("exports"))
+    assert len(exports) == 3
+    for e in exports:
+        name = e.string(name_field)
+        debug_name = e.table("debug_info").string("name")
+        assert name.removesuffix(".kd") == debug_name  # AMDGPU exports the kernel descriptor
+        dims = e.struct("block_dims" if schema.startswith("hip") else "workgroup_size")
+        assert dims.x >= 1 and (dims.y, dims.z) == (1, 1)
+        flags = list(e.vector("binding_flags"))
+        assert flags[-1] == 2 and all(f == 3 for f in flags[:-1])  # inputs READ_ONLY|INDIRECT
+    image = root.vector("modules")[0].string_bytes(image_field)
+    assert image[:4] == b"\x7fELF"
+    (e_machine,) = struct.unpack_from("<H", image, 18)
+    assert e_machine == 224  # EM_AMDGPU
+    if schema.startswith("amdgpu"):
+        assert root.string("isa") == "gfx942"
+
+
+def test_metal_executable_schema_matches_bytes(build_module):
+    m = iree_lab.open(build_module("tensor_metal"))
+    blobs = _executables(m, "_metal_msl_fb.fb")
+    assert len(blobs) == 3
+    for seg in blobs:
+        root = open_executable_root(seg.data, "metal_executable_def", base=seg.file_offset)
+        (pipeline,) = list(root.vector("pipelines"))
+        entry_point = pipeline.string("entry_point")
+        assert pipeline.table("debug_info").string("name") == entry_point
+        size = pipeline.struct("threadgroup_size")
+        assert size.x >= 1 and size.y >= 1 and size.z == 1
+        library = root.vector("libraries")[pipeline.scalar("library_ordinal")]
+        source = library.table("source")
+        assert source.scalar("version") >= 0x10000  # MTLLanguageVersion major.minor
+        code = source.string("code")
+        assert "#include <metal_stdlib>" in code and entry_point in code
+        assert not library.has("metallib")  # compiled with metallib disabled

@@ -102,6 +102,15 @@ PROGRAMS: dict[str, Program] = {
             ["--iree-hal-target-device=cuda", "--iree-cuda-target=sm_80"],
             runnable=False,
         ),
+        # More executable containers (format coverage; not runnable here).
+        _program("tensor_hip", "tensor.mlir",
+                 ["--iree-hal-target-device=hip", "--iree-rocm-target=gfx942"], runnable=False),
+        _program("tensor_amdgpu", "tensor.mlir",
+                 ["--iree-hal-target-device=amdgpu", "--iree-rocm-target=gfx942"],
+                 runnable=False),
+        _program("tensor_metal", "tensor.mlir",
+                 ["--iree-hal-target-device=metal", "--iree-metal-compile-to-metallib=false"],
+                 runnable=False),
         _program("control_flow_vm", "control_flow.mlir", ["--iree-hal-target-device=local",
                                                            "--iree-hal-local-target-device-backends=vmvx"]),
         # Format coverage: metadata fields, a stripped debug database, a bare FlatBuffer
