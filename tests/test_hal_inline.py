@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from test_hal_e2e import CASES, run_ours
 
 from iree_lab import vm
 from iree_lab.hal import io, tooling
 from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
 from iree_lab.testing import corpus
-from tests.test_hal_e2e import CASES, run_ours
 
 INLINE_FLAGS = corpus._LOCAL_VMVX + ["--iree-execution-model=inline-dynamic"]
 _PROGRAMS = {"tensor": "tensor.mlir", "linalg": "hal/linalg.mlir",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_hal_e2e import CASES, run_ours
 
 import iree_lab
 from iree_lab import vm
@@ -18,7 +19,6 @@ from iree_lab.hal.module import HALModule
 from iree_lab.hal.vmvx_module import VMVXModule
 from iree_lab.testing import corpus
 from iree_lab.vm.status import VMError
-from tests.test_hal_e2e import CASES, run_ours
 
 UKERNEL_FLAGS = corpus._LOCAL_VMVX + [
     "--iree-vmvx-enable-microkernels", "--iree-dispatch-creation-data-tiling"]
