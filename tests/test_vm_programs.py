@@ -22,7 +22,38 @@ INPUTS = {
     ("vm_control", "fail_if"): [(n,) for n in (0, 1, 3, 5, 11, 16, 18, 99)],
     ("vm_control", "nested_fail"): [(0,), (9,)],
 }
-PROGRAMS = ("vm_control",)
+# Element offsets whose bounds arithmetic cannot wrap around in IREE (a wrapped
+# check lets IREE read outside the buffer; iree_lab reports OUT_OF_RANGE there).
+_OFFSETS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 27, 28, 100, 2**40)
+_VALUES32 = (0, -1, 0x1234, -129, 0x7FFFFFFF, -0x80000000, 0x12345678)
+_STORE_OFFSETS = (0, 1, 3, 7, 15, 16, 100)
+for _w in ("i8u", "i8s", "i16u", "i16s", "i32", "i64", "f32", "f64"):
+    INPUTS[("vm_buffers", f"rodata_load_{_w}")] = [(o,) for o in _OFFSETS]
+for _w in ("i8", "i16", "i32"):
+    INPUTS[("vm_buffers", f"store_load_{_w}")] = [(o, v) for o in _STORE_OFFSETS
+                                                 for v in _VALUES32]  # fmt: skip
+INPUTS[("vm_buffers", "store_load_i64")] = [(o, v) for o in _STORE_OFFSETS
+                                            for v in (0, -1, 2**63 - 1, 0x123456789)]
+INPUTS[("vm_buffers", "store_load_f32")] = [(o, v) for o in _STORE_OFFSETS
+                                            for v in (0.0, -0.0, 1.5, float("inf"))]
+INPUTS[("vm_buffers", "store_load_f64")] = [(o, v) for o in _STORE_OFFSETS
+                                            for v in (0.0, -2.5, 1e300, float("nan"))]
+INPUTS[("vm_buffers", "rodata_store")] = [(0, 1), (100, 1)]
+_FILLS = [(0, 0), (0, 4), (2, 3), (1, 1), (30, 2), (31, 2), (0, 33), (7, 1), (3, 2**40),
+          (2**40, 1)]  # fmt: skip
+for _w, _v in (("i8", -2), ("i16", 0x1234), ("i32", -0x12345678), ("i64", -(2**40) - 3),
+               ("f32", 1.5), ("f64", -2.25)):  # fmt: skip
+    INPUTS[("vm_buffers", f"fill_{_w}")] = [(o, n, _v) for o, n in _FILLS]
+_RANGES = [(0, 0, 0), (0, 0, 8), (1, 2, 5), (8, 0, 16), (0, 8, 16), (20, 0, 8), (0, 20, 8),
+           (16, 8, 16), (0, 0, 24), (0, 0, 25), (100, 0, 1)]  # fmt: skip
+INPUTS[("vm_buffers", "copy")] = _RANGES
+INPUTS[("vm_buffers", "compare")] = [(a, b, n) for a, b, n in _RANGES]
+INPUTS[("vm_buffers", "hash")] = [(o, n) for o in (0, 1, 7, 8, 27, 28, 29)
+                                  for n in (0, 1, 7, 8, 9, 16, 20)]  # fmt: skip
+INPUTS[("vm_buffers", "clone")] = [(o, n, a) for o, n in ((0, 1), (0, 28), (8, 8), (20, 10))
+                                   for a in (0, 1, 3, 16, 64)]  # fmt: skip
+INPUTS[("vm_buffers", "alloc")] = [(0, 0), (16, 0), (16, 3), (100, 64), (1, 128), (2**62, 0)]
+PROGRAMS = ("vm_control", "vm_buffers")
 
 
 def _cases():
