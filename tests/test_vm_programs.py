@@ -53,7 +53,12 @@ INPUTS[("vm_buffers", "hash")] = [(o, n) for o in (0, 1, 7, 8, 27, 28, 29)
 INPUTS[("vm_buffers", "clone")] = [(o, n, a) for o, n in ((0, 1), (0, 28), (8, 8), (20, 10))
                                    for a in (0, 1, 3, 16, 64)]  # fmt: skip
 INPUTS[("vm_buffers", "alloc")] = [(0, 0), (16, 0), (16, 3), (100, 64), (1, 128), (2**62, 0)]
-PROGRAMS = ("vm_control", "vm_buffers")
+INPUTS[("vm_lists", "i32_list_set_get")] = [
+    (i, n, v) for i, n in ((0, 1), (3, 4), (4, 4), (-1, 4), (0, 0), (70, 100))
+    for v in (5, -7)]  # fmt: skip
+INPUTS[("vm_lists", "ref_list")] = [(0,), (1,), (2,), (-1,)]
+INPUTS[("vm_lists", "reserve_and_resize")] = [(0, 0), (3, 1), (100, 70), (64, 65), (0, 200)]
+PROGRAMS = ("vm_control", "vm_buffers", "vm_lists")
 
 
 def _cases():
