@@ -58,7 +58,16 @@ INPUTS[("vm_lists", "i32_list_set_get")] = [
     for v in (5, -7)]  # fmt: skip
 INPUTS[("vm_lists", "ref_list")] = [(0,), (1,), (2,), (-1,)]
 INPUTS[("vm_lists", "reserve_and_resize")] = [(0, 0), (3, 1), (100, 70), (64, 65), (0, 200)]
-PROGRAMS = ("vm_control", "vm_buffers", "vm_lists")
+# Indirect global offsets (IREE's uint32 bounds check wraps for offsets near 2^32).
+INPUTS[("vm_globals", "bump")] = [(1,), (2,), (-5,), (0x7FFFFFFF,), (3,)]
+INPUTS[("vm_globals", "indirect_i32")] = [(o, v) for o in (0, 4, 28, 29, 30, 32, 2**31)
+                                          for v in (5, -1)]  # fmt: skip
+INPUTS[("vm_globals", "indirect_i64")] = [(v, o) for o in (0, 8, 24, 25, 28, 2**31)
+                                          for v in (5, -(2**40))]  # fmt: skip
+INPUTS[("vm_globals", "indirect_f32")] = [(o, v) for o in (0, 4, 28, 31, 32) for v in (1.5,)]
+INPUTS[("vm_globals", "ref_global")] = [(0,), (1,), (2,), (-1,)]
+INPUTS[("vm_globals", "ref_ops")] = [(0,), (1,), (2,)]
+PROGRAMS = ("vm_control", "vm_buffers", "vm_lists", "vm_globals")
 
 
 def _cases():

@@ -559,31 +559,34 @@ def _emit_global(sym, v, n, ctx):
         return _emit_global_ref(sym, v, n, ctx)
     kind, width, load, indirect = _GLOBALS[sym]
     view = f"{S}.{_RW_VIEW[kind]}"
-    lines = []
+    value_slot = v[1]
     if indirect:
-        offset = n.i(v[0])
-        lines.append(f"_o = {offset} & 4294967295")
-        lines.append(
-            f"if _o + {width} > {S}.rwdata_size: raise _ops.global_oob(_o, {S}.rwdata_size)"
-        )
-        index = f"_o >> {width.bit_length() - 1}"
-        aligned_check = f"if _o & {width - 1}: raise _ops.internal('unaligned global access')"
-        lines.append(aligned_check)
+        lines = [f"_o = {n.i(v[0])} & 4294967295",
+                 f"if _o + {width} > {S}.rwdata_size: raise _ops.global_oob(_o, {S}.rwdata_size)"]
+        # Aligned offsets use the typed view; IREE also allows unaligned ones.
+        if load:
+            expr = f"({view}[_o >> {width.bit_length() - 1}] if not _o & {width - 1} else " \
+                   f"_ops.rw_load({S}, {kind!r}, _o))"
+        else:
+            store = (f"if not _o & {width - 1}: {view}[_o >> {width.bit_length() - 1}] = "
+                     f"{n.i(value_slot)}")
+            return lines + [store, f"else: _ops.rw_store({S}, {kind!r}, _o, {n.i(value_slot)})"]
     else:
         byte_offset = v[0]
+        lines = []
         if byte_offset % width:
-            lines.append("raise _ops.internal('unaligned global access')")
-            return lines
-        index = str(byte_offset // width)
-    value_slot = v[1]
-    if load:
-        expr = f"{view}[{index}]"
-        if kind == "l":
-            return lines + _set64(n, value_slot, expr)
-        if kind == "d":
-            return lines + _setf64(n, value_slot, expr)
-        return lines + _set32(n, value_slot, expr)
-    return lines + [f"{view}[{index}] = {n.i(value_slot)}"]
+            expr = f"_ops.rw_load({S}, {kind!r}, {byte_offset})"
+            if not load:
+                return [f"_ops.rw_store({S}, {kind!r}, {byte_offset}, {n.i(value_slot)})"]
+        else:
+            expr = f"{view}[{byte_offset // width}]"
+            if not load:
+                return [f"{expr} = {n.i(value_slot)}"]
+    if kind == "l":
+        return lines + _set64(n, value_slot, expr)
+    if kind == "d":
+        return lines + _setf64(n, value_slot, expr)
+    return lines + _set32(n, value_slot, expr)
 
 
 def _emit_global_ref(sym, v, n, ctx):

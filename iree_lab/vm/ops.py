@@ -86,6 +86,23 @@ def internal(message: str) -> VMStatus:
     return VMStatus(StatusCode.INTERNAL, message)
 
 
+_RW_FORMATS = {"i": "<i", "l": "<q", "f": "<f", "d": "<d"}
+
+
+def rw_load(state, kind: str, offset: int):
+    """Unaligned global (rwdata) load."""
+    if kind == "f":
+        return f32_from_bits(struct.unpack_from("<I", state.rwdata, offset)[0])
+    return struct.unpack_from(_RW_FORMATS[kind], state.rwdata, offset)[0]
+
+
+def rw_store(state, kind: str, offset: int, value) -> None:
+    if kind == "f":
+        struct.pack_into("<i", state.rwdata, offset, f32_bits(value))
+    else:
+        struct.pack_into(_RW_FORMATS[kind], state.rwdata, offset, value)
+
+
 # -- Integer arithmetic -------------------------------------------------------------------
 
 
