@@ -292,3 +292,36 @@ def test_fast_verifier_agrees_with_scalar_verifier(program, build_module):
         assert fast == scalar, f"case {case}: fast verifier says {fast}, scalar {scalar}"
         outcomes[fast] += 1
     assert outcomes[True] > 20 and outcomes[False] > 20
+
+
+@pytest.mark.parametrize(("program", "schema", "suffix"), [
+    ("tensor_vulkan", "vulkan_executable_def", "_vulkan_spirv_fb.fb"),
+    ("tensor_cuda", "cuda_executable_def", "_cuda_nvptx_fb.fb"),
+    ("tensor_metal", "metal_executable_def", "_metal_msl_fb.fb"),
+])
+def test_executable_mutations_raise_only_format_error(program, schema, suffix, build_module):
+    """HAL executable containers: header + verification + reading every export."""
+    from iree_lab.format.flatbuffer import open_executable_root
+
+    m = iree_lab.open(build_module(program))
+    data = bytes(next(s for s in m.rodata if (s.archive_name or "").endswith(suffix)).data)
+    rng = random.Random(f"iree_lab-executable-{program}")
+    outcomes = {"ok": 0, "format-error": 0}
+    for case in range(300):
+        mutated = mutate(data, rng, 0, min(len(data), 64 + 4096))
+        try:
+            root = open_executable_root(mutated, schema)
+            for name in ("pipelines", "exports"):
+                if name in root.layout:
+                    for export in root.vector(name) or ():
+                        export.string("entry_point" if "entry_point" in export.layout
+                                      else "kernel_name")
+                        debug = export.table("debug_info")
+                        if debug is not None:
+                            debug.string("name")
+            outcomes["ok"] += 1
+        except FormatError:
+            outcomes["format-error"] += 1
+        except Exception as e:  # noqa: BLE001
+            pytest.fail(f"case {case} of {program} raised {type(e).__name__}: {e}")
+    assert outcomes["ok"] > 10 and outcomes["format-error"] > 10
