@@ -70,7 +70,7 @@ _EXECUTABLE_TARGETS = [
 
 # VM assembly programs under tests/programs/vm (owned by the VM tests).
 _VM_ASM_PROGRAMS = ("int_ops", "float_ops", "control", "buffers", "lists", "globals", "bench",
-                    "lib", "app", "app_mismatch", "app_unknown", "yields")
+                    "lib", "app", "app_mismatch", "app_unknown", "yields", "results")
 
 # The corpus. Names are stable: tests and benchmarks refer to them.
 PROGRAMS: dict[str, Program] = {
