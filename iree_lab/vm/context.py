@@ -59,6 +59,8 @@ class Context:
         self.hook = hook
         self.instruction_budget = instruction_budget
         self.fast = fast
+        # IREE VM stack bytes in use by fast-tier calls (see interpreter.frame_bytes).
+        self.stack_bytes = [0]
         self._closed = False
         self.register_modules(modules)
 
@@ -74,6 +76,8 @@ class Context:
                 raise VMError.from_status(status) from None
 
     def _register(self, module: Module) -> None:
+        if isinstance(module, BytecodeModule):
+            module.verify()
         state = module.create_state(self)
         self.modules.append(module)
         self.states.append(state)

@@ -36,7 +36,14 @@ from iree_lab.vm.emit import (
     emit,
     remap_lines,
 )
-from iree_lab.vm.interpreter import Invocation, InvocationState, _const_f32_exact
+from iree_lab.vm.interpreter import (
+    MAX_STACK_BYTES,
+    Invocation,
+    InvocationState,
+    _const_f32_exact,
+    frame_bytes,
+    stack_overflow,
+)
 from iree_lab.vm.module import BytecodeModule, BytecodeModuleState
 from iree_lab.vm.native import NativeFunction
 from iree_lab.vm.status import BacktraceFrame, StatusCode, VMError, VMStatus
@@ -83,7 +90,10 @@ class FastModule:
         self.namespace["_BT"] = BacktraceFrame
         self.namespace["_internal"] = _internal_error
         self.namespace["_interrupt"] = _interrupt_status
+        self.namespace["_overflow"] = stack_overflow
+        self.namespace["SB"] = state.context.stack_bytes
         self.consts = ConstantPool("K")
+        self.recursive = _recursive_functions(self.module)
         count = len(self.module.source.functions)
         for ordinal in range(count):
             self.namespace[f"F{ordinal}"] = self._stub(ordinal)
@@ -137,6 +147,64 @@ class FastModule:
         exec(code, self.namespace)  # noqa: S102 - generated from our templates only
         fn = self.namespace[f"F{ordinal}"]
         return fn
+
+
+def _recursive_functions(module: BytecodeModule) -> set[int]:
+    """Internal functions on a call-graph cycle (only these can grow the stack unboundedly)."""
+    count = len(module.source.functions)
+    edges: dict[int, set[int]] = {k: set() for k in range(count)}
+    for k in range(count):
+        for inst in module.decode(k).instructions:
+            if inst.op.flow in (T.FLOW_CALL, T.FLOW_CALL_YIELDABLE):
+                callee = inst.values[0]
+                if not callee & T.FUNCTION_ORDINAL_IMPORT_BIT:
+                    edges[k].add(callee)
+    # Tarjan's strongly connected components (iterative).
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    result: set[int] = set()
+    counter = 0
+    for root in range(count):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == node:
+                        break
+                if len(component) > 1 or node in edges[node]:
+                    result.update(component)
+    return result
 
 
 def fast_module(state: BytecodeModuleState) -> FastModule:
@@ -307,6 +375,13 @@ class FunctionCompiler:
                 init.append(f"i{reg + 1} = i{reg} >> 32")
             elif ch == "F" and self.naming.wants_hi(reg):
                 init.append(f"i{reg + 1} = _ops.f64_hi(i{reg})")
+        if self.ordinal in self.fm.recursive:
+            # Recursive functions account their IREE stack frame (RESOURCE_EXHAUSTED
+            # at the same depth as IREE); non-recursive ones cannot grow unboundedly.
+            descriptor = self.module.source.functions[self.ordinal]
+            cost = frame_bytes(descriptor.i32_register_count, descriptor.ref_register_count)
+            init += ["_sb0 = SB[0]", f"_sb = _sb0 + {cost}",
+                     f"if _sb > {MAX_STACK_BYTES}: raise _overflow(_sb)", "SB[0] = _sb"]
         lines += ["    " + x for x in init]
         lines.append("    pc = 0")
         lines.append("    try:")
@@ -452,7 +527,7 @@ class FunctionCompiler:
         fragment = self.cconv.results
         regs = inst.values[0]
         values = []
-        lines = []
+        lines = ["SB[0] = _sb0"] if self.ordinal in self.fm.recursive else []
         for ch, raw in zip(fragment, regs, strict=False):
             if ch == "r":
                 slot = raw & REF_MASK
@@ -610,7 +685,13 @@ def call(context, fn, values: list) -> list:
     from iree_lab.vm.context import recursion_headroom
 
     state = context.state_of(fn.module)
-    code = fast_module(state).function(fn.ordinal)
+    fm = fast_module(state)
+    code = fm.function(fn.ordinal)
+    descriptor = fn.module.source.functions[fn.ordinal]
+    saved_bytes = context.stack_bytes[0]
+    # The entry frame counts; a recursive entry function counts itself.
+    context.stack_bytes[0] = 0 if fn.ordinal in fm.recursive else frame_bytes(
+        descriptor.i32_register_count, descriptor.ref_register_count)
     fragment = fn.cconv.results if fn.cconv else ""
     layout = cconv_register_layout(fn.cconv.arguments if fn.cconv else "")
     args = [values[k] for k in range(len(layout))]
@@ -628,6 +709,8 @@ def call(context, fn, values: list) -> list:
             raise VMError(StatusCode.RESOURCE_EXHAUSTED,
                           f"VM stack overflow: call depth exceeds "
                           f"{context.instance.max_stack_depth} frames") from None
+        finally:
+            context.stack_bytes[0] = saved_bytes
     if not fragment:
         return []
     if len(fragment) == 1:

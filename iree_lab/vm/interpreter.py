@@ -34,9 +34,30 @@ from iree_lab.vm.registers import Registers
 from iree_lab.vm.status import BacktraceFrame, StatusCode, VMStatus
 from iree_lab.vm.value import CallingConvention
 
-# Deepest call stack an invocation may build; deeper calls fail with
-# RESOURCE_EXHAUSTED like IREE's stack growth limit.
-MAX_STACK_DEPTH = 2048
+# IREE's VM stack: frames are allocated from one block that may grow (doubling)
+# to at most 1 MiB; from an invocation's initial 8096-byte block that allows
+# 8096 * 128 bytes of frames. A frame costs a 80-byte header, a 48-byte
+# bytecode frame header and its registers (16-byte aligned i32 bank, 16-byte
+# refs). Deeper stacks fail with RESOURCE_EXHAUSTED, like IREE.
+MAX_STACK_BYTES = 8096 * 128
+IREE_VM_STACK_MAX_SIZE = 1024 * 1024
+# Python recursion headroom for the fast tier (frames).
+MAX_STACK_DEPTH = MAX_STACK_BYTES // 128 + 64
+
+
+def frame_bytes(i32_register_count: int, ref_register_count: int) -> int:
+    """Bytes of IREE VM stack one bytecode frame of this shape takes."""
+    return 128 + ((i32_register_count * 4 + 15) & ~15) + ref_register_count * 16
+
+
+def stack_overflow(needed: int) -> VMStatus:
+    capacity = MAX_STACK_BYTES
+    while capacity < needed:
+        capacity *= 2
+    return VMStatus(
+        StatusCode.RESOURCE_EXHAUSTED,
+        f"new stack size would exceed maximum size: {capacity} > {IREE_VM_STACK_MAX_SIZE}",
+    )
 
 _CONTROL_FLOWS = (T.FLOW_CALL, T.FLOW_CALL_YIELDABLE, T.FLOW_RETURN, T.FLOW_YIELD, T.FLOW_FAIL)
 _source_ids = itertools.count()
@@ -85,6 +106,8 @@ class CompiledFunction:
         # power of two), so every register the verifier accepts exists.
         self.i32_count = _round_up_pow2(descriptor.i32_register_count)
         self.ref_count = _round_up_pow2(descriptor.ref_register_count)
+        self.frame_bytes = frame_bytes(descriptor.i32_register_count,
+                                       descriptor.ref_register_count)
         self.controls: list[Control | None] = [None] * len(insts)
         self.handlers = self._compile(insts)
 
@@ -339,6 +362,7 @@ class Invocation:
         self.instruction_budget = instruction_budget
         self.instructions_executed = 0
         self.max_depth = max_depth
+        self.stack_bytes = 0
         self._skip_hook_once = False
         self._result_fragment = function.cconv.results if function.cconv else ""
         self._start(function, arguments)
@@ -353,6 +377,7 @@ class Invocation:
         state = self.context.state_of(function.module)
         frame = Frame(compiled_function(state, function.ordinal))
         frame.entry = True
+        self.stack_bytes = frame.code.frame_bytes
         fragment = function.cconv.arguments if function.cconv else ""
         calls.place_arguments(fragment, arguments, frame.R, frame.RR)
         self.stack.append(frame)
@@ -510,6 +535,7 @@ class Invocation:
         fragment = frame.code.cconv.results
         values = calls.read_results(fragment, c.operands, frame.R, frame.RR)
         self.stack.pop()
+        self.stack_bytes -= frame.code.frame_bytes
         self._deliver(values)
 
     def _deliver(self, values: list) -> None:
@@ -573,9 +599,10 @@ class Invocation:
 
     def _push_bytecode(self, caller: Frame, callee: CompiledFunction, args, result_regs,
                        result_fragment: str, entry: bool = False) -> None:
-        if len(self.stack) >= self.max_depth:
-            raise VMStatus(StatusCode.RESOURCE_EXHAUSTED,
-                           f"VM stack overflow: call depth exceeds {self.max_depth} frames")
+        needed = self.stack_bytes + callee.frame_bytes
+        if needed > MAX_STACK_BYTES:
+            raise stack_overflow(needed)
+        self.stack_bytes = needed
         caller.return_registers = result_regs
         caller.return_fragment = result_fragment
         frame = Frame(callee)

@@ -221,6 +221,23 @@ class BytecodeModule(Module):
             fn = self._decoded[ordinal] = decode_function(self.source, ordinal)
         return fn
 
+    def verify(self) -> None:
+        """Decodes and verifies every function (IREE verifies at module load).
+
+        Raises VMStatus(INVALID_ARGUMENT) naming the function and pc of the
+        first malformed instruction.
+        """
+        from iree_lab.isa import BytecodeError
+
+        for ordinal in range(len(self.source.functions)):
+            try:
+                self.decode(ordinal)
+            except BytecodeError as e:
+                where = f"at {self.name}.{self.function_name(ordinal)}"
+                if e.pc is not None:
+                    where += f"+{e.pc:08X}"
+                raise VMStatus(StatusCode.INVALID_ARGUMENT, e.what).annotate(where) from None
+
     def function_bytes(self, ordinal: int) -> bytes:
         return bytes(self.source.function_bytecode(ordinal))
 
