@@ -63,7 +63,9 @@ async function render({ model, el, host }) {
       return;
     }
     try {
-      const child = await host.getWidget(ref);
+      // ipywidgets serialises the child as IPY_MODEL_<id>; anywidget's host wants anywidget:<id>.
+      const id = String(ref).replace(/^IPY_MODEL_/, '').replace(/^anywidget:/, '');
+      const child = await host.getWidget(`anywidget:${id}`);
       await child.render({ el: nested });
     } catch (err) {
       nested.append(h('div', { class: 'il-note' }, `nested module: ${err}`));

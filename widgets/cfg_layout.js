@@ -286,6 +286,10 @@ export function layoutGraph(graph, options = {}) {
     const sx = portX.get(`${i}:0`) + dx;
     const tx = portX.get(`${i}:1`) + dx;
     const points = [[sx, reversed[i] ? nb.y : nb.y + nb.height]];
+    // Blocks are top-aligned in their layer: below a block shorter than the layer,
+    // go straight down to the layer's bottom first (never across a taller neighbour).
+    const bottomOf = (node) => layerTop[V[node].layer] + layerHeight[V[node].layer];
+    if (!reversed[i] && bottomOf(e.source) > nb.y + nb.height) points.push([sx, bottomOf(e.source)]);
     let label = null;
     for (const d of path.slice(1, -1)) {
       const vx = X[d] + dx;
@@ -300,6 +304,7 @@ export function layoutGraph(graph, options = {}) {
         points.push([vx, cy(d)]);
       }
     }
+    if (reversed[i] && bottomOf(e.target) > nt.y + nt.height) points.push([tx, bottomOf(e.target)]);
     points.push([tx, reversed[i] ? nt.y + nt.height : nt.y]);
     outEdges[i] = { points, label, reversed: reversed[i], selfLoop: false };
   });

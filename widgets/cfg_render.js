@@ -41,6 +41,32 @@ export class CFGRenderer {
     this.viewport.append(this.stage);
     this.root.append(this.toolbar, this.viewport);
     this.installPanZoom();
+    // A widget may be drawn before it is on screen (zero size): place the graph once
+    // the viewport gets a size, and keep it when the user resizes the viewport.
+    this.placed = false;
+    if (typeof ResizeObserver !== 'undefined') {
+      this.resizeObserver = new ResizeObserver(() => {
+        const r = this.viewport.getBoundingClientRect();
+        if (!this.placed && this.layout && r.width > 0 && r.height > 0) this.place();
+      });
+      this.resizeObserver.observe(this.viewport);
+    }
+  }
+
+  // Initial view: the current instruction when there is one, else the whole graph.
+  place() {
+    const r = this.viewport.getBoundingClientRect();
+    if (!this.layout || r.width <= 0 || r.height <= 0) return;
+    this.placed = true;
+    if (this.instEls.has(this.currentPc)) { this.reveal(this.currentPc); return; }
+    const fitScale = Math.min((r.width - 8) / this.layout.width, (r.height - 8) / this.layout.height);
+    if (fitScale >= 0.3) { this.fit(); return; }
+    // Too big to read when fitted: start at the entry block, at a readable size.
+    const entry = this.layout.nodes[0];
+    this.scale = 0.75;
+    this.tx = r.width / 2 - (entry.x + entry.width / 2) * this.scale;
+    this.ty = 8 - entry.y * this.scale;
+    this.apply();
   }
 
   installPanZoom() {
@@ -80,7 +106,7 @@ export class CFGRenderer {
   zoomBy(factor, cx, cy) {
     const r = this.viewport.getBoundingClientRect();
     if (cx === undefined) { cx = r.width / 2; cy = r.height / 2; }
-    const s = Math.min(4, Math.max(0.05, this.scale * factor));
+    const s = Math.min(4, Math.max(0.01, this.scale * factor));
     // Keep the point under the cursor fixed.
     this.tx = cx - (cx - this.tx) * (s / this.scale);
     this.ty = cy - (cy - this.ty) * (s / this.scale);
@@ -94,7 +120,7 @@ export class CFGRenderer {
     if (!this.layout) return;
     const r = this.viewport.getBoundingClientRect();
     const s = Math.min(1, (r.width - 8) / this.layout.width, (r.height - 8) / this.layout.height);
-    this.scale = Math.max(0.05, s);
+    this.scale = Math.max(0.01, s);
     this.tx = (r.width - this.layout.width * this.scale) / 2;
     this.ty = 4;
     this.apply();
@@ -114,7 +140,8 @@ export class CFGRenderer {
     const nodes = blocks.map((b) => {
       let cols = b.name.length + 12;
       for (const line of b.lines) cols = Math.max(cols, GUTTER_CH + PC_CH + line.text.length);
-      return { width: Math.ceil(cols * ch.width + 2 * LINE_PAD), height: (b.lines.length + 1) * lineH + 2 * LINE_PAD };
+      // +1 column of slack and 2px for the borders (boxes are border-box).
+      return { width: Math.ceil((cols + 1) * ch.width + 2 * LINE_PAD + 2), height: (b.lines.length + 1) * lineH + 2 * LINE_PAD + 2 };
     });
     const edges = data.edges.map((e) => ({
       source: e.source, target: e.target,
@@ -194,7 +221,8 @@ export class CFGRenderer {
     this.setBreakpoints([...this.breakpoints]);
     this.setCurrent(this.currentPc, false);
     this.statsText = `${blocks.length} blocks, ${data.edges.length} edges, ${data.instruction_count} instructions`;
-    this.fit();
+    this.placed = false;
+    this.place();
     // Force style and layout now so the time covers what the browser has to do.
     void this.stage.getBoundingClientRect();
     const t3 = performance.now();

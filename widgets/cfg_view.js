@@ -25,10 +25,7 @@ function render({ model, el }) {
     model.save_changes();
   };
   // Draw once the element is attached (sizes are known), not before.
-  requestAnimationFrame(() => {
-    draw();
-    if (renderer.currentPc >= 0) renderer.reveal(renderer.currentPc);
-  });
+  requestAnimationFrame(draw);
   const onGraph = () => draw();
   const onBps = () => renderer.setBreakpoints(model.get('breakpoints'));
   const onPc = () => renderer.setCurrent(model.get('current_pc'));

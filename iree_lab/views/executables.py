@@ -43,7 +43,7 @@ def executable_facts(mexe: ModuleExecutable | None, exe: Executable) -> list[tup
         facts += [
             ("selected on devices", ", ".join(mexe.device_ids) or None),
             ("created at", ", ".join(str(s) for s in mexe.create_sites) or None),
-            ("stored in globals", ", ".join(f"%r{g}" for g in mexe.global_ordinals) or None),
+            ("stored in ref globals", ", ".join(str(g) for g in mexe.global_ordinals) or None),
         ]
     return facts
 
