@@ -479,18 +479,17 @@ class Invocation:
                 self._charge(frame, k, budget)
             k = handlers[k](R, RR)
         if budget is None:
-            # The hook gets the index of the instruction about to run; frame.k is
-            # brought up to date only when the invocation stops (cheaper per step).
+            # frame.k (and so frame.pc/instruction) is current while the hook runs.
             while k >= 0:
+                frame.k = k
                 if hook(self, frame, k):
-                    frame.k = k
                     self.state = InvocationState.PAUSED
                     return None
                 k = handlers[k](R, RR)
             return k
         while k >= 0:
+            frame.k = k
             if hook is not None and hook(self, frame, k):
-                frame.k = k
                 self.state = InvocationState.PAUSED
                 return None
             self._charge(frame, k, budget)
