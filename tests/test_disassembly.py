@@ -105,3 +105,36 @@ def test_nested_vmvx_executables_match(name, iree_tool, tmp_path):
         for f in inner.functions:
             expected = _dump(iree_tool, path, f"--function={f.iree_name}")
             assert disassemble(inner, function=f.iree_name) == expected
+
+
+# --- the iree-lab dump command -------------------------------------------------
+
+
+def _lab_dump(capsysbinary, *args) -> tuple[int, bytes, bytes]:
+    from iree_lab.cli.main import main
+
+    code = main(["dump", *args])
+    captured = capsysbinary.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("name", ["tensor_vmvx", "isa_control", "isa_ext_f64", "async_vmvx"])
+def test_cli_disassembly_matches(name, iree_tool, capsysbinary):
+    path = str(corpus.build(name))
+    for flags in ([], ["--bytecode_offsets"], ["--function=1"], ["--function=__init"]):
+        expected = iree_tool("iree-dump-module", "--output=disassembly", *flags, path).stdout
+        code, out, err = _lab_dump(capsysbinary, "--output=disassembly", *flags, path)
+        assert (code, err) == (0, b"")
+        assert out == expected, flags
+
+
+def test_cli_damaged_module_exits_nonzero(capsysbinary, tmp_path):
+    module = _module("control_flow_vm")
+    data = bytearray(corpus.build("control_flow_vm").read_bytes())
+    # The first opcode of @collatz_steps after its block marker becomes unknown.
+    data[module.bytecode_file_offset + module.functions[1].bytecode_offset + 1] = 0x8F
+    path = tmp_path / "damaged.vmfb"
+    path.write_bytes(data)
+    code, _, err = _lab_dump(capsysbinary, "--output=disassembly", str(path))
+    assert code != 0
+    assert b"unknown opcode 0x8F" in err and b"@collatz_steps" in err and b"pc 0x00000001" in err
