@@ -56,7 +56,7 @@ def _struct(builder, s: Struct):
     # Structs are written back to front.
     fields = sorted(layout["fields"].items(), key=lambda kv: kv[1][0], reverse=True)
     end = layout["size"]
-    for name, (offset, fmt) in fields:
+    for name, (offset, fmt, *_) in fields:
         size = struct.calcsize(fmt)
         builder.Pad(end - (offset + size))
         getattr(builder, "Prepend" + _PREPEND[fmt])(s.values.get(name, 0))
@@ -113,7 +113,7 @@ def table(builder, type_name: str, values: dict) -> int:
     slots = max((spec[0] - 4) // 2 for spec in layout.values()) + 1 if layout else 0
     builder.StartObject(slots)
     for name, value in values.items():
-        voffset, kind, arg, default, _ = layout[name]
+        voffset, kind, arg, default = layout[name][:4]
         slot = (voffset - 4) // 2
         if kind == "scalar":
             prepend = getattr(builder, f"Prepend{_PREPEND[arg]}Slot")

@@ -93,3 +93,26 @@ def test_errors_exit_nonzero(tmp_path, build_module, capsysbinary, iree_tool):
     assert b"FlatBuffer" in err
     assert iree_tool("iree-dump-module", "--output=metadata", str(text),
                      check=False).returncode == 1
+
+
+@pytest.mark.parametrize("pretty", [False, True], ids=["compact", "pretty"])
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_flatbuffer_json_matches(program, pretty, build_module, iree_tool, capsysbinary):
+    """--output=flatbuffer-json reproduces flatcc's JSON printer (skip defaults)."""
+    path = str(build_module(program))
+    flags = ["--output=flatbuffer-json"] + (["--pretty"] if pretty else [])
+    expected = iree_tool("iree-dump-module", *flags, path).stdout
+    code, out, err = _lab_dump(capsysbinary, *flags, path)
+    assert code == 0, err
+    assert out == expected
+
+
+def test_iree_style_boolean_flags(build_module, capsysbinary):
+    """`--flag`, `--flag=true|false|1|0`; a following word stays the FILE argument."""
+    path = str(build_module("vm_assembly"))
+    _, compact, _ = _lab_dump(capsysbinary, "--output=flatbuffer-json", path)
+    _, pretty, _ = _lab_dump(capsysbinary, "--output=flatbuffer-json", "--pretty", path)
+    _, pretty_true, _ = _lab_dump(capsysbinary, "--output=flatbuffer-json", "--pretty=true", path)
+    _, pretty_false, _ = _lab_dump(capsysbinary, "--output=flatbuffer-json", "--pretty=0", path)
+    assert pretty == pretty_true != compact == pretty_false
+    assert pretty.endswith(b"}\n") and not compact.endswith(b"\n")

@@ -221,6 +221,8 @@ def test_mutations_accepted_and_rejected_like_iree(program, build_module, tmp_pa
     import subprocess
 
     from iree_lab.cli.dump import write_metadata
+    from iree_lab.format.json_printer import flatbuffer_json
+    from iree_lab.format.module import ROOT_TYPE
 
     native = _native_dump_module()
     data = build_module(program).read_bytes()
@@ -259,6 +261,12 @@ def test_mutations_accepted_and_rejected_like_iree(program, build_module, tmp_pa
         else:
             assert ours == ref.stdout, f"case {case}: metadata differs"
             agreed["accepted"] += 1
+            ref_json = subprocess.run([native, "--output=flatbuffer-json", str(path)],
+                                      capture_output=True)
+            if ref_json.returncode == 0:
+                ours_json = flatbuffer_json(module.container.flatbuffer, ROOT_TYPE)
+                assert ours_json.encode("utf-8", "surrogateescape") == ref_json.stdout, (
+                    f"case {case}: JSON differs")
     assert agreed["accepted"] > 10 and agreed["rejected"] > 10
 
 

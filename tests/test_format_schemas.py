@@ -60,7 +60,7 @@ def test_struct_layouts_match_flatc(name):
     module, cls = _flatc_class(name)
     assert cls.SizeOf() == layouts.STRUCTS[name]["size"]
     source = Path(module.__file__).read_text()
-    for field, (offset, _fmt) in layouts.STRUCTS[name]["fields"].items():
+    for field, (offset, *_) in layouts.STRUCTS[name]["fields"].items():
         assert re.search(rf"def {_camel(field)}\(self\).*?py_type\({offset}\)\)", source, re.S)
 
 

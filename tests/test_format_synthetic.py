@@ -143,6 +143,17 @@ def test_metadata_matches_iree_dump_module(synthetic, iree_tool, capsysbinary):
     assert captured.out == expected
 
 
+@pytest.mark.parametrize("pretty", [False, True], ids=["compact", "pretty"])
+def test_flatbuffer_json_matches_iree_dump_module(synthetic, pretty, iree_tool, capsysbinary):
+    _, path = synthetic
+    flags = ["--output=flatbuffer-json"] + (["--pretty"] if pretty else [])
+    expected = iree_tool("iree-dump-module", *flags, str(path)).stdout
+    code = main(["dump", *flags, str(path)])
+    captured = capsysbinary.readouterr()
+    assert code == 0, captured.err
+    assert captured.out == expected
+
+
 def test_kitchen_sink_model():
     m = iree_lab.open(module_bytes(KITCHEN_SINK))
     assert m.version == 0x80000005

@@ -1,7 +1,8 @@
 """``iree-lab dump``: prints what ``iree-dump-module`` prints, byte for byte.
 
-Flags follow iree-dump-module: ``--output=all|metadata|disassembly|flatbuffer-binary``
-(default ``all``), ``--function=NAME|ORDINAL`` and ``--bytecode_offsets``.
+Flags follow iree-dump-module: ``--output=all|metadata|disassembly|flatbuffer-binary|
+flatbuffer-json`` (default ``all``), ``--function=NAME|ORDINAL``, ``--bytecode_offsets``
+and ``--pretty``.
 The metadata text reproduces IREE 3.13's printf formats exactly, including
 C details: ``%d`` of unsigned fields, ``(null)`` for absent strings, strings
 cut at an embedded NUL, size_t wrap-around of the state size estimate.
@@ -9,6 +10,7 @@ cut at an embedded NUL, size_t wrap-around of the state size estimate.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
 import sys
@@ -29,22 +31,30 @@ def add_parser(sub) -> None:
         description="Prints VM module details, byte-identical to iree-dump-module.",
     )
     p.add_argument("--output", default="all",
-                   help="all (default) | metadata | disassembly | flatbuffer-binary")
+                   help="all (default) | metadata | disassembly | flatbuffer-binary | "
+                        "flatbuffer-json")
     p.add_argument("--function", default="",
                    help="limit disassembly to one function (name or internal ordinal)")
-    p.add_argument("--bytecode_offsets", nargs="?", const="true", default="false",
-                   help="include bytecode offsets in the disassembly")
+    _add_bool_flag(p, "--bytecode_offsets", "include bytecode offsets in the disassembly")
+    _add_bool_flag(p, "--pretty", "indent --output=flatbuffer-json")
     p.add_argument("module", metavar="FILE", help="module file (.vmfb)")
     p.set_defaults(func=run)
 
 
-def _bool_flag(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes", ""):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise IreeLabError(f"invalid boolean flag value {value!r}")
+def _add_bool_flag(parser, flag: str, help: str) -> None:
+    """An IREE-style boolean flag: ``--flag``, ``--flag=true`` or ``--flag=false``.
+
+    Never ``--flag VALUE``: like IREE's parser, the next word stays a positional
+    (``--pretty module.vmfb`` must not read the file name as the flag's value).
+    """
+    dest = flag.lstrip("-")
+    parser.add_argument(flag, dest=dest, action="store_true", help=help)
+    for value in ("true", "1"):
+        parser.add_argument(f"{flag}={value}", dest=dest, action="store_true",
+                            help=argparse.SUPPRESS)
+    for value in ("false", "0"):
+        parser.add_argument(f"{flag}={value}", dest=dest, action="store_false",
+                            help=argparse.SUPPRESS)
 
 
 def _disassembler():
@@ -63,9 +73,10 @@ def run(args) -> int:
     from iree_lab.format import open_module
 
     output = args.output
-    if output not in ("all", "metadata", "disassembly", "flatbuffer-binary"):
+    if output not in ("all", "metadata", "disassembly", "flatbuffer-binary", "flatbuffer-json"):
         raise IreeLabError(f"unrecognized --output= flag value '{output}'")
-    bytecode_offsets = _bool_flag(args.bytecode_offsets)
+    bytecode_offsets = args.bytecode_offsets
+    pretty = args.pretty
     write_disassembly = _disassembler() if output in ("all", "disassembly") else None
     try:
         module = open_module(args.module)
@@ -76,6 +87,14 @@ def run(args) -> int:
     stdout = sys.stdout.buffer
     if output == "flatbuffer-binary":
         stdout.write(module.flatbuffer)
+        stdout.flush()
+        return 0
+    if output == "flatbuffer-json":
+        from iree_lab.format.json_printer import flatbuffer_json
+        from iree_lab.format.module import ROOT_TYPE
+
+        text = flatbuffer_json(module.container.flatbuffer, ROOT_TYPE, pretty=pretty)
+        stdout.write(text.encode("utf-8", "surrogateescape"))
         stdout.flush()
         return 0
     text = io.StringIO()

@@ -181,7 +181,8 @@ class Table:
         return self._slot(self.layout[name][0]) != 0
 
     def scalar(self, name: str):
-        voffset, _, fmt, default, _ = self.layout[name]
+        spec = self.layout[name]
+        voffset, fmt, default = spec[0], spec[2], spec[3]
         if voffset + 2 > self.vtable_size:
             return default
         data = self.buf.data
@@ -381,16 +382,17 @@ class Vector:
 class StructView:
     """An inline struct (always in bounds: its vector or table was checked)."""
 
-    __slots__ = ("buf", "pos", "layout")
+    __slots__ = ("buf", "pos", "layout", "type_name")
 
     def __init__(self, buf: Buffer, pos: int, type_name: str):
         self.buf = buf
         self.pos = pos
+        self.type_name = type_name
         self.layout = STRUCTS[type_name]["fields"]
 
     def __getattr__(self, name: str):
         try:
-            offset, fmt = self.layout[name]
+            offset, fmt = self.layout[name][:2]
         except KeyError:
             raise AttributeError(name) from None
         return _SCALAR[fmt].unpack_from(self.buf.data, self.pos + offset)[0]

@@ -57,7 +57,8 @@ class _Plan:
     def __init__(self, type_name: str):
         fields = list(layouts.TABLES[type_name].items())
         steps = []
-        for i, (name, (voffset, kind, arg, _default, required)) in enumerate(fields):
+        for i, (name, spec) in enumerate(fields):
+            voffset, kind, arg, required = spec[0], spec[1], spec[2], spec[4]
             nxt = fields[i + 1][1] if i + 1 < len(fields) else None
             if kind == "scalar":
                 if nxt is not None and nxt[1] == "union" and name.endswith("_type"):
