@@ -431,7 +431,7 @@ class ModuleView:
                 if add(f"imports/{i.ordinal}", f"@{i.full_name}", "import"):
                     return out
         for f in m.functions:
-            if q in f.iree_name.lower():
+            if q in f.iree_name.lower() or (f.name and q in f.name.lower()):
                 if add(f"functions/{f.ordinal}", f"@{f.iree_name}", "function"):
                     return out
         for f in m.functions:

@@ -161,8 +161,14 @@ def artifacts():
     return ARTIFACTS
 
 
-def publish_screenshot(path: Path, name: str) -> None:
-    """Copies a screenshot into docs/ when IREE_LAB_UPDATE_SCREENSHOTS=1."""
-    if os.environ.get("IREE_LAB_UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(exist_ok=True)
-        shutil.copyfile(path, DOCS / name)
+@pytest.fixture(scope="session")
+def publish_screenshot():
+    """publish_screenshot(path, name): copies a screenshot into docs/ when
+    IREE_LAB_UPDATE_SCREENSHOTS=1 (a plain run leaves the committed ones alone)."""
+
+    def publish(path: Path, name: str) -> None:
+        if os.environ.get("IREE_LAB_UPDATE_SCREENSHOTS") == "1":
+            DOCS.mkdir(exist_ok=True)
+            shutil.copyfile(path, DOCS / name)
+
+    return publish

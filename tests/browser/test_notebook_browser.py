@@ -17,7 +17,6 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from iree_lab.testing import corpus
-from tests.browser.conftest import publish_screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +73,7 @@ def run_last_cell(page) -> str:
     return page.locator(".jp-Notebook .jp-Cell").last.locator(".jp-OutputArea-output").inner_text()
 
 
-def test_tour_notebook_widgets(jupyter_lab, browser_context, artifacts):
+def test_tour_notebook_widgets(jupyter_lab, browser_context, artifacts, publish_screenshot):
     page, errors = open_notebook(browser_context, jupyter_lab, "05_executables.ipynb")
     run_all(page)
     page.screenshot(path=str(artifacts / "05_executables_full.png"), full_page=True)
