@@ -266,6 +266,7 @@ def test_rich_html_of_module(mlp):
         assert f"@{export.local_name}" in fragment
     assert "Executables (1)" in fragment and "vmvx-bytecode-fb" in fragment
     assert "Imports (18)" in fragment
+    assert "YIELD|UNWIND" in fragment  # requirements by name, not as a number
 
 
 def test_rich_html_of_function_and_instructions(mlp):

@@ -26,6 +26,9 @@ STYLE = """<style>
 .iree-lab .il-block{font-weight:600}
 .iree-lab .il-note{color:#b35900}
 .iree-lab .il-kv td:first-child{opacity:.7}
+.iree-lab .il-line{white-space:pre;font-family:var(--jp-code-font-family,monospace);font-size:12px}
+.iree-lab .il-blockline{font-weight:600}
+.iree-lab .il-loc{margin-left:24px;opacity:.5}
 </style>"""
 
 

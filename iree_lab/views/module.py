@@ -49,6 +49,12 @@ def cconv_text(cconv: str | None) -> str:
     return f"({names(args)}) -> ({names(results)})"
 
 
+def feature_text(flags) -> str:
+    """``YIELD|UNWIND`` for a FeatureBits value (``none`` when empty)."""
+    names = [bit.name for bit in type(flags) if bit.value and bit in flags and bit.name]
+    return "|".join(names) or "none"
+
+
 def lines_html(lines: list[DisassemblyLine], locations: dict[int, str] | None = None) -> Raw:
     """Disassembly lines as elements: ``.il-line[data-pc]`` holding ``.il-text``
     (exactly the tool's line) and, when known, ``.il-loc`` (source location)."""
@@ -226,7 +232,7 @@ class ModuleView:
             ("file size", f"{m.file_size} bytes ({human_size(m.file_size)})"),
             ("FlatBuffer size", f"{m.flatbuffer_size} bytes"),
             ("bytecode version", f"{m.bytecode_version_major}.{m.bytecode_version_minor}"),
-            ("requirements", str(m.requirements) if m.requirements else "none"),
+            ("requirements", feature_text(m.requirements)),
             ("source", m.source_name),
         ])
         parts = [facts]
@@ -325,7 +331,7 @@ class ModuleView:
                          f"(0x{f.bytecode_offset:X}) of bytecode_data"),
             ("blocks", f.block_count),
             ("registers", f"{f.i32_register_count} i32, {f.ref_register_count} ref"),
-            ("requirements", str(f.requirements) if f.requirements else None),
+            ("requirements", feature_text(f.requirements) if f.requirements else None),
         ])
         error_html = f'<div class="il-note">{esc(error)}</div>' if error else ""
         listing = (pre(header, class_="il-header") + lines_html(lines, self.locations(i))

@@ -21,6 +21,7 @@ from iree_lab.views.html import Raw, document, esc, human_size, key_values, sect
 from iree_lab.views.module import (
     ModuleView,
     cconv_text,
+    feature_text,
     functions_table,
     lines_html,
     rodata_table,
@@ -39,7 +40,7 @@ def module_html(module: Module) -> str:
             ("file", f"{m.source_name or '(bytes)'}: {human_size(m.file_size)}, "
                      f"{'ZIP' if m.container.kind == 'zip' else 'bare FlatBuffer'}"),
             ("bytecode version", f"{m.bytecode_version_major}.{m.bytecode_version_minor}"),
-            ("requirements", str(m.requirements) if m.requirements else "none"),
+            ("requirements", feature_text(m.requirements)),
             ("dependencies", ", ".join(f"{d.name}>={d.minimum_version}"
                                        + (" (optional)" if d.is_optional else "")
                                        for d in m.dependencies) or None),
