@@ -341,3 +341,86 @@ def test_every_decoder_and_formatter_compiles():
     )
     for op in ALL_OPS:
         assert callable(disassembler._FORMATTERS[op])
+
+
+class _Regs:
+    """RegisterValues over plain dicts (what a VM frame provides)."""
+
+    def __init__(self, i32=None, refs=None, rwdata=b"", global_refs=None):
+        self._i32, self._refs = i32 or {}, refs or {}
+        self._rwdata, self._global_refs = rwdata, global_refs or {}
+
+    def i32(self, slot):
+        return self._i32.get(slot, 0)
+
+    def ref(self, slot):
+        return self._refs.get(slot)
+
+    def rwdata(self, offset, size):
+        return self._rwdata[offset : offset + size]
+
+    def global_ref(self, ordinal):
+        return self._global_refs.get(ordinal)
+
+
+def test_trace_format_with_values():
+    """Operands with values, as IREE's --trace_execution prints them (DESIGN.md)."""
+    ints = decode_function(_module("isa_integer"), "i32_ops")
+    regs = _Regs({0: 5, 1: -7 & 0xFFFFFFFF, 2: 3, 14: 1, 8: 0xFFFFFFFF, 15: 0x80000000})
+
+    def fmt(fn, pc, r, **kw):
+        return format_instruction(fn.instruction_at(pc), fn, values=r, **kw)
+
+    add = ints.instructions[1]
+    assert format_instruction(add, ints, values=regs) == "%i2 = vm.add.i32 %i0(5), %i1(-7)"
+    switch = next(i for i in ints if i.name == "vm.switch.i32")
+    assert (
+        format_instruction(switch, ints, values=regs)
+        == "%i9 = vm.switch.i32 %i14(1)[%i9(0), %i8(4294967295), %i15(2147483648)] else %i6(0)"
+    )
+    i64 = decode_function(_module("isa_integer"), "i64_ops")
+    pair = _Regs({0: 0x7328CC00, 1: 1, 2: 0xFFFFFFFF, 3: 0xFFFFFFFF})
+    assert (
+        format_instruction(i64.instructions[1], i64, values=pair)
+        == "%i4:5 = vm.add.i64 %i0:1(6227020800), %i2:3(-1)"
+    )
+    ret = i64.instructions[-1]
+    assert format_instruction(ret, i64, values=_Regs({16: 7, 17: 1})) == "vm.return %i16(7)"
+    # f32 operands print their bits as %.9g.
+    f32 = decode_function(_module("isa_ext_f32"), "f32_math")
+    add_f = next(i for i in f32 if i.name == "vm.add.f32")
+    fregs = _Regs({0: struct.unpack("<I", struct.pack("<f", 1.5))[0], 1: 0x7FC00000})
+    assert format_instruction(add_f, f32, values=fregs) == "%i12 = vm.add.f32 %i0(1.5), %i1(nan)"
+    # Refs, globals and their loaded values.
+    refs = decode_function(_module("isa_refs"), "ref_values")
+    rregs = _Regs({0: 1, 4: 1}, {2: "!vm.buffer/0x1000"}, global_refs={1: "!vm.buffer/0x2000"})
+    lines = [format_instruction(i, refs, values=rregs) for i in refs.instructions[1:]]
+    assert "%r4 = vm.select.ref %i0(1) ? %r2(!vm.buffer/0x1000) : %r3(null) -> !vm.buffer" in lines
+    assert "%r6 = vm.global.load.ref .refs[0](null) : !vm.buffer" in lines
+    assert "%r7 = vm.global.load.indirect.ref .refs[%i4(1)](!vm.buffer/0x2000) : !vm.buffer" in lines
+    assert "vm.return %i1(0), %R7(null)" in lines
+    glob = decode_function(_module("isa_integer"), "globals")
+    gregs = _Regs({0: 9, 2: 0}, rwdata=struct.pack("<iiq", -3, 0, 1 << 40))
+    glines = [format_instruction(i, glob, values=gregs) for i in glob.instructions[1:]]
+    assert glines[:4] == [
+        "vm.global.store.i32 %i0(9), .rwdata[0]",
+        "%i1 = vm.global.load.i32 .rwdata[0](-3)",
+        "%i2 = vm.const.i32.zero",
+        "vm.global.store.indirect.i32 %i1(0), .rwdata[%i2(0)]",
+    ]
+    assert "%i6:7 = vm.global.load.i64 .rwdata[8](1099511627776)" in glines
+    # Narrow stores print the truncated value; branch remaps their sources.
+    buffers = decode_function(_module("isa_refs"), "buffers")
+    store8 = next(i for i in buffers if i.name == "vm.buffer.store.i8")
+    assert format_instruction(store8, buffers, values=_Regs({12: 0x1FF})) == (
+        "vm.buffer.store.i8 %i12(255), %r2(null), %i4:5(0)"
+    )
+    loop = decode_function(_module("isa_control"), "loop_sum")
+    br = loop.instruction_at(0x07)
+    assert format_instruction(br, loop, values=_Regs({1: 1, 2: 0xFFFFFFFE})) == (
+        "vm.br ^bb1(%i1(1)->%i3, %i2(4294967294)->%i4)"
+    )
+    assert format_instruction(br, loop, values=_Regs(), block_names=False) == (
+        "vm.br ^00000016(%i1(0)->%i3, %i2(0)->%i4)"
+    )
+    assert format_instruction(loop.instructions[0], loop, block_names=False) == "<block>"

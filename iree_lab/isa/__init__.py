@@ -9,6 +9,7 @@ Typical use::
     fn.instruction_at(0x1C); fn.block_at(0x1C)              # pc -> instruction / block
     fn.cfg.to_dot()                                         # graphviz text
     iree_lab.isa.write_disassembly(module, sys.stdout)      # == iree-dump-module
+    iree_lab.isa.format_instruction(inst, fn, values=regs)  # trace line with operand values
 
 Decoding is verified (IREE's verifier rules) and cached per module; malformed
 bytecode raises :class:`BytecodeError` (a ``FormatError``) whose ``partial``
@@ -33,7 +34,12 @@ from iree_lab.isa.decoder import (
     decode_function,
     register_name,
 )
-from iree_lab.isa.disassembler import disassemble, format_instruction, write_disassembly
+from iree_lab.isa.disassembler import (
+    RegisterValues,
+    disassemble,
+    format_instruction,
+    write_disassembly,
+)
 from iree_lab.isa.tables import ALL_OPS, Field, OpInfo, lookup
 
 __all__ = [
@@ -49,6 +55,7 @@ __all__ = [
     "OpInfo",
     "Operand",
     "Register",
+    "RegisterValues",
     "decode_bytecode",
     "decode_function",
     "decode_functions",

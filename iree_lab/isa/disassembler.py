@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import TextIO
+import struct
+from typing import Protocol, TextIO
 
 from iree_lab.isa import _module as M
 from iree_lab.isa import tables as T
@@ -32,7 +33,7 @@ from iree_lab.isa.decoder import (
     format_f64,
 )
 
-__all__ = ["disassemble", "format_instruction", "write_disassembly"]
+__all__ = ["RegisterValues", "disassemble", "format_instruction", "write_disassembly"]
 
 
 # ---------------------------------------------------------------------------
@@ -121,13 +122,15 @@ def _const_i64(v: int) -> str:
 
 
 class _Context:
-    """What formatting needs beyond the instruction: names and block ordinals."""
+    """What formatting needs beyond the instruction: names, block ordinals and
+    (for traces) register values."""
 
-    __slots__ = ("names", "blocks")
+    __slots__ = ("names", "blocks", "values")
 
-    def __init__(self, names: Names, blocks: dict[int, int] | None):
+    def __init__(self, names: Names, blocks: dict[int, int] | None, values=None):
         self.names = names
         self.blocks = blocks
+        self.values = values
 
     def block(self, pc: int) -> str:
         ordinal = self.blocks.get(pc) if self.blocks is not None else None
@@ -138,6 +141,14 @@ class _Context:
     def table(self, cases) -> str:
         return "".join(
             [f", {i}: {self.block(pc)}({_remap(remap)})" for i, (pc, remap) in enumerate(cases)]
+        )
+
+    def table_v(self, cases) -> str:
+        return "".join(
+            [
+                f", {i}: {self.block(pc)}({_remap_v(self, remap)})"
+                for i, (pc, remap) in enumerate(cases)
+            ]
         )
 
 
@@ -168,6 +179,7 @@ _KIND_FRAGMENT = {
     T.BRANCH_TABLE: "{c.table(@)}",
 }
 _FORMAT_FRAGMENT = {
+    "global": "",  # the loaded value: printed in traces only
     "plain": "%r{@ & 16383}",
     "rodata_size": "{c.names.rodata_size(@)}",
     "results": "{_results(@)}",
@@ -209,8 +221,11 @@ def _literal(text: str) -> str:
     )
 
 
-def _compile(op: T.OpInfo):
-    """Turns op.template into `lambda v, c: f"..."` (built from our own templates only)."""
+def _compile(op: T.OpInfo, fragments=None):
+    """Turns op.template into `lambda v, c: f"..."` (built from our own templates only).
+
+    ``fragments(op, index, fmt)`` overrides the text of each field (trace mode).
+    """
     body: list[str] = []
     pos = 0
     template = op.template
@@ -226,7 +241,10 @@ def _compile(op: T.OpInfo):
             body.append(_literal(op.name))
             continue
         index = int(ref)
-        fragment = _FORMAT_FRAGMENT[fmt] if fmt else _KIND_FRAGMENT[op.fields[index].kind]
+        if fragments is not None:
+            fragment = fragments(op, index, fmt)
+        else:
+            fragment = _FORMAT_FRAGMENT[fmt] if fmt else _KIND_FRAGMENT[op.fields[index].kind]
         body.append(fragment.replace("@", f"v[{index}]"))
     body.append(_literal(template[pos:]))
     source = 'lambda v, c: f"' + "".join(body) + '"'
@@ -244,9 +262,161 @@ class _Formatters(dict):
 _FORMATTERS = _Formatters()
 
 
+# ---------------------------------------------------------------------------
+# Trace formatting: operands followed by their values (IREE's INLINE_VALUES).
+# ---------------------------------------------------------------------------
+
+
+class RegisterValues(Protocol):
+    """What :func:`format_instruction` reads to print operand values.
+
+    ``i32(slot)`` is the raw 32-bit content of an i32 register slot (any
+    sign); ``ref(slot)`` a ref register's ``"!type/0x..."`` text or None when
+    null; ``rwdata(offset, size)`` bytes of the module's global storage and
+    ``global_ref(ordinal)`` a ref global's text (None: null) — used by global
+    loads, which IREE also annotates with the loaded value.
+    """
+
+    def i32(self, slot: int) -> int: ...
+
+    def ref(self, slot: int) -> str | None: ...
+
+    def rwdata(self, offset: int, size: int) -> bytes: ...
+
+    def global_ref(self, ordinal: int) -> str | None: ...
+
+
+def _s32(x: int) -> int:
+    x &= 0xFFFFFFFF
+    return x - 0x100000000 if x & 0x80000000 else x
+
+
+def _v_i32(c, raw: int) -> str:
+    return f"({_s32(c.values.i32(raw & 0x7FFF))})"
+
+
+def _v_i64(c, raw: int) -> str:
+    r = raw & 0x7FFF
+    v = (c.values.i32(r) & 0xFFFFFFFF) | ((c.values.i32(r + 1) & 0xFFFFFFFF) << 32)
+    return f"({v - (1 << 64) if v >> 63 else v})"
+
+
+def _v_f32(c, raw: int) -> str:
+    bits = c.values.i32(raw & 0x7FFF) & 0xFFFFFFFF
+    return f"({format_f32(struct.unpack('<f', struct.pack('<I', bits))[0])})"
+
+
+def _v_f64(c, raw: int) -> str:
+    r = raw & 0x7FFF
+    bits = (c.values.i32(r) & 0xFFFFFFFF) | ((c.values.i32(r + 1) & 0xFFFFFFFF) << 32)
+    return f"({format_f64(struct.unpack('<d', struct.pack('<Q', bits))[0])})"
+
+
+def _v_ref(c, raw: int) -> str:
+    text = c.values.ref(raw & 0x3FFF)
+    return "(null)" if text is None else f"({text})"
+
+
+def _v_masked(c, raw: int, mask: int) -> str:
+    return f"({c.values.i32(raw & 0x7FFF) & mask})"
+
+
+def _v_any(c, raw: int) -> str:
+    """A list entry's value: ref text/"null", or the slot as unsigned 32 bits."""
+    if raw & 0x8000:
+        text = c.values.ref(raw & 0x3FFF)
+        return "(null)" if text is None else f"({text})"
+    return f"({c.values.i32(raw & 0x7FFF) & 0xFFFFFFFF})"
+
+
+def _reg_list_v(c, regs) -> str:
+    return ", ".join([f"{_reg(r)}{_v_any(c, r)}" for r in regs])
+
+
+def _prefixed_v(c, regs) -> str:
+    return " " + _reg_list_v(c, regs) if regs else ""
+
+
+def _remap_v(c, pairs) -> str:
+    return ", ".join([f"{_reg(s)}{_v_any(c, s)}->{_reg(d)}" for s, d in pairs])
+
+
+_GLOBAL_FORMATS = {T.I32: ("<i", 4), T.I64: ("<q", 8), T.F32: ("<f", 4), T.F64: ("<d", 8)}
+
+
+def _v_global(c, where: int, result_kind: int, indirect: bool) -> str:
+    """The value a global load reads (IREE prints it after the storage reference)."""
+    location = _s32(c.values.i32(where & 0x7FFF)) if indirect else where
+    if result_kind in (T.REF, T.REF_MOVE):
+        text = c.values.global_ref(location)
+        return "(null)" if text is None else f"({text})"
+    fmt, size = _GLOBAL_FORMATS[result_kind]
+    value = struct.unpack(fmt, c.values.rwdata(location, size))[0]
+    if result_kind == T.F32:
+        return f"({format_f32(value)})"
+    if result_kind == T.F64:
+        return f"({format_f64(value)})"
+    return f"({value})"
+
+
+_VALUE_FRAGMENT = {
+    T.I32: "{_v_i32(c, @)}",
+    T.F32: "{_v_f32(c, @)}",
+    T.I64: "{_v_i64(c, @)}",
+    T.F64: "{_v_f64(c, @)}",
+    T.REF: "{_v_ref(c, @)}",
+    T.REF_MOVE: "{_v_ref(c, @)}",
+}
+# Stores and fills of narrow values print the value truncated to their width.
+_VALUE_MASKS = {"BufferStoreI8": 0xFF, "BufferFillI8": 0xFF,
+                "BufferStoreI16": 0xFFFF, "BufferFillI16": 0xFFFF}  # fmt: skip
+_NAMESPACE.update(
+    _v_i32=_v_i32, _v_i64=_v_i64, _v_f32=_v_f32, _v_f64=_v_f64, _v_ref=_v_ref,
+    _v_masked=_v_masked, _reg_list_v=_reg_list_v, _prefixed_v=_prefixed_v,
+    _remap_v=_remap_v, _v_global=_v_global,
+)  # fmt: skip
+
+
+def _value_fragment(op: T.OpInfo, index: int, fmt: str | None) -> str:
+    field = op.fields[index]
+    kind = field.kind
+    if fmt == "global":
+        result_kind = op.result_fields[0].kind
+        indirect = kind == T.I32
+        return f"{{_v_global(c, @, {result_kind}, {indirect})}}"
+    if fmt == "prefixed":
+        return "{_prefixed_v(c, @)}"
+    if fmt:
+        return _FORMAT_FRAGMENT[fmt]
+    plain = _KIND_FRAGMENT[kind]
+    if field.access != T.READ:
+        return plain
+    if kind == T.REG_LIST:
+        return "{_reg_list_v(c, @)}"
+    if kind == T.BRANCH_REMAP:
+        return "{_remap_v(c, @)}"
+    if kind == T.BRANCH_TABLE:
+        return "{c.table_v(@)}"
+    mask = _VALUE_MASKS.get(op.symbol)
+    if mask is not None and field.name == "value":
+        return plain + f"{{_v_masked(c, @, {mask})}}"
+    return plain + _VALUE_FRAGMENT[kind]
+
+
+class _TraceFormatters(dict):
+    def __missing__(self, op):
+        formatter = self[op] = _compile(op, _value_fragment)
+        return formatter
+
+
+_TRACE_FORMATTERS = _TraceFormatters()
+
+
 def _format(inst: Instruction, ctx: _Context) -> str:
     if inst.op.flow == T.FLOW_BLOCK:
         return f"^bb{inst.block}:" if ctx.blocks is not None else "<block>"
+    if ctx.values is not None:
+        return _TRACE_FORMATTERS[inst.op](inst.values, ctx)  # type: ignore[operator]
     return _FORMATTERS[inst.op](inst.values, ctx)  # type: ignore[operator]
 
 
@@ -254,13 +424,28 @@ def _function_context(fn: DecodedFunction, names: Names) -> _Context:
     return _Context(names, fn.block_ordinals)
 
 
-def format_instruction(inst: Instruction, function: DecodedFunction | None = None, module=None):
-    """One instruction as iree-dump-module prints it (without indentation/offset)."""
+def format_instruction(
+    inst: Instruction,
+    function: DecodedFunction | None = None,
+    module=None,
+    *,
+    values: RegisterValues | None = None,
+    block_names: bool = True,
+) -> str:
+    """One instruction as iree-dump-module prints it (without indentation/offset).
+
+    With ``values`` (a :class:`RegisterValues`), operands are followed by their
+    values the way IREE's execution trace prints them (``%i4(1)``,
+    ``%i4:5(6227020800)``, ``%r0(!hal.buffer/0x...)``, ``(null)``; list and
+    remap entries as one unsigned 32-bit slot; results without values).
+    ``block_names=False`` prints branch targets as ``^PPPPPPPP`` and block
+    markers as ``<block>``, IREE's trace spelling.
+    """
     if module is None and function is not None:
         module = function.module
     names = _names(module)
-    blocks = function.block_ordinals if function is not None else None
-    return _format(inst, _Context(names, blocks))
+    blocks = function.block_ordinals if function is not None and block_names else None
+    return _format(inst, _Context(names, blocks, values))
 
 
 _NAMES_CACHE: dict[int, tuple[object, Names]] = {}

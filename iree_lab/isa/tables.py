@@ -285,7 +285,7 @@ def _enc_global_load(t):
     return (
         f"{t}_global_load",
         (Field("byte_offset", GLOBAL_OFFSET, width=_WIDTH[t]), Field("result", _k(t), _W)),
-        "{1} = {M} .rwdata[{0}]",
+        "{1} = {M} .rwdata[{0}]{0:global}",
     )
 
 
@@ -301,7 +301,7 @@ def _enc_global_load_indirect(t):
     return (
         f"{t}_global_load_indirect",
         (Field("byte_offset", I32, _R), Field("result", _k(t), _W)),
-        "{1} = {M} .rwdata[{0}]",
+        "{1} = {M} .rwdata[{0}]{0:global}",
     )
 
 
@@ -388,7 +388,7 @@ def _remap(name):
 _ENCODINGS_FIXED = {
     "global_load_ref": (
         (Field("global", GLOBAL_REF), Field("type_def", TYPE), Field("value", REF_MOVE, _W)),
-        "{2} = {M} .refs[{0}] : {1}",
+        "{2} = {M} .refs[{0}]{0:global} : {1}",
     ),
     "global_store_ref": (
         (Field("global", GLOBAL_REF), Field("type_def", TYPE), Field("value", REF_MOVE, _R)),
@@ -396,7 +396,7 @@ _ENCODINGS_FIXED = {
     ),
     "global_load_indirect_ref": (
         (Field("global", I32, _R), Field("type_def", TYPE), Field("value", REF_MOVE, _W)),
-        "{2} = {M} .refs[{0}] : {1}",
+        "{2} = {M} .refs[{0}]{0:global} : {1}",
     ),
     "global_store_indirect_ref": (
         (Field("global", I32, _R), Field("type_def", TYPE), Field("value", REF_MOVE, _R)),
