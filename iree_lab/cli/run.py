@@ -34,8 +34,6 @@ def add_parser(sub) -> None:
                    help="function argument (i32/i64/f32/f64 values, or (null))")
     p.add_argument("--device", action="append", default=[],
                    help="accepted for compatibility (the VM needs no device)")
-    p.add_argument("--trace", action="store_true",
-                   help="print each executed instruction to stderr (stepping tier)")
     p.set_defaults(func=run)
 
 

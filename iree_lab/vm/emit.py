@@ -795,6 +795,25 @@ def _emit_ref(sym, v, n, ctx):
     return None
 
 
+def compare_condition(inst, n: Naming) -> tuple[int, str] | None:
+    """(result slot, boolean expression) of a compare op, for fusing with a branch."""
+    sym = inst.op.symbol
+    v = inst.values
+    i = n.i
+    if sym in _I32_BINARY and sym.startswith("Cmp"):
+        expr = _I32_BINARY[sym][0]
+    elif sym in _I64_CMP:
+        expr = _I64_CMP[sym]
+    elif sym in _F_CMP:
+        return v[2], "(" + _F_CMP[sym].format(a=i(v[0]), b=i(v[1])) + ")"
+    elif sym in ("CmpNZI32", "CmpNZI64"):
+        return v[1], f"{i(v[0])} != 0"
+    else:
+        return None
+    cond = expr[len("1 if "):-len(" else 0")]
+    return v[2], cond.format(a=i(v[0]), b=i(v[1]))
+
+
 def remap_lines(pairs, n: Naming, skip=None) -> list[str]:
     """Branch operand remapping: sequential copies/moves, exactly in list order."""
     lines = []
@@ -808,7 +827,7 @@ def remap_lines(pairs, n: Naming, skip=None) -> list[str]:
             else:
                 lines.append(f"{n.r(d)} = {n.r(s)}")
         else:
-            if skip is not None and skip(src, dst):
+            if src == dst or (skip is not None and skip(src, dst)):
                 continue
             lines.append(f"{n.i(dst)} = {n.i(src)}")
     return lines

@@ -33,6 +33,7 @@ from iree_lab.vm.emit import (
     Naming,
     UnsupportedOp,
     can_fail,
+    compare_condition,
     emit,
     remap_lines,
 )
@@ -61,8 +62,12 @@ def eligible(state, ordinal: int) -> bool:
 
 
 class LocalNaming(Naming):
-    def __init__(self, needed_odd: set[int]):
-        self.needed_odd = needed_odd
+    """Registers as Python locals; ``live`` is the set of i32 slots live after the
+    instruction being emitted, so a 64-bit write stores its high word only when
+    the odd register is read later as a 32-bit value."""
+
+    def __init__(self):
+        self.live: set[int] = set()
 
     def i(self, slot: int) -> str:
         return f"i{slot}"
@@ -71,7 +76,7 @@ class LocalNaming(Naming):
         return f"r{slot}"
 
     def wants_hi(self, slot: int) -> bool:
-        return (slot + 1) in self.needed_odd
+        return (slot + 1) in self.live
 
 
 # -----------------------------------------------------------------------------------------
@@ -290,53 +295,96 @@ class FunctionCompiler:
         f = self.module.source.functions[callee]
         return CallingConvention(f.calling_convention or "0v_v")
 
-    def _needed_odd_slots(self) -> set[int]:
-        """Odd i32 slots read as 32-bit values (directly or through remap copies)."""
-        reads: set[int] = set()
-        copies: list[tuple[int, int]] = []
-        for inst in self.insts:
-            op = inst.op
-            sym = op.symbol
-            for field, value in zip(op.fields, inst.values, strict=True):
-                kind = field.kind
-                if field.access == T.READ and kind in (T.I32, T.F32):
-                    reads.add(value)
-                elif kind == T.REG_LIST and field.access == T.READ:
-                    if sym in ("SwitchI32", "SwitchF32", "SwitchI64"):
-                        reads.update(value)
-                elif kind == T.BRANCH_REMAP:
-                    copies.extend((s, d) for s, d in value if not s & TYPE_BIT)
-                elif kind == T.BRANCH_TABLE:
-                    for _pc, remap in value:
-                        copies.extend((s, d) for s, d in remap if not s & TYPE_BIT)
-            if op.flow in (T.FLOW_CALL, T.FLOW_RETURN):
-                if op.flow == T.FLOW_RETURN:
-                    fragment, regs = self.cconv.results, inst.values[0]
-                else:
-                    fragment = self._callee_cconv(inst).arguments
-                    regs = inst.values[2] if sym == "CallVariadic" else inst.values[1]
-                    if "C" in fragment:  # variadic: every 32-bit entry counts
-                        reads.update(r for r in regs if not r & TYPE_BIT)
-                        continue
-                for ch, r in zip(fragment, regs, strict=False):
-                    if ch in "if":
-                        reads.add(r)
-        needed = set(reads)
+    # Liveness of i32 slots with the fast tier's representation: a 64-bit value
+    # lives in its even slot only, so reading an i64 reads one slot; the odd slot
+    # matters only where something reads it as a 32-bit value.
+
+    def _slot_effects(self, inst) -> tuple[list[int], list[int]]:
+        """(slots read, slots written) by a non-terminator-remap part of ``inst``."""
+        op = inst.op
+        sym = op.symbol
+        reads: list[int] = []
+        writes: list[int] = []
+        flow = op.flow
+        if flow in (T.FLOW_CALL, T.FLOW_CALL_YIELDABLE):
+            cconv = self._callee_cconv(inst)
+            variadic = sym in ("CallVariadic", "CallVariadicYieldable")
+            operands = inst.values[2] if variadic else inst.values[1]
+            reads.extend(r for r in operands if not r & TYPE_BIT)
+            writes.extend(r for ch, r in zip(cconv.results, inst.values[-1], strict=False)
+                          if ch != "r")  # fmt: skip
+            return reads, writes
+        if flow == T.FLOW_RETURN:
+            return [r for r in inst.values[0] if not r & TYPE_BIT], writes
+        for field, value in zip(op.fields, inst.values, strict=True):
+            kind = field.kind
+            if kind in (T.I32, T.F32, T.I64, T.F64):
+                (writes if field.access == T.WRITE else reads).append(value)
+            elif kind == T.REG_LIST and field.access == T.READ:
+                reads.extend(r for r in value if not r & TYPE_BIT)
+        return reads, writes
+
+    def _blocks_body(self) -> dict[int, list[int]]:
+        bodies = {}
+        for block in self.decoded.blocks:
+            k = self.index_of_pc[block.pc] + 1
+            ks = []
+            while True:
+                ks.append(k)
+                if self.insts[k].op.terminator:
+                    break
+                k += 1
+            bodies[block.pc] = ks
+        return bodies
+
+    @staticmethod
+    def _through_remap(remap, live: set[int]) -> set[int]:
+        live = set(live)
+        for src, dst in reversed(remap):
+            # A copy into a dead register is dropped, so its source is not read.
+            if not src & TYPE_BIT and dst in live:
+                live.discard(dst)
+                live.add(src)
+        return live
+
+    def _analyze_liveness(self) -> None:
+        """Fills ``live_in`` (per block) and ``live_after`` (per instruction index)."""
+        bodies = self._blocks_body()
+        effects = {k: self._slot_effects(self.insts[k]) for ks in bodies.values() for k in ks}
+        live_in: dict[int, set[int]] = {pc: set() for pc in bodies}
         changed = True
         while changed:
             changed = False
-            for s, d in copies:
-                if d in needed and s not in needed:
-                    needed.add(s)
+            for pc in reversed(list(bodies)):
+                ks = bodies[pc]
+                cur: set[int] = set()
+                for _label, target, remap in self.insts[ks[-1]].branches:
+                    cur |= self._through_remap(remap, live_in.get(target, set()))
+                for k in reversed(ks):
+                    reads, writes = effects[k]
+                    cur = (cur - set(writes)) | set(reads)
+                if cur != live_in[pc]:
+                    live_in[pc] = cur
                     changed = True
-        return {s for s in needed if s & 1}
+        live_after: dict[int, set[int]] = {}
+        for ks in bodies.values():
+            cur = set()
+            for _label, target, remap in self.insts[ks[-1]].branches:
+                cur |= self._through_remap(remap, live_in.get(target, set()))
+            for k in reversed(ks):
+                live_after[k] = cur
+                reads, writes = effects[k]
+                cur = (cur - set(writes)) | set(reads)
+        self.live_in = live_in
+        self.live_after = live_after
 
     # -- Generation -------------------------------------------------------------------------
 
     def generate(self) -> tuple[str, str]:
         if any(inst.op.symbol in _YIELDING for inst in self.insts):
             return self._delegate(), self.name
-        self.naming = LocalNaming(self._needed_odd_slots())
+        self.naming = LocalNaming()
+        self._analyze_liveness()
         blocks = self.decoded.blocks
         self.block_of_pc = {b.pc: b for b in blocks}
         preds: dict[int, int] = {b.pc: 0 for b in blocks}
@@ -348,6 +396,8 @@ class FunctionCompiler:
         self.inlinable = {pc for pc, n in preds.items() if n == 1 and pc != entry}
         self.dispatch: list[int] = []
         self.dispatch_id: dict[int, int] = {}
+        self.region = None
+        self.region_loops = False
         self.emitted_inline: set[int] = set()
 
         params = []
@@ -358,22 +408,23 @@ class FunctionCompiler:
             params.append(name)
             param_slots.add(name)
 
-        body = self._block_code(entry, depth=0)
+        body = self._region(entry)
         # Other dispatch targets (added while emitting).
         bodies = {entry: body}
         k = 0
         while k < len(self.dispatch):
             pc = self.dispatch[k]
             if pc not in bodies:
-                bodies[pc] = self._block_code(pc, depth=0)
+                bodies[pc] = self._region(pc)
             k += 1
 
         lines = [f"def F{self.ordinal}({', '.join(params)}):"]
         init = self._register_inits(param_slots)
+        entry_live = self.live_in[entry]
         for ch, reg in layout:
-            if ch == "I" and self.naming.wants_hi(reg):
+            if ch == "I" and reg + 1 in entry_live:
                 init.append(f"i{reg + 1} = i{reg} >> 32")
-            elif ch == "F" and self.naming.wants_hi(reg):
+            elif ch == "F" and reg + 1 in entry_live:
                 init.append(f"i{reg + 1} = _ops.f64_hi(i{reg})")
         if self.ordinal in self.fm.recursive:
             # Recursive functions account their IREE stack frame (RESOURCE_EXHAUSTED
@@ -413,6 +464,17 @@ class FunctionCompiler:
             "        raise s from e",
         ]
         return "\n".join(lines) + "\n", self.name
+
+    def _region(self, pc: int) -> list[str]:
+        """A dispatch case: the block at ``pc`` with its inlined successors, in a loop.
+
+        Jumps back to ``pc`` are ``continue``; jumps to other dispatch cases set
+        ``b`` and ``break`` out to the dispatch loop.
+        """
+        self.region = pc
+        self.region_loops = False
+        body = self._block_code(pc, depth=0)
+        return ["while True:"] + ["    " + x for x in body]
 
     def _dispatch_index(self, pc: int) -> int:
         index = self.dispatch_id.get(pc)
@@ -457,13 +519,28 @@ class FunctionCompiler:
 
     def _goto(self, target_pc: int, remap, depth: int) -> list[str]:
         n = self.naming
-        lines = remap_lines(remap, n, skip=lambda s, d: bool(d & 1) and d not in n.needed_odd)
+        # Copies whose destination is dead at the target are dropped.
+        needed = []
+        live = set(self.live_in[target_pc])
+        for src, dst in reversed(remap):
+            if src & TYPE_BIT:
+                needed.append((src, dst))
+            elif dst in live:
+                needed.append((src, dst))
+                live.discard(dst)
+                live.add(src)
+        lines = remap_lines(list(reversed(needed)), n)
         if target_pc in self.inlinable and target_pc not in self.emitted_inline and depth < 40:
             self.emitted_inline.add(target_pc)
             return lines + self._block_code(target_pc, depth + 1)
+        if target_pc == self.region:
+            # A loop back to the block this dispatch case started at: each case
+            # body runs inside its own `while True`, so this is a plain jump back.
+            self.region_loops = True
+            return lines + ["continue"]
         if target_pc not in self.dispatch:
             self.dispatch.append(target_pc)
-        return lines + [f"b = {self._dispatch_index(target_pc)}", "continue"]
+        return lines + [f"b = {self._dispatch_index(target_pc)}", "break"]
 
     def _block_code(self, block_pc: int, depth: int) -> list[str]:
         k = self.index_of_pc[block_pc] + 1
@@ -480,10 +557,7 @@ class FunctionCompiler:
                     target, remap = inst.values
                 return lines + self._goto(target, remap, depth)
             if flow == T.FLOW_COND_BRANCH:
-                cond, t_pc, t_remap, f_pc, f_remap = inst.values
-                then = self._goto(t_pc, t_remap, depth)
-                other = self._goto(f_pc, f_remap, depth)
-                return (lines + [f"if i{cond}:"] + ["    " + x for x in then] + other)
+                return lines + self._cond_branch(inst, depth, f"i{inst.values[0]}")
             if flow == T.FLOW_BRANCH_TABLE:
                 index, d_pc, d_remap, cases = inst.values
                 out = lines + [f"_i = i{index}"]
@@ -505,6 +579,7 @@ class FunctionCompiler:
                 k += 1
                 continue
             if flow == T.FLOW_CALL:
+                self.naming.live = self.live_after[k]
                 lines += self._call(inst)
                 k += 1
                 continue
@@ -514,14 +589,40 @@ class FunctionCompiler:
                 if self.code_bytes is None:
                     self.code_bytes = self.module.function_bytes(self.ordinal)
                 inst = _const_f32_exact(inst, self.code_bytes)
+            fused = self._fused_branch(inst, k)
+            if fused is not None:
+                return lines + self._cond_branch(self.insts[k + 1], depth, fused)
             if can_fail(sym):
                 lines.append(f"pc = {inst.pc}")
+            self.naming.live = self.live_after[k]
             self.ctx.op_label = op.name
             try:
                 lines += emit(inst, self.naming, self.ctx)
             except UnsupportedOp:
                 raise VMStatus(StatusCode.UNIMPLEMENTED, f"unhandled opcode {op.name}") from None
             k += 1
+
+    def _cond_branch(self, inst, depth: int, condition: str) -> list[str]:
+        _cond, t_pc, t_remap, f_pc, f_remap = inst.values
+        then = self._goto(t_pc, t_remap, depth)
+        other = self._goto(f_pc, f_remap, depth)
+        return [f"if {condition}:"] + ["    " + x for x in then] + other
+
+    def _fused_branch(self, inst, k: int) -> str | None:
+        """The condition to branch on directly when a compare only feeds the next cond_br."""
+        nxt = self.insts[k + 1] if k + 1 < len(self.insts) else None
+        if nxt is None or nxt.op.flow != T.FLOW_COND_BRANCH:
+            return None
+        found = compare_condition(inst, self.naming)
+        if found is None:
+            return None
+        slot, condition = found
+        cond, t_pc, t_remap, f_pc, f_remap = nxt.values
+        if cond != slot or slot in self.live_in[t_pc] or slot in self.live_in[f_pc]:
+            return None
+        if any(s == slot for s, _d in t_remap + f_remap):
+            return None
+        return condition
 
     def _return(self, inst) -> list[str]:
         fragment = self.cconv.results
