@@ -138,3 +138,14 @@ def test_cli_damaged_module_exits_nonzero(capsysbinary, tmp_path):
     code, _, err = _lab_dump(capsysbinary, "--output=disassembly", str(path))
     assert code != 0
     assert b"unknown opcode 0x8F" in err and b"@collatz_steps" in err and b"pc 0x00000001" in err
+
+
+@pytest.mark.parametrize(
+    "key", ["01", "010", "08", "+1", "-1", "1a", "0x2", "0x", " 1", "4294967298", "-4294967295",
+            "99999999999999999999", "classify"],
+)  # fmt: skip
+def test_function_filter_parses_like_iree(key, iree_tool):
+    """--function is tried as C strtoul(base 0) first (octal, hex, junk suffixes, wrap-around)."""
+    path = corpus.build("control_flow_vm")
+    expected = _dump(iree_tool, path, f"--function={key}")
+    assert disassemble(_module("control_flow_vm"), function=key) == expected

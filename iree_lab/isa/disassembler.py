@@ -508,12 +508,48 @@ class _ToolError(Exception):
     """A module IREE's tool refuses to print (reported as a FormatError)."""
 
 
+def _c_atoi_u32(text: str) -> int | None:
+    """IREE's iree_string_view_atoi_uint32: C strtoul(text, base 0) truncated to
+    32 bits, accepting any trailing junk ("1a" -> 1, "010" -> 8, "-1" -> 2**32-1)."""
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(raw) >= 16:
+        return None
+    s = raw.split(b"\0", 1)[0].decode("latin-1")
+    i = 0
+    while i < len(s) and s[i] in " \t\n\v\f\r":
+        i += 1
+    negative = False
+    if i < len(s) and s[i] in "+-":
+        negative = s[i] == "-"
+        i += 1
+    base = 10
+    hex_digits = "0123456789abcdefABCDEF"
+    if s[i : i + 2] in ("0x", "0X") and i + 2 < len(s) and s[i + 2] in hex_digits:
+        base, i = 16, i + 2
+    elif s[i : i + 1] == "0":
+        base = 8
+    digits = "0123456789abcdef"[:base]
+    start = i
+    value = 0
+    while i < len(s) and s[i].lower() in digits:
+        value = value * base + int(s[i], base)
+        i += 1
+    if i == start:
+        return None
+    if value > 0xFFFFFFFFFFFFFFFF:  # ERANGE
+        return None
+    if negative:
+        value = -value & 0xFFFFFFFFFFFFFFFF
+    return value & 0xFFFFFFFF
+
+
 def _filter_matches(filter_text: str | None, ordinal: int, name: str) -> bool:
     if not filter_text:
         return True
     # IREE tries the filter as a u32 ordinal first, then as an exact name.
-    if filter_text.isdigit() and int(filter_text) <= 0xFFFFFFFF:
-        return int(filter_text) == ordinal
+    number = _c_atoi_u32(filter_text)
+    if number is not None:
+        return number == ordinal
     return filter_text == name
 
 
