@@ -15,7 +15,10 @@ repeated, assembled with iree-as-module), timing alternately, several times:
 Prints median wall times and ratios (goal: within 3x of iree-dump-module).
 Outputs are compared byte for byte as a sanity check.
 
-Usage: python benchmarks/disassemble.py [--runs 15] [--copies 200]
+With --big PATH, also a (huge) module such as the 256 MiB one that
+benchmarks/open_metadata.py builds (its disassembly is dominated by rodata hex).
+
+Usage: python benchmarks/disassemble.py [--runs 15] [--copies 200] [--big PATH]
 """
 
 from __future__ import annotations
@@ -135,12 +138,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--copies", type=int, default=200)
+    parser.add_argument("--big", type=Path, help="also time this module (3 runs)")
     args = parser.parse_args()
     name, path = largest_corpus_module()
     bench(f"largest corpus module ({name})", path, args.runs)
     if args.copies:
         bench(f"synthetic module ({args.copies} copies of isa_integer)",
               synthetic_module(args.copies), args.runs)  # fmt: skip
+    if args.big:
+        bench("big module", args.big, 3)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import re
 import struct
 from typing import Protocol, TextIO
 
+from iree_lab.errors import FormatError
 from iree_lab.isa import _module as M
 from iree_lab.isa import tables as T
 from iree_lab.isa.decoder import (
@@ -553,33 +554,33 @@ def _filter_matches(filter_text: str | None, ordinal: int, name: str) -> bool:
     return filter_text == name
 
 
-def _spacing(parts: list[str]) -> None:
-    """Exactly one blank line before the next top-level item (IREE's rule)."""
-    if not parts:
-        return
-    last = parts[-1]
-    if last.endswith("\n\n") or (last == "\n" and len(parts) > 1 and parts[-2].endswith("\n")):
-        return
-    parts.append("\n" if last.endswith("\n") else "\n\n")
+_HEX_CHUNK = 1 << 20  # rodata bytes hex-encoded per write: bounded memory for GB modules
 
 
-def _header(module) -> list[str]:
-    parts = [f"vm.module @{module.name} version {module.version}\n"]
+def _write_header(module, out: TextIO) -> bool:
+    """Writes the module line and directives; True when they end with a blank line."""
+    out.write(f"vm.module @{module.name} version {module.version}\n")
     directives = False
+    lines = []
     for t in module.types:
         if t.full_name is not None:
-            parts.append(f"vm.type {t.full_name}\n")
+            lines.append(f"vm.type {t.full_name}\n")
         directives = True
     for imp in module.imports:
         optional = "optional " if imp.is_optional else ""
-        parts.append(f'vm.import {optional}@{imp.full_name} cconv "{imp.calling_convention or ""}"\n')
+        lines.append(f'vm.import {optional}@{imp.full_name} cconv "{imp.calling_convention or ""}"\n')
         directives = True
+    out.write("".join(lines))
     for i, segment in enumerate(module.rodata):
-        parts.append(f"vm.rodata[{i}] = {bytes(segment.data).hex().upper()}\n")
+        out.write(f"vm.rodata[{i}] = ")
+        data = segment.data
+        for offset in range(0, len(data), _HEX_CHUNK):
+            out.write(bytes(data[offset : offset + _HEX_CHUNK]).hex().upper())
+        out.write("\n")
         directives = True
     if directives:
-        parts.append("\n")
-    return parts
+        out.write("\n")
+    return directives
 
 
 def _function_lines(fn: DecodedFunction, names: Names, bytecode_offsets: bool, parts: list[str]):
@@ -625,7 +626,8 @@ def write_disassembly(
     written (IREE's tool prints nothing for such a module).
     """
     names = _names(module)
-    parts = _header(module)
+    # IREE separates top-level items by exactly one blank line.
+    blank_line = _write_header(module, out)
     first_error: Exception | None = None
     functions = module.functions
     exports_by_ordinal: dict[int, list] = {}
@@ -635,7 +637,8 @@ def write_disassembly(
         name = descriptor.iree_name
         if not _filter_matches(function, ordinal, name):
             continue
-        _spacing(parts)
+        parts = [] if blank_line else ["\n"]
+        blank_line = False
         for export in exports_by_ordinal.get(ordinal, ()):
             if export.local_name == name:
                 parts.append(f"vm.export @{export.local_name}\n")
@@ -648,6 +651,7 @@ def write_disassembly(
                 str(e), function_name=name, function_ordinal=ordinal
             )
             parts.append(f"vm.func @{name}\n  // error: {e}\n")
+            out.write("".join(parts))
             continue
         parts.append(f"vm.func @{name}{signature} {{\n")
         try:
@@ -657,16 +661,12 @@ def write_disassembly(
             if error.partial is not None:
                 _function_lines(error.partial, names, bytecode_offsets, parts)
             parts.append(f"  // error: {error}\n")
-        except Exception as error:  # FormatError from the reader (descriptor out of range)
-            from iree_lab.errors import FormatError
-
-            if not isinstance(error, FormatError):
-                raise
+        except FormatError as error:  # from the reader (e.g. a descriptor out of range)
             first_error = first_error or error
             parts.append(f"  // error: {error}\n")
         else:
             _function_lines(fn, names, bytecode_offsets, parts)
         parts.append("}\n")
-    out.write("".join(parts))
+        out.write("".join(parts))
     if first_error is not None:
         raise first_error
