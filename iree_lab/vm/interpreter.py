@@ -67,7 +67,8 @@ class Control:
     """What a control-flow instruction does (interpreted by the invocation loop)."""
 
     __slots__ = ("kind", "inst", "callee", "is_import", "segment_sizes", "operands", "results",
-                 "resume_index", "yieldable", "status_reg", "message")  # fmt: skip
+                 "resume_index", "yieldable", "status_reg", "message", "arg_plan",
+                 "callee_code")  # fmt: skip
 
     def __init__(self, kind: str, inst):
         self.kind = kind
@@ -81,6 +82,8 @@ class Control:
         self.yieldable = False
         self.status_reg = 0
         self.message = ""
+        self.arg_plan = None
+        self.callee_code = None
 
 
 class CompiledFunction:
@@ -115,56 +118,72 @@ class CompiledFunction:
         # Branches land just past the target block's marker.
         return self.index_of_pc[pc] + 1
 
+    def _parts(self, k: int, inst, naming, ctx, code_bytes):
+        """(lines, exits) of instruction ``k``; exits are (condition, remap lines, target).
+
+        A condition of None is the unconditional (last) exit; plain ops fall
+        through to ``k + 1``. Control ops (calls, returns, ...) return None.
+        """
+        op = inst.op
+        flow = op.flow
+        if flow == T.FLOW_BLOCK:
+            return [], [(None, [], k + 1)]
+        if flow in (T.FLOW_BRANCH, T.FLOW_BREAK):
+            if op.symbol == "CondBreak":
+                _cond, target, remap = inst.values
+            else:
+                target, remap = inst.values
+            return [], [(None, remap_lines(remap, naming), self._target(target))]
+        if flow == T.FLOW_COND_BRANCH:
+            cond, t_pc, t_remap, f_pc, f_remap = inst.values
+            return [], [(f"if R[{cond}]:", remap_lines(t_remap, naming), self._target(t_pc)),
+                        (None, remap_lines(f_remap, naming), self._target(f_pc))]  # fmt: skip
+        if flow == T.FLOW_BRANCH_TABLE:
+            index, d_pc, d_remap, cases = inst.values
+            exits = [(f"if _i == {case_index}:", remap_lines(c_remap, naming), self._target(c_pc))
+                     for case_index, (c_pc, c_remap) in enumerate(cases)]  # fmt: skip
+            exits.append((None, remap_lines(d_remap, naming), self._target(d_pc)))
+            return [f"_i = R[{index}]"], exits
+        if flow in _CONTROL_FLOWS:
+            self.controls[k] = self._control(inst)
+            return None
+        if op.symbol == "ConstF32":
+            # Keep the exact bits (a NaN payload would not survive a float round trip).
+            inst = _const_f32_exact(inst, code_bytes())
+        ctx.op_label = op.name
+        try:
+            return emit(inst, naming, ctx), [(None, [], k + 1)]
+        except UnsupportedOp:
+            raise VMStatus(StatusCode.UNIMPLEMENTED, f"unhandled opcode {op.name}") from None
+
     def _compile(self, insts) -> list:
         consts = ConstantPool()
         ctx = EmitContext(consts, types=self.module.types, rodata=self.state.rodata)
         naming = ListNaming()
-        code_bytes = None
+        cache = []
+
+        def code_bytes():
+            if not cache:
+                cache.append(self.module.function_bytes(self.ordinal))
+            return cache[0]
+
+        parts = [self._parts(k, inst, naming, ctx, code_bytes) for k, inst in enumerate(insts)]
         src = []
-        for k, inst in enumerate(insts):
-            op = inst.op
-            flow = op.flow
+        for k, part in enumerate(parts):
             src.append(f"def _h{k}(R, RR):")
-            body: list[str]
-            if flow == T.FLOW_BLOCK:
-                body = [f"return {k + 1}"]
-            elif flow in (T.FLOW_BRANCH, T.FLOW_BREAK):
-                if op.symbol == "CondBreak":
-                    _cond, target, remap = inst.values
-                else:
-                    target, remap = inst.values
-                body = remap_lines(remap, naming) + [f"return {self._target(target)}"]
-            elif flow == T.FLOW_COND_BRANCH:
-                cond, t_pc, t_remap, f_pc, f_remap = inst.values
-                body = [f"if R[{cond}]:"]
-                body += ["    " + x for x in remap_lines(t_remap, naming)]
-                body += [f"    return {self._target(t_pc)}"]
-                body += remap_lines(f_remap, naming) + [f"return {self._target(f_pc)}"]
-            elif flow == T.FLOW_BRANCH_TABLE:
-                index, d_pc, d_remap, cases = inst.values
-                body = [f"_i = R[{index}]"]
-                for case_index, (c_pc, c_remap) in enumerate(cases):
-                    body.append(f"if _i == {case_index}:")
-                    body += ["    " + x for x in remap_lines(c_remap, naming)]
-                    body.append(f"    return {self._target(c_pc)}")
-                body += remap_lines(d_remap, naming) + [f"return {self._target(d_pc)}"]
-            elif flow in _CONTROL_FLOWS:
-                self.controls[k] = self._control(inst)
+            if part is None:
                 body = [f"return {-(k + 1)}"]
             else:
-                if op.symbol == "ConstF32":
-                    # Keep the exact bits (a NaN payload would not survive a float round trip).
-                    if code_bytes is None:
-                        code_bytes = self.module.function_bytes(self.ordinal)
-                    inst = _const_f32_exact(inst, code_bytes)
-                ctx.op_label = op.name
-                try:
-                    body = emit(inst, naming, ctx) + [f"return {k + 1}"]
-                except UnsupportedOp:
-                    raise VMStatus(StatusCode.UNIMPLEMENTED,
-                                   f"unhandled opcode {op.name}") from None
+                lines, exits = part
+                body = list(lines)
+                for condition, remap, target in exits:
+                    if condition is None:
+                        body += remap + [f"return {target}"]
+                    else:
+                        body += [condition] + ["    " + x for x in remap + [f"return {target}"]]
             src += ["    " + line for line in body]
         src.append("HANDLERS = [" + ", ".join(f"_h{k}" for k in range(len(insts))) + "]")
+        src += self._block_runner(parts)
         text = "\n".join(src) + "\n"
         namespace = dict(RUNTIME)
         namespace.update(consts.namespace())
@@ -172,7 +191,55 @@ class CompiledFunction:
         filename = f"<iree_lab stepping {self.module.name}.{self.name} #{next(_source_ids)}>"
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own templates
+        self.block_run = namespace["BLOCK_RUN"]
         return namespace["HANDLERS"]
+
+    def _block_runner(self, parts) -> list[str]:
+        """``BLOCK_RUN``: straight-line runs of instructions with the hook inlined.
+
+        Entered at block starts and call-return points (``entry_keys``); calls the
+        hook before every instruction like the per-instruction loop, without a
+        Python call per instruction. Returns a control code ``-(k + 1)``, PAUSED
+        (the hook asked to stop before ``F.k``) or an index it has no entry for.
+        """
+        insts = self.instructions
+        keys = {0}
+        for k, inst in enumerate(insts):
+            if inst.op.flow == T.FLOW_BLOCK:
+                keys.add(k + 1)
+            elif inst.op.flow == T.FLOW_CALL:
+                keys.add(k + 1)
+        keys = {k for k in keys if k < len(insts)}
+        self.entry_keys = frozenset(keys)
+        cases = []
+        for start in sorted(keys):
+            body = []
+            k = start
+            while True:
+                part = parts[k]
+                body += [f"F.k = {k}", f"if H(I, F, {k}): return {PAUSED_CODE}"]
+                if part is None:
+                    body.append(f"return {-(k + 1)}")
+                    break
+                lines, exits = part
+                body += lines
+                if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
+                    k += 1  # falls through
+                    if k in keys or k >= len(insts):
+                        body += [f"k = {k}", "continue"]
+                        break
+                    continue
+                for condition, remap, target in exits:
+                    jump = remap + [f"k = {target}", "continue"]
+                    if condition is None:
+                        body += jump
+                    else:
+                        body += [condition] + ["    " + x for x in jump]
+                break
+            cases.append((start, body))
+        lines = ["def BLOCK_RUN(R, RR, F, I, H, k):", "    while True:"]
+        lines += ["        " + x for x in _index_dispatch(cases)]
+        return lines
 
     def _control(self, inst) -> Control:
         op = inst.op
@@ -208,6 +275,25 @@ class CompiledFunction:
         if c.yieldable:
             c.resume_index = self._target(v[-2])
         return c
+
+
+# What BLOCK_RUN returns when the hook asked to pause (below every control code).
+PAUSED_CODE = -(1 << 40)
+
+
+def _index_dispatch(cases: list[tuple[int, list[str]]]) -> list[str]:
+    """if/elif over the instruction index ``k`` (a binary tree when there are many)."""
+    if len(cases) <= 4:
+        out = []
+        for j, (index, body) in enumerate(cases):
+            out.append(f"{'if' if j == 0 else 'elif'} k == {index}:")
+            out += ["    " + x for x in body]
+        out += ["else:", "    return k"]
+        return out
+    mid = len(cases) // 2
+    pivot = cases[mid][0]
+    return ([f"if k < {pivot}:"] + ["    " + x for x in _index_dispatch(cases[:mid])]
+            + ["else:"] + ["    " + x for x in _index_dispatch(cases[mid:])])  # fmt: skip
 
 
 def _round_up_pow2(n: int) -> int:
@@ -480,7 +566,17 @@ class Invocation:
             k = handlers[k](R, RR)
         if budget is None:
             # frame.k (and so frame.pc/instruction) is current while the hook runs.
+            code = frame.code
+            keys = code.entry_keys
+            run = code.block_run
             while k >= 0:
+                if k in keys:
+                    k = run(R, RR, frame, self, hook, k)
+                    if k == PAUSED_CODE:
+                        self.state = InvocationState.PAUSED
+                        return None
+                    if k < 0 or k in keys:
+                        continue
                 frame.k = k
                 if hook(self, frame, k):
                     self.state = InvocationState.PAUSED
@@ -532,9 +628,30 @@ class Invocation:
     def _return(self, frame: Frame, c: Control) -> None:
         # Results are typed by the returning function's own signature.
         fragment = frame.code.cconv.results
-        values = calls.read_results(fragment, c.operands, frame.R, frame.RR)
-        self.stack.pop()
+        stack = self.stack
+        stack.pop()
         self.stack_bytes -= frame.code.frame_bytes
+        caller = stack[-1] if stack else None
+        if caller is not None and type(caller) is Frame and caller.return_fragment is None:
+            # Bytecode caller of an internal call: copy result slots directly.
+            R, RR, CR, CRR = caller.R, caller.RR, frame.R, frame.RR
+            for ch, src, dst in zip(fragment, c.operands, caller.return_registers,
+                                    strict=False):  # fmt: skip
+                if ch == "r":
+                    s, d = src & calls.REF_MASK, dst & calls.REF_MASK
+                    CRR_value = CRR[s]
+                    if src & calls.MOVE_BIT:
+                        CRR[s] = None
+                    RR[d] = CRR_value
+                elif ch == "I" or ch == "F":
+                    R[dst] = CR[src]
+                    R[dst + 1] = CR[src + 1]
+                else:
+                    R[dst] = CR[src]
+            caller.return_registers = None
+            caller.k = caller.resume_index
+            return
+        values = calls.read_results(fragment, c.operands, frame.R, frame.RR)
         self._deliver(values)
 
     def _deliver(self, values: list) -> None:
@@ -555,10 +672,7 @@ class Invocation:
         state = frame.code.state
         frame.resume_index = c.resume_index if c.yieldable else frame.k + 1
         if not c.is_import:
-            callee = compiled_function(state, c.callee)
-            fragment = callee.cconv.arguments
-            args = calls.gather(fragment, c.operands, frame.R, frame.RR)
-            self._push_bytecode(frame, callee, args, c.results, callee.cconv.results)
+            self._call_internal(frame, c, state)
             return
         target = state.imports[c.callee]
         if target is None:
@@ -596,6 +710,40 @@ class Invocation:
         callee = compiled_function(callee_state, target.ordinal)
         self._push_bytecode(frame, callee, args, c.results, result_fragment, entry=True)
 
+    def _call_internal(self, frame: Frame, c: Control, state) -> None:
+        """Internal call: copy argument slots straight into the callee's ABI registers.
+
+        Slots are copied rather than re-encoded so the callee's raw register
+        words (an i64's high word included) are exactly the caller's.
+        """
+        plan = c.arg_plan
+        if plan is None:
+            callee = compiled_function(state, c.callee)
+            c.callee_code = callee
+            plan = c.arg_plan = _argument_plan(callee.cconv.arguments, c.operands)
+        callee = c.callee_code
+        needed = self.stack_bytes + callee.frame_bytes
+        if needed > MAX_STACK_BYTES:
+            raise stack_overflow(needed)
+        self.stack_bytes = needed
+        frame.return_registers = c.results
+        frame.return_fragment = None  # results are copied slot-wise (see _return)
+        new = Frame(callee)
+        new.entry = True
+        R, RR, NR, NRR = frame.R, frame.RR, new.R, new.RR
+        for kind, src, dst in plan:
+            if kind == 0:
+                NR[dst] = R[src]
+            elif kind == 1:
+                NR[dst] = R[src]
+                NR[dst + 1] = R[src + 1]
+            elif kind == 2:
+                NRR[dst] = RR[src]
+            else:
+                NRR[dst] = RR[src]
+                RR[src] = None
+        self.stack.append(new)
+
     def _push_bytecode(self, caller: Frame, callee: CompiledFunction, args, result_regs,
                        result_fragment: str, entry: bool = False) -> None:
         needed = self.stack_bytes + callee.frame_bytes
@@ -628,6 +776,25 @@ class Invocation:
             if native.yieldable:
                 self.state = InvocationState.SUSPENDED
                 return
+
+
+def _argument_plan(fragment: str, operands) -> list[tuple[int, int, int]]:
+    """(kind, source register, callee register) per argument of an internal call.
+
+    kind: 0 = 32-bit slot, 1 = 64-bit pair, 2 = ref retained, 3 = ref moved.
+    """
+    from iree_lab.vm.value import cconv_register_layout
+
+    plan = []
+    for (ch, reg), raw in zip(cconv_register_layout(fragment), operands, strict=False):
+        if ch == "r":
+            kind = 3 if raw & calls.MOVE_BIT else 2
+            plan.append((kind, raw & calls.REF_MASK, reg))
+        elif ch in "IF":
+            plan.append((1, raw, reg))
+        else:
+            plan.append((0, raw, reg))
+    return plan
 
 
 def _apply_remap(pairs, R, RR) -> None:
