@@ -114,6 +114,9 @@ class _Verifier:
         self.done: set[tuple[int, str]] = set()
         # Without sharing, a buffer holds at most end/4 offsets; allow generous slack.
         self.budget = 64 + 4 * self.end
+        self.methods = {kind: getattr(self, "_" + kind) for kind in (
+            "field", "string", "vector", "string_vector", "table", "table_vector", "union",
+            "union_vector")}
 
     def fail(self, reason: str, pos: int | None, where) -> FormatError:
         return self.buf.error(f"FlatBuffer verification failed: {reason}", pos, where)
@@ -154,8 +157,18 @@ class _Verifier:
         if self.end - table < tsize:
             raise self.fail("table size out of range", table, where)
         t = (table, vbase, vsize, tsize)
+        methods = self.methods
         for step in _plan(type_name).steps:
-            getattr(self, "_" + step[0])(t, step, ttl, (where, step[1]))
+            if step[0] == "field":  # the common case, inlined: no where tuple unless it fails
+                voffset = step[2]
+                vte = _U16.unpack_from(self.data, vbase + voffset)[0] if voffset < vsize else 0
+                if vte and (vte + step[3] > tsize
+                            or (self.address + table + vte) & (step[4] - 1)):
+                    self._check_field(t, voffset, step[3], step[4], step[5], (where, step[1]))
+                elif not vte and step[5]:
+                    raise self.fail("required field missing", table, (where, step[1]))
+                continue
+            methods[step[0]](t, step, ttl, (where, step[1]))
         self.done.add(key)
 
     def vt_entry(self, t, voffset: int) -> int:
@@ -164,7 +177,7 @@ class _Verifier:
         return _U16.unpack_from(self.data, t[1] + voffset)[0]
 
     def _check_field(self, t, voffset, size, align, required, where) -> int:
-        vte = self.vt_entry(t, voffset)
+        vte = _U16.unpack_from(self.data, t[1] + voffset)[0] if voffset < t[2] else 0
         if not vte:
             if required:
                 raise self.fail("required field missing", t[0], where)
@@ -177,7 +190,7 @@ class _Verifier:
 
     def _offset_field(self, t, voffset, required, where) -> int:
         """flatcc get_offset_field: position of an offset field (0 if absent)."""
-        vte = self.vt_entry(t, voffset)
+        vte = _U16.unpack_from(self.data, t[1] + voffset)[0] if voffset < t[2] else 0
         if not vte:
             if required:
                 raise self.fail("required field missing", t[0], where)
