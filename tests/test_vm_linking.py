@@ -177,3 +177,41 @@ def test_variadic_native_import(fast):
     assert ctx.call("variadic_sum", 1, 2, 3) == 1 + (2 + 3 + 1)
     assert ctx.call("variadic_sum", -5, 0x7FFFFFFF, 1) == ((-5 + 0x7FFFFFFF + 1 - 5 + 2**31)
                                                           % 2**32) - 2**31
+
+
+class _YieldsWithResults(vm.NativeModule):
+    name = "native"
+    version = 1
+
+    @vm.export("0i_i")
+    def slow_double(self, x):
+        yield
+        return 2 * x
+
+    @vm.export("0iCiD_i")
+    def sum(self, base, values):
+        return base
+
+    @vm.export("0i_v")
+    def note(self, x):
+        return None
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_plain_call_of_yielding_import_with_results_is_unimplemented(fast):
+    """IREE: "yield in imports with results not supported" (vm.call, not .yieldable)."""
+    path = corpus.build("vm_yields")
+    module = vm.BytecodeModule.load(path)
+    # variadic_sum calls native.sum plainly; swap in a module whose sum yields.
+    class Yielding(_YieldsWithResults):
+        @vm.export("0iCiD_i")
+        def sum(self, base, values):
+            yield
+            return base
+
+    ctx = vm.Context([Yielding(), module], fast=fast)
+    with pytest.raises(vm.VMError) as info:
+        ctx.call("variadic_sum", 1, 2, 3)
+    assert info.value.code == vm.StatusCode.UNIMPLEMENTED
+    assert "while calling import" in info.value.annotations
+    assert ctx.call("call_native_yieldable", 4) == 8

@@ -240,7 +240,8 @@ def _native_caller(target: NativeFunction, result_fragment: str):
         try:
             result = method(*args)
             if target.is_generator:
-                # A plain call runs a suspending import to completion.
+                # A plain call runs a suspending import to completion, except that
+                # IREE cannot take results from an import that yielded.
                 gen = result
                 while True:
                     try:
@@ -248,6 +249,10 @@ def _native_caller(target: NativeFunction, result_fragment: str):
                     except StopIteration as stop:
                         result = stop.value
                         break
+                    if n:
+                        gen.close()
+                        raise VMStatus(StatusCode.UNIMPLEMENTED,
+                                       "yield in imports with results not supported")
         except VMStatus as status:
             raise status.annotate("while calling import") from None
         except Exception as e:

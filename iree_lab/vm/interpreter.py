@@ -690,11 +690,6 @@ class Invocation:
             except VMStatus as status:
                 raise status.annotate("while calling import") from None
             if target.is_generator:
-                if not c.yieldable and result_fragment:
-                    result.close()
-                    raise VMStatus(StatusCode.UNIMPLEMENTED,
-                                   "yield in imports with results not supported").annotate(
-                                       "while calling import")
                 frame.return_registers = c.results
                 frame.return_fragment = result_fragment
                 native = NativeFrame(target, result, result_fragment, c.yieldable)
@@ -776,6 +771,12 @@ class Invocation:
             if native.yieldable:
                 self.state = InvocationState.SUSPENDED
                 return
+            if native.result_fragment:
+                # IREE: a plain vm.call cannot take results from an import that yielded.
+                native.generator.close()
+                raise VMStatus(StatusCode.UNIMPLEMENTED,
+                               "yield in imports with results not supported").annotate(
+                                   "while calling import")
 
 
 def _argument_plan(fragment: str, operands) -> list[tuple[int, int, int]]:
