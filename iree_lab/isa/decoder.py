@@ -8,8 +8,22 @@ callee's calling convention) and cached on the module.
 
 Values are kept raw and compact for the VM: each :class:`Instruction` holds its
 :class:`~iree_lab.isa.tables.OpInfo` and a tuple with one value per encoded
-field (see :func:`field_values` for what each kind decodes to). Typed views
-(:attr:`Instruction.operands`, :class:`Register`) are built only on request.
+field (``op.fields``). Per field kind (``tables.*``) the value is:
+
+* registers (i32, i64, f32, f64, ref, ref_move): the raw u16 ordinal, ref
+  type/move bits kept (see :class:`Register` / :func:`register_name`);
+* type, global_offset, global_ref, rodata: the u32 id, byte offset or ordinal;
+* func, import: the u32 function ordinal, ``FUNCTION_ORDINAL_IMPORT_BIT`` set
+  for imports;
+* const_i32/const_i64: signed int; const_f32/const_f64: float;
+* string: str (UTF-8; undecodable bytes kept via surrogateescape);
+* reg_list, segment_sizes: tuple of u16;
+* branch_target: pc of the target block's marker;
+* branch_remap: tuple of (source, destination) raw register pairs;
+* branch_table: tuple of (target pc, remap) per case.
+
+Typed views (:attr:`Instruction.operands`, :class:`Register`) are built only
+on request.
 
 Malformed bytecode raises :class:`BytecodeError` (a ``FormatError``) naming the
 function, pc and opcode byte; the instructions decoded before the fault are
@@ -269,23 +283,6 @@ class Instruction(NamedTuple):
     __hash__ = object.__hash__
 
 
-def field_values() -> dict[str, str]:
-    """Documents what each field kind decodes to in ``Instruction.values``."""
-    return {
-        "i32/i64/f32/f64/ref/ref_move": "int: the raw u16 register ordinal (ref type/move bits kept)",
-        "type/global_offset/global_ref/rodata": "int: the u32 id, byte offset or ordinal",
-        "func/import": "int: u32 function ordinal, FUNCTION_ORDINAL_IMPORT_BIT set for imports",
-        "const_i32/const_i64": "int (signed)",
-        "const_f32/const_f64": "float",
-        "string": "str (UTF-8, undecodable bytes kept via surrogateescape)",
-        "reg_list": "tuple[int, ...] of raw u16 register ordinals",
-        "segment_sizes": "tuple[int, ...] of u16 segment sizes",
-        "branch_target": "int: pc of the target block marker",
-        "branch_remap": "tuple[tuple[int, int], ...] of (source, destination) raw registers",
-        "branch_table": "tuple[tuple[int, remap], ...]: (target pc, remap) per case",
-    }
-
-
 # ---------------------------------------------------------------------------
 # Module context (what verification needs to know about the module)
 # ---------------------------------------------------------------------------
@@ -507,7 +504,7 @@ def _decode_into(
         raise _Fault("function has no bytecode", None, None)
     arg_cconv, result_cconv = _split_cconv(cconv)
     if cconv is not None:
-        args_i32, args_ref = _count_cconv_registers(arg_cconv, 0)
+        args_i32, args_ref = _count_cconv_registers(arg_cconv)
         if args_i32 > il or args_ref > rl:
             raise _Fault("insufficient register storage for function arguments", None, None)
 
@@ -681,7 +678,7 @@ def _split_cconv_cached(cconv: str) -> tuple[str, str]:
     return hit
 
 
-def _count_cconv_registers(fragment: str, _unused: int) -> tuple[int, int]:
+def _count_cconv_registers(fragment: str) -> tuple[int, int]:
     i32 = ref = 0
     for c in fragment:
         if c in "if":
