@@ -290,3 +290,29 @@ def test_longest_register_list():
     fn = _decode(C().op(0x85).list(*([0] * 65535)).ret())
     assert len(fn.instructions[1].values[0]) == 65535
     assert fn.instructions[2].pc == 4 + 2 * 65535
+
+
+def test_random_descriptor_damage_matches_iree(iree_tool, tmp_path):
+    """Damaged block/register counts in function descriptors (the decoder's inputs)."""
+    rng = random.Random("isa-descriptors")
+    for name in ("tensor_vmvx", "isa_control"):
+        module = iree_lab.open(_module_bytes(name))
+        base = module.root_table.vector("function_descriptors").file_offset
+        path = tmp_path / "damaged.vmfb"
+        for _ in range(15):
+            data = bytearray(_module_bytes(name))
+            # FunctionDescriptor: offset, length, requirements (u32 each), reserved,
+            # block_count, i32_register_count, ref_register_count (u16 each).
+            field = rng.choice((14, 16, 18))
+            data[base + 20 * rng.randrange(len(module.functions)) + field] = rng.choice(
+                (0, 1, 2, 3, 255, rng.randrange(256))
+            )
+            path.write_bytes(data)
+            result = iree_tool("iree-dump-module", "--output=disassembly", str(path), check=False)
+            try:
+                ours = disassemble(iree_lab.open(bytes(data)))
+            except FormatError:
+                assert result.returncode != 0
+                continue
+            assert result.returncode == 0
+            assert ours.encode("utf-8", "surrogateescape") == result.stdout
