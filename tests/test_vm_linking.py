@@ -215,3 +215,25 @@ def test_plain_call_of_yielding_import_with_results_is_unimplemented(fast):
     assert info.value.code == vm.StatusCode.UNIMPLEMENTED
     assert "while calling import" in info.value.annotations
     assert ctx.call("call_native_yieldable", 4) == 8
+
+
+def test_dependency_versions_are_checked_like_iree():
+    lib = vm.BytecodeModule.load(corpus.build("vm_lib"))  # version 3
+
+    def needing(version, optional=False, module="lib"):
+        class Needs(vm.NativeModule):
+            name = "needs"
+            module_dependencies = (vm.Dependency(module, version, optional),)
+
+        return Needs()
+
+    vm.Context([lib, needing(3)])
+    with pytest.raises(vm.VMError) as info:
+        vm.Context([lib, needing(4)])
+    assert info.value.code == vm.StatusCode.NOT_FOUND
+    assert "required module 'lib' version mismatch; have 3 but require 4" in info.value.message
+    vm.Context([lib, needing(9, optional=True)])
+    vm.Context([needing(1, optional=True, module="absent")])
+    with pytest.raises(vm.VMError) as info:
+        vm.Context([needing(1, module="absent")])
+    assert "required module 'absent' not registered on the context" in info.value.message

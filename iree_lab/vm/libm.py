@@ -1,8 +1,10 @@
 """The C math library functions IREE's VM ops call (``ops.h``), bit for bit.
 
 iree-run-module calls the platform libm (``expf``, ``sinf``, ``remainderf``...),
-so iree_lab calls the same functions through ctypes: results match IREE exactly
-on the same machine. Without a loadable libm (non-glibc platforms) numpy's
+so iree_lab calls the same functions through ctypes, bound to the same symbol
+versions the IREE binaries link (glibc keeps old versions with different NaN
+signs, e.g. ``log(-1)``): results match IREE bit for bit on the same machine
+(tests/test_vm_ops.py checks every op on edge values). Without a loadable libm (non-glibc platforms) numpy's
 implementations are used instead; they can differ in the last ulp for the
 transcendental functions (exp, log, sin, cos, tan, atan, atan2, pow, erf, tanh,
 expm1, log1p), never for the correctly rounded ones (sqrt, rounding, remainder).
