@@ -139,6 +139,10 @@ def flag_names(value: int, flags: type[enum.IntFlag], *, zero: str = "NONE") -> 
     return "|".join(parts)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("ch") else "s")
+
+
 def buffer_ref_text(ref: rec.BufferRef, device: int = 0) -> str:
     """``slot 3 [0, +128)`` or ``buffer #5 [16, +64)`` (``whole`` for the whole buffer)."""
     where = f"slot {ref.slot}" if ref.slot is not None else f"buffer {buffer_name(device, ref.buffer)}"
@@ -514,7 +518,8 @@ def queue_timeline(recorder: rec.Recorder, *, clock: str = "logical",
                     va="bottom", ha=ha, color=FAILED_COLOR if failed else "black",
                     clip_on=True)
             if points:
-                ax.text(anchor, y + height / 2 + 0.06 + 0.2 * level, points, fontsize=6.5,
+                below = 0.18 if op.deferred else 0.06  # clear of the waiting bar
+                ax.text(anchor, y + height / 2 + below + 0.2 * level, points, fontsize=6.5,
                         va="top", ha=ha, color="#444444", clip_on=True)
 
     if has_host:
@@ -567,9 +572,10 @@ def queue_timeline(recorder: rec.Recorder, *, clock: str = "logical",
     ax.set_xlim(start - pad, end + pad)
     ax.set_xlabel(f"{'wall' if tm.wall else 'logical'} time ({tm.unit})")
     ax.grid(axis="x", alpha=0.25)
-    ax.set_title(title or f"HAL queue timeline: {len(ops)} operations, "
-                          f"{sum(len(o.dispatches) for o in ops)} dispatches, "
-                          f"{arrows} fence dependencies", fontsize=10)
+    ax.set_title(title or f"HAL queue timeline: {_count(len(ops), 'operation')}, "
+                          f"{_count(sum(len(o.dispatches) for o in ops), 'dispatch')}, "
+                          f"{arrows} fence dependenc{'y' if arrows == 1 else 'ies'}",
+                 fontsize=10)
     handles = [Patch(facecolor=KIND_COLORS.get(k, OTHER_COLOR), label=k) for k in kinds_shown]
     if show_dispatches and any(o.dispatches for o in ops):
         handles.append(Patch(facecolor=DISPATCH_COLOR, label="dispatch"))
@@ -765,8 +771,8 @@ def command_buffer_html(recorder: rec.Recorder, cb: rec.CommandBufferRecord) -> 
     rows.append("</table>")
     parts = [Raw(f'<h3 id="cb-{cb.device}-{cb.id}">command buffer '
                  f'{esc(("#" if cb.device == 0 else f"d{cb.device}#") + str(cb.id))} '
-                 f'<span class="il-dim">({len(cb.commands)} commands, '
-                 f'{len(cb.dispatches)} dispatches)</span></h3>'), facts, Raw("".join(rows))]
+                 f'<span class="il-dim">({_count(len(cb.commands), "command")}, '
+                 f'{_count(len(cb.dispatches), "dispatch")})</span></h3>'), facts, Raw("".join(rows))]
     for op in executions:
         if not op.binding_table:
             continue
@@ -805,7 +811,7 @@ def queue_operations_html(recorder: rec.Recorder) -> str:
         if op.command_buffer is not None:
             target.append(f"cb#{op.command_buffer}")
             if op.dispatches:
-                target.append(f"{len(op.dispatches)} dispatches")
+                target.append(_count(len(op.dispatches), "dispatch"))
         if op.buffer is not None:
             target.append(f"buffer {buffer_name(op.device, op.buffer)}")
         if op.kind == "alloca":
@@ -880,7 +886,7 @@ def dependency_dot(recorder: rec.Recorder, *, name: str = "hal_submissions") -> 
         node = f"op_{op.device}_{op.id}"
         label = [f"{op_name(op)} {op.kind}"]
         if op.command_buffer is not None:
-            label.append(f"cb#{op.command_buffer}" + (f", {len(op.dispatches)} dispatches"
+            label.append(f"cb#{op.command_buffer}" + (f", {_count(len(op.dispatches), 'dispatch')}"
                                                       if op.dispatches else ""))
         if op.buffer is not None:
             label.append(f"buffer {buffer_name(op.device, op.buffer)}")
