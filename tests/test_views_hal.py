@@ -512,3 +512,34 @@ def test_timeline_semaphore_values_pick_their_signaler():
     assert (f"op_0_{first.id}", f"sem_{s.id}", "signal 2") in _EDGE.findall(dot)
     assert (f"sem_{s.id}", f"op_0_{second.id}", "wait ≥ 2") in _EDGE.findall(dot)
     assert f'label="semaphore {s.id}\\nvalue 3"' in dot
+
+
+def test_views_of_hand_made_records():
+    """Records built directly (as another capture could produce them): an inline dispatch
+    outside any queue operation, and an empty recorder."""
+    from iree_lab.hal import recorder as rec
+
+    empty = Recorder()
+    assert validate_trace(hv.hal_trace(empty)) == []
+    assert "no command buffers recorded" in hv.command_buffers_html(empty)
+    assert not _EDGE.findall(hv.dependency_dot(empty))
+    assert not _artists(hv.queue_timeline(empty), "op:")
+    _png(hv.buffer_lifetimes(empty, clock="wall"))
+
+    r = Recorder()
+    r.record_executable(rec.ExecutableRecord(0, 0, "vmvx-bytecode-fb", ("k",), (), 10, r.tick()))
+    r.record_buffer(rec.BufferRecord(7, 0, 7, 0, 32, 0, 0, "allocate", r.tick()))
+    r.record_dispatch(rec.DispatchExecution(
+        None, None, 0, 0, 0, "k", (2, 1, 1), (5,), (rec.ResolvedBinding(7, 0, 32),),
+        started_at=r.tick(), completed_at=r.tick(), start_wall_ns=r.wall_ns(),
+        end_wall_ns=r.wall_ns(), status="OK"))
+    trace = hv.hal_trace(r, clock="logical")
+    assert validate_trace(trace) == []
+    (inline,) = _by(trace, "X", "dispatch")
+    assert (inline["ts"], inline["dur"], inline["tid"]) == (3, 1, 1000)
+    assert inline["args"]["workgroup_count"] == [2, 1, 1] and inline["args"]["constants"] == [5]
+    threads = [e for e in trace["traceEvents"] if e["name"] == "thread_name"
+               and e["args"]["name"] == "inline dispatches"]
+    assert len(threads) == 1
+    uses = _artists(hv.buffer_lifetimes(r), "uses:")
+    assert list(uses["uses:0:7"].get_xdata()) == [3]

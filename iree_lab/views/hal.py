@@ -978,7 +978,7 @@ def hal_trace(recorder: rec.Recorder, *, clock: str = "wall") -> dict:
         tids[(device, affinity)] = tid
         tb.thread(_device_pid(device), tid, queue_text(affinity),
                   sort_index=tid)
-    inline_tid = 1000
+    inline_tid, inline_pids = 1000, set()
 
     op_events: dict[int, dict] = {}
     for op in recorder.queue_operations:
@@ -1017,7 +1017,9 @@ def hal_trace(recorder: rec.Recorder, *, clock: str = "wall") -> dict:
         if start is None:
             continue
         pid = _device_pid(_dispatch_device(recorder, d))
-        tb.thread(pid, inline_tid, "inline dispatches", sort_index=inline_tid)
+        if pid not in inline_pids:
+            inline_pids.add(pid)
+            tb.thread(pid, inline_tid, "inline dispatches", sort_index=inline_tid)
         tb.complete(d.export_name, start, max((end if end is not None else start) - start, 0),
                     pid, inline_tid, cat="dispatch", args=_dispatch_args(d))
 

@@ -163,8 +163,8 @@ def validate_trace(trace) -> list[str]:
     Checks what viewers rely on: every event has ph/ts/pid/tid/name with known
     phases and numeric times, ``X`` durations are non-negative, ``B``/``E``
     nest per thread, instants have a scope, counters have numeric values, and
-    every flow start has exactly one finish (same id and category) that is not
-    earlier than it.
+    every flow start has exactly one finish (same id, category and name) that
+    is not earlier than it.
     """
     problems: list[str] = []
     if not isinstance(trace, Mapping) or not isinstance(trace.get("traceEvents"), list):
@@ -216,12 +216,13 @@ def validate_trace(trace) -> list[str]:
             if "id" not in event:
                 problems.append(f"{where}: flow event without id")
                 continue
-            key = (event["id"], event.get("cat", ""))
+            # Viewers pair v1 flow events by (id, category, name).
+            key = (event["id"], event.get("cat", ""), event["name"])
             flows.setdefault(key, {"s": [], "f": []})[ph].append((ts, index))
     for thread, stack in stacks.items():
         for name, _ in stack:
             problems.append(f"B of {name!r} on {thread} never ends")
-    for (flow_id, cat), ends in flows.items():
+    for (flow_id, cat, _), ends in flows.items():
         if len(ends["s"]) != 1 or len(ends["f"]) != 1:
             problems.append(f"flow {flow_id} ({cat}): {len(ends['s'])} starts, "
                             f"{len(ends['f'])} finishes")
