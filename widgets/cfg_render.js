@@ -134,7 +134,7 @@ export class CFGRenderer {
     this.instEls.clear();
     this.blockEls = [];
     this.title.textContent = `@${data.function}`;
-    const ch = measureChar(this.stage, 'il-cfg-mono');
+    const ch = measureChar(this.viewport, 'il-cfg-mono');  // the stage may be scaled
     const lineH = Math.ceil(ch.height);
     const blocks = data.blocks;
     const nodes = blocks.map((b) => {

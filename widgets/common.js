@@ -30,12 +30,15 @@ export function hex8(n) {
 
 // Width of one character of the monospace font used in `probeClass` elements, in px.
 export function measureChar(host, probeClass) {
+  // A sample of what instructions are made of (a fallback font may not be exactly
+  // monospace for every glyph); `host` must not be scaled by a CSS transform.
+  const sample = '%i0:1 = vm.add.i32 ^bb9(%r2->%R3), 0x0123456789ABCDEF // "_@<>"';
   const probe = h('span', { class: probeClass, style: { position: 'absolute', visibility: 'hidden', whiteSpace: 'pre' } },
-    'M'.repeat(100));
+    sample.repeat(4));
   host.append(probe);
   const rect = probe.getBoundingClientRect();
   probe.remove();
-  return { width: rect.width / 100 || 7.2, height: rect.height || 16 };
+  return { width: rect.width / (4 * sample.length) || 7.2, height: rect.height || 16 };
 }
 
 export function debounce(fn, ms) {

@@ -70,7 +70,22 @@ def run_last_cell(page) -> str:
         return w.sessionContext.session.kernel.status === 'idle' &&
                last.model.executionCount !== null && last.model.executionCount !== before;
     }""", arg=before, timeout=60_000)
-    return page.locator(".jp-Notebook .jp-Cell").last.locator(".jp-OutputArea-output").inner_text()
+    outputs = page.locator(".jp-Notebook .jp-Cell").last.locator(".jp-OutputArea-output")
+    return outputs.inner_text() if outputs.count() else ""
+
+
+def run_code(page, code: str) -> str:
+    """Appends a cell with ``code`` to the open notebook, runs it, returns its output text."""
+    page.evaluate("""(code) => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        nb.activeCellIndex = nb.widgets.length - 1;
+        return window.jupyterapp.commands.execute('notebook:insert-cell-below').then(() => {
+            nb.activeCell.model.sharedModel.setSource(code);
+        });
+    }""", code)
+    page.wait_for_function("(code) => window.jupyterapp.shell.currentWidget.content.activeCell"
+                           ".model.sharedModel.getSource() === code", arg=code)
+    return run_last_cell(page)
 
 
 def test_tour_notebook_widgets(jupyter_lab, browser_context, artifacts, publish_screenshot):
@@ -93,8 +108,12 @@ def test_tour_notebook_widgets(jupyter_lab, browser_context, artifacts, publish_
     explorer.locator('.il-node-row[data-node="rodata"]').click()  # expands the group
     explorer.locator('.il-node-row[data-node="rodata/0"]').click()
     explorer.locator(".il-detail-body", has_text="hal.device.id").wait_for()
+    # A click's round trip through the kernel (the debugger's step goes the same way).
+    start = time.perf_counter()
     explorer.locator('.il-node-row[data-node="functions/2"]').click()
     explorer.locator(".il-detail-body .il-text", has_text="vm.cond_br").first.wait_for()
+    print(f"\nModuleExplorer click -> kernel -> new detail on screen: "
+          f"{(time.perf_counter() - start) * 1000:.0f} ms")
     # Search goes to the kernel and lists matches.
     explorer.locator(".il-search").fill("vm.cmp.lt.i64.s")
     explorer.locator(".il-result").first.wait_for()
@@ -130,6 +149,30 @@ def test_tour_notebook_widgets(jupyter_lab, browser_context, artifacts, publish_
     cfg.locator(f'.il-cfg-inst[data-pc="{pc}"]').click()
     assert json.loads(run_last_cell(page).strip()) == []
     cfg.locator(f'.il-cfg-inst[data-pc="{pc}"]').click()
+    cfg.locator(f'.il-cfg-inst.il-bp[data-pc="{pc}"]').wait_for()
+    # Python drives the view (as the debugger will): current_pc and breakpoints.
+    last = int(cfg.locator(".il-cfg-inst").last.get_attribute("data-pc"))
+    run_code(page, f"cfg.current_pc = {last}\ncfg.breakpoints = cfg.breakpoints + [{last}]")
+    cfg.locator(f'.il-cfg-inst.il-current.il-bp[data-pc="{last}"]').wait_for()
+    assert cfg.locator(".il-cfg-inst.il-current").count() == 1
+    assert json.loads(run_code(page, "cfg.breakpoints").strip()) == sorted([pc, last])
+    # Zoom (wheel) and pan (drag) move the stage.
+    stage = cfg.locator(".il-cfg-stage")
+    viewport = cfg.locator(".il-cfg-viewport")
+    viewport.scroll_into_view_if_needed()
+    before = stage.evaluate("(e) => e.style.transform")
+    box = viewport.bounding_box()
+    page.mouse.move(box["x"] + 30, box["y"] + 30)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("(b) => document.querySelector('.il-cfg .il-cfg-stage')"
+                           ".style.transform !== b", arg=before, timeout=10_000)
+    zoomed = stage.evaluate("(e) => e.style.transform")
+    assert zoomed != before and "scale(" in zoomed
+    page.mouse.down()
+    page.mouse.move(box["x"] + 130, box["y"] + 90, steps=4)
+    page.mouse.up()
+    assert stage.evaluate("(e) => e.style.transform") != zoomed
+    cfg.locator(".il-btn", has_text="fit").click()
     shot = artifacts / "cfg_view.png"
     cfg.screenshot(path=str(shot))
     publish_screenshot(shot, "cfg_view.png")
