@@ -543,3 +543,62 @@ def test_views_of_hand_made_records():
     assert len(threads) == 1
     uses = _artists(hv.buffer_lifetimes(r), "uses:")
     assert list(uses["uses:0:7"].get_xdata()) == [3]
+
+
+def _native_command_buffers(iree_tool, module, tmp_path) -> list[list[tuple]]:
+    """Commands of every command buffer IREE's own runtime recorded for one call, from
+    ``iree-run-module --device_replay_output`` decoded by ``iree-dump-replay``."""
+    capture = tmp_path / "three.ireereplay"
+    iree_tool("iree-run-module", "--device=local-sync", f"--module={module}",
+              "--function=three_dispatches", "--input=4x4xf32=1", "--input=4x4xf32=2",
+              f"--device_replay_output={capture}")
+    dump = iree_tool("iree-dump-replay", "--format=jsonl", str(capture)).stdout.decode()
+    buffers: dict[int, list[tuple]] = {}
+    for line in dump.splitlines():
+        record = json.loads(line)
+        if record.get("object_type") != "command_buffer":
+            continue
+        commands = buffers.setdefault(record["object_id"], [])
+        op, p = record["operation"], record.get("payload") or {}
+        if op == "command_buffer.dispatch":
+            commands.append(("dispatch", p["function_ordinal"], tuple(p["workgroup_count"]),
+                             p["binding_count"], p["constants_length"] // 4))
+        elif op == "command_buffer.execution_barrier":
+            commands.append(("barrier", p["source_stage_mask"], p["target_stage_mask"]))
+        elif op == "command_buffer.copy_buffer":
+            commands.append(("copy", p["source"]["buffer_slot"], p["source"]["length"],
+                             p["target"]["buffer_slot"], p["target"]["length"]))
+        elif op not in ("none", "command_buffer.begin", "command_buffer.end"):
+            commands.append((op,))
+    return [buffers[k] for k in sorted(buffers)]
+
+
+def test_command_buffer_listing_matches_iree_replay_capture(three, iree_tool, build_module,
+                                                            tmp_path):
+    """The listing shows what IREE's runtime records for the same program: per command
+    buffer the same commands in order, with the same ordinals, workgroup counts, binding
+    and constant counts, barrier stages and copy spans."""
+    from iree_lab.hal.types import ExecutionStage
+
+    native = _native_command_buffers(iree_tool, build_module("hal_stateful"), tmp_path)
+    recorder, *_ = three
+    html = hv.command_buffers_html(recorder)
+    ours_ids = sorted(recorder.command_buffers)
+    assert len(native) >= len(ours_ids) == 2  # iree-run-module adds its own readback copy
+    for cb_id, expected in zip(ours_ids, native, strict=False):
+        rows, _ = _rows(html, cb_id)
+        assert len(rows) == len(expected)
+        for (kind, _, body), command in zip(rows, expected, strict=True):
+            assert kind == command[0]
+            if kind == "dispatch":
+                _, ordinal, workgroups, binding_count, constant_count = command
+                assert f"[ordinal {ordinal}]" in body
+                assert "×".join(map(str, workgroups)) in body
+                assert len(re.findall(r"<li>", body)) == binding_count
+                assert ("constants</td><td>none" in body) == (constant_count == 0)
+            elif kind == "barrier":
+                assert hv.flag_names(command[1], ExecutionStage) in body
+                assert hv.flag_names(command[2], ExecutionStage) in body
+            elif kind == "copy":
+                _, src_slot, src_len, dst_slot, dst_len = command
+                assert f"slot {src_slot} [0, +{src_len}) → slot {dst_slot} [0, +{dst_len})" in body
