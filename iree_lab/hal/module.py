@@ -46,6 +46,7 @@ from iree_lab.hal.types import (
 from iree_lab.vm.buffer import Buffer as VMBuffer
 from iree_lab.vm.native import NativeModule, export
 from iree_lab.vm.ref import RefObject
+from iree_lab.vm.scheduler import WaitFrame, WaitSource
 from iree_lab.vm.status import StatusCode, VMStatus
 
 HAL_MODULE_VERSION = 7
@@ -716,7 +717,12 @@ class HALModule(NativeModule):
                     f"hal.fence.await would wait forever: {points} never signaled; no queued "
                     "work or other fiber can signal it",
                 )
-            yield
+            # A scheduler (iree_lab.vm.scheduler) resumes this only once the wait resolves.
+            wait = WaitFrame.all([_timepoint_source(s, v) for s, v in pending],
+                                 None if timeout == _INFINITE_TIMEOUT else timeout)
+            yield wait
+            if wait.wait_status == StatusCode.DEADLINE_EXCEEDED:
+                return int(StatusCode.DEADLINE_EXCEEDED)
             now = self._progress()
             idle = 0 if now != progress else idle + 1
             progress = now
@@ -736,6 +742,18 @@ class HALModule(NativeModule):
                 if semaphore.value < value:
                     pending.append((semaphore, value))
         return pending
+
+
+def _timepoint_source(semaphore, value: int) -> WaitSource:
+    """``iree_hal_semaphore_await``: a wait source for one semaphore timepoint."""
+
+    def query() -> StatusCode:
+        if semaphore.failure is not None:
+            return semaphore.failure.code
+        return StatusCode.OK if semaphore.value >= value else StatusCode.DEFERRED
+
+    return WaitSource(f"hal.semaphore #{semaphore.id}", value, query=query,
+                      current=lambda: semaphore.value)
 
 
 def assert_buffer_view(buffer_view, message, element_type, encoding_type, shape) -> None:

@@ -124,6 +124,10 @@ PROGRAMS: dict[str, Program] = {
                  _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
         _program("cfg_large", "cfg_large.vmasm", tool="assemble"),  # ~2,000-instruction CFG
+        # Fibers and the scheduler (tests/test_fibers*.py).
+        _program("fibers", "fibers/fibers.vmasm", tool="assemble"),
+        _program("fibers_async", "fibers/async.mlir",
+                 _LOCAL_VMVX + ["--iree-execution-model=async-external"]),
         # HAL programs (every tests/programs/hal/*.mlir, for vmvx, f64 kept): tests/test_hal*.py.
         *[_program(f"hal_{p.stem}", f"hal/{p.name}", _LOCAL_VMVX + [
             "--iree-input-demote-f64-to-f32=false", "--iree-vm-target-extension-f64"])

@@ -396,13 +396,16 @@ class Frame:
 class NativeFrame:
     """A native (Python) import that suspended: its generator and where results go."""
 
-    __slots__ = ("function", "generator", "result_fragment", "yieldable")
+    __slots__ = ("function", "generator", "result_fragment", "yieldable", "yielded")
 
     def __init__(self, function: NativeFunction, generator, result_fragment: str,
                  yieldable: bool = True):
         self.function = function
         self.generator = generator
         self.result_fragment = result_fragment
+        # What the generator last yielded: None, or a wait frame a scheduler
+        # services before resuming it (iree_lab.vm.scheduler.WaitFrame).
+        self.yielded = None
         # Called through vm.call.yieldable (or as the entry function): each yield
         # suspends the fiber. Through a plain vm.call it runs to completion.
         self.yieldable = yieldable
@@ -756,7 +759,7 @@ class Invocation:
         """Advances a native import's generator: suspends on yield or delivers results."""
         while True:
             try:
-                next(native.generator)
+                native.yielded = next(native.generator)
             except StopIteration as stop:
                 self.stack.pop()
                 values = calls.normalize_native_results(native.result_fragment, stop.value)
