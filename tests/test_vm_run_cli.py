@@ -43,6 +43,12 @@ CASES = [
     (["vm_results"], "mixed", ["0x7fffffffffffffff", "1e300", "010", "-nan"]),
     (["vm_lib", "vm_app"], "use_pair", ["7", "3"]),
     (["vm_lib", "vm_app"], "use_count", []),
+    # Tensor programs through the Python HAL (hal module + VMVX executables).
+    (["tensor_vmvx"], "add", ["4xf32=1 2 3 4", "4xf32=10 20 30 40.5"]),
+    (["tensor_vmvx"], "matmul", ["4x8xf32=0.5", "8x4xf32=1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 "
+                                 "17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32"]),
+    (["tensor_vmvx"], "sum", ["16xi32=1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -16"]),
+    (["globals_vmvx"], "accumulate", ["4xf32=1 2 3 4"]),
     # Failures: at input parsing (no EXEC line), at run time (after EXEC), at lookup.
     (["scalar_vmvx"], "add_i32", ["3"]),
     (["scalar_vmvx"], "add_i32", ["1", "2", "3"]),
@@ -53,6 +59,8 @@ CASES = [
     (["vm_buffers"], "null_length", []),
     (["vm_lib", "vm_app"], "call_missing", ["1"]),
     (["vm_lib", "vm_app_mismatch"], "f", ["1"]),
+    (["tensor_vmvx"], "add", []),
+    (["tensor_vmvx"], "add", ["4xf32=1 2 3 4", "3xf32=1 2 3"]),
 ]
 
 
@@ -97,7 +105,8 @@ def test_run_single_export_needs_no_function_flag(capsys):
     assert expected.returncode != 0 and "more than one exported function" in expected.stderr
 
 
-def test_run_unresolved_hal_import_fails_clearly(capsys):
-    code, out, err = _lab(capsys, [f"--module={corpus.build('tensor_vmvx')}", "--function=add"])
+def test_run_unknown_device_fails_clearly(capsys):
+    code, out, err = _lab(capsys, [f"--module={corpus.build('tensor_vmvx')}", "--function=add",
+                                   "--device=cuda"])
     assert code != 0 and out == ""
-    assert "NOT_FOUND" in err and "hal" in err
+    assert "NOT_FOUND" in err and "cuda" in err

@@ -10,11 +10,7 @@ plus the VM backtrace on stderr.
 
 from __future__ import annotations
 
-import ctypes
-import math
 import sys
-
-import numpy as np
 
 from iree_lab.errors import IreeLabError
 
@@ -31,13 +27,18 @@ def add_parser(sub) -> None:
                    "registered in order; the function is looked up in the last one")
     p.add_argument("--function", default="", help="exported function to run")
     p.add_argument("--input", action="append", default=[], metavar="VALUE",
-                   help="function argument (i32/i64/f32/f64 values, or (null))")
+                   help="function argument in iree-run-module's syntax: 42, 2x2xf32=1 2 3 4, "
+                   "@file.npy, (null)")
     p.add_argument("--device", action="append", default=[],
-                   help="accepted for compatibility (the VM needs no device)")
+                   help="HAL device (local-sync or local-task: VMVX executables run in the "
+                   "Python VM); default local-sync")
+    p.add_argument("--output_max_element_count", type=int, default=1024, metavar="N",
+                   help="print up to N elements of each output tensor and elide the rest")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from iree_lab.hal.tooling import Session
     from iree_lab.vm import BytecodeModule, Context, VMError, load_module_file
     from iree_lab.vm.status import StatusCode, VMStatus
 
@@ -63,8 +64,15 @@ def run(args) -> int:
               "dependencies; creating run context")
         return 1
     main_module = modules[-1]
+    # Like iree-run-module, the HAL modules the program depends on are created first
+    # (iree_tooling_load_modules_with_dependencies).
     try:
-        context = Context(modules)
+        session = Session.for_modules(modules, device_uri=(args.device or ["local-sync"])[0])
+    except VMStatus as status:
+        _fail(_text(status, ["creating device", "creating run context"]))
+        return 1
+    try:
+        context = Context(session.modules + modules)
     except VMError as e:
         _fail(_text(e, ["creating VM context", "creating run context"]))
         return 1
@@ -80,7 +88,7 @@ def run(args) -> int:
 
     fragment = function.cconv.arguments if function.cconv else ""
     try:
-        inputs = parse_inputs(fragment, args.input)
+        inputs = session.parse_inputs(fragment, args.input)
     except VMStatus as status:
         _fail(_text(status, ["parsing function inputs"] + decl_note))
         return 1
@@ -98,11 +106,8 @@ def run(args) -> int:
         _fail(_text(e, [f"invoking function '{function.name}'"] + decl_note))
         return 1
     result_fragment = function.cconv.results if function.cconv else ""
-    out = []
-    for i, value in enumerate(results):
-        ch = result_fragment[i] if i < len(result_fragment) else "r"
-        out.append(f"result[{i}]: {format_variant(ch, value)}\n")
-    sys.stdout.write("".join(out))
+    sys.stdout.write(session.format_results(results, result_fragment,
+                                            args.output_max_element_count))
     sys.stdout.flush()
     context.close()
     return 0
@@ -144,137 +149,3 @@ def _text(error, annotations: list[str]) -> str:
 def _fail(text: str) -> None:
     sys.stdout.flush()
     print(f"iree-lab run: {text}", file=sys.stderr)
-
-
-# -- Input parsing: the C library's strtol/strtof, exactly as iree-run-module ----------------
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_strtol = _libc.strtol
-_strtol.restype = ctypes.c_long
-_strtol.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int]
-_strtoll = _libc.strtoll
-_strtoll.restype = ctypes.c_longlong
-_strtoll.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int]
-_strtof = _libc.strtof
-_strtof.restype = ctypes.c_float
-_strtof.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
-_strtod = _libc.strtod
-_strtod.restype = ctypes.c_double
-_strtod.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
-
-_LONG_MIN = -(1 << 63)
-_LONG_MAX = (1 << 63) - 1
-
-
-def _c_parse(fn, text: str, limit: int, *base):
-    """Runs a strto* function like iree_string_view_ato*: (ok, value)."""
-    data = text.encode("utf-8", "surrogateescape")
-    if len(data) >= limit:
-        return False, None
-    buf = ctypes.create_string_buffer(data, limit)
-    end = ctypes.c_char_p()
-    ctypes.set_errno(0)
-    value = fn(buf, ctypes.byref(end), *base)
-    errno = ctypes.get_errno()
-    consumed = ctypes.cast(end, ctypes.c_void_p).value - ctypes.addressof(buf)
-    if consumed == 0:
-        return False, None
-    return True, (value, errno)
-
-
-def parse_inputs(fragment: str, specs: list[str]) -> list:
-    from iree_lab.vm.status import StatusCode, VMStatus
-    from iree_lab.vm.value import i32
-
-    values = []
-    cconv = list(fragment)
-    for raw in specs:
-        text = raw.strip()
-        try:
-            if not text:
-                raise VMStatus(StatusCode.INVALID_ARGUMENT, "no value specified for input")
-            if not cconv:
-                raise VMStatus(StatusCode.INVALID_ARGUMENT, "function expected fewer input values")
-            ch = cconv.pop(0)
-            if text in ("(null)", "(ignored)"):
-                values.append({"i": 0, "I": 0, "f": np.float32(0.0), "F": 0.0, "r": None}[ch])
-                continue
-            if ch == "r":
-                raise VMStatus(StatusCode.UNIMPLEMENTED,
-                               "ref inputs (tensors, files) need the HAL, which iree_lab's VM "
-                               "does not provide yet; only (null) refs can be passed")
-            if ch in "iI":
-                ok, res = _c_parse(_strtol if ch == "i" else _strtoll, text,
-                                   16 if ch == "i" else 32, 0)
-                if ok:
-                    value, errno = res
-                    if value in (_LONG_MIN, _LONG_MAX) and errno == 34:  # ERANGE
-                        ok = False
-                    elif value == 0 and errno != 0:
-                        ok = False
-                if not ok:
-                    raise VMStatus(StatusCode.INVALID_ARGUMENT,
-                                   f"parsing value `{text}` as {'i32' if ch == 'i' else 'i64'}")
-                values.append(i32(value) if ch == "i" else value)
-            elif ch in "fF":
-                ok, res = _c_parse(_strtof if ch == "f" else _strtod, text, 32)
-                if ok:
-                    value, errno = res
-                    if value == 0 and errno != 0:
-                        ok = False
-                if not ok:
-                    raise VMStatus(StatusCode.INVALID_ARGUMENT,
-                                   f"parsing value `{text}` as {'f32' if ch == 'f' else 'f64'}")
-                values.append(np.float32(value) if ch == "f" else float(value))
-            else:
-                raise VMStatus(StatusCode.UNIMPLEMENTED, f"unimplemented cconv type `{ch}`")
-        except VMStatus as status:
-            raise status.annotate(f"parsing input `{text}`") from None
-    return values
-
-
-# -- Result printing (iree_tooling_format_variant) -------------------------------------------
-
-
-def format_float(value: float) -> str:
-    """C's ``%g`` (glibc spells NaN with its sign)."""
-    if math.isnan(value):
-        return "-nan" if math.copysign(1.0, value) < 0 else "nan"
-    return "%g" % value  # noqa: UP031 - C printf semantics on purpose
-
-
-def format_variant(ch: str, value) -> str:
-    from iree_lab.vm import List
-
-    if ch == "i":
-        return f"i32={int(value)}"
-    if ch == "I":
-        return f"i64={int(value)}"
-    if ch == "f":
-        return f"f32={format_float(float(value))}"
-    if ch == "F":
-        return f"f64={format_float(float(value))}"
-    if value is None:
-        return "(null)"
-    name = value.ref_type.name
-    if isinstance(value, List):
-        lines = []
-        for i in range(len(value)):
-            lines.append(f"child_list[{i}]: {_format_list_element(value, i)}\n")
-        return f"{name}\n" + "".join(lines)
-    return f"{name}\n(no printer)"
-
-
-def _format_list_element(lst, index: int) -> str:
-    from iree_lab.vm.value import ValueType
-
-    vt = lst.element_value_type(index)
-    element = lst.get_variant(index)
-    if vt is None:
-        if element is None:
-            return "(null)"
-        return format_variant("r", element)
-    if vt in (ValueType.F32, ValueType.F64):
-        return f"f{32 if vt == ValueType.F32 else 64}={format_float(float(element))}"
-    bits = {ValueType.I8: 8, ValueType.I16: 16, ValueType.I32: 32, ValueType.I64: 64}[vt]
-    return f"i{bits}={int(element)}"
