@@ -436,10 +436,8 @@ def test_fence_await_returns_the_failure(fences_context):
 
 def test_async_program_runs_when_its_wait_fence_is_signaled(build_module, device):
     """coarse-fences ABI: work is queued behind the caller's wait fence."""
-    # Stepping tier: the fast tier (vm/fast.py _call_args) drops refs moved inside
-    # variadic spans, which nulls execute.indirect's binding table here.
     ctx = vm.Context([HALModule([device]),
-                      vm.BytecodeModule.load(build_module("async_vmvx"))], fast=False)
+                      vm.BytecodeModule.load(build_module("async_vmvx"))])
     fn = ctx.lookup_function("add")
     a = io.parse_buffer_view("4xf32=1 2 3 4", device)
     b = io.parse_buffer_view("4xf32=0.5", device)

@@ -29,7 +29,7 @@ def inline_contexts():
             assert [m.name for m in session.modules] == ["hal_inline", "hal_loader"]
             # Stepping tier: the fast tier drops refs moved inside variadic spans
             # (hal_loader.executable.dispatch's bindings).
-            ctx = vm.Context(session.modules + [user], fast=False)
+            ctx = vm.Context(session.modules + [user])
             cache[program] = (path, ctx, session.device)
         return cache[program]
 

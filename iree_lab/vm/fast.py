@@ -722,15 +722,12 @@ class FunctionCompiler:
                 i += 1
             seg_i += 1
         if moved:
-            # Moved refs leave the caller's registers when the call starts.
-            temps = []
-            for m, name in enumerate(moved):
-                pre.append(f"_m{m} = {name}")
-                temps.append((name, f"_m{m}"))
-            for name, _temp in temps:
-                pre.append(f"{name} = None")
-            mapping = dict(temps)
-            args = [mapping.get(a, a) for a in args]
+            # Moved refs leave the caller's registers when the call starts, after every
+            # argument (variadic lists and non-moved uses of the same register included)
+            # has been read, as IREE reads all operands before releasing moved ones.
+            pre.append(f"_args = ({', '.join(args)},)")
+            pre.extend(f"{name} = None" for name in dict.fromkeys(moved))
+            args = ["*_args"]
         return args, pre, []
 
     def _delegate(self) -> str:
