@@ -23,10 +23,24 @@ in traitlets. A debugger panel composes a :class:`CFGView` (drive
 from __future__ import annotations
 
 from iree_lab.notebook import display
-from iree_lab.notebook.widgets import BlobView, CFGView, LabWidget, ModuleExplorer
 
 __all__ = ["BlobView", "CFGView", "LabWidget", "ModuleExplorer", "load_ipython_extension",
            "show"]
+
+
+_WIDGETS = ("BlobView", "CFGView", "LabWidget", "ModuleExplorer")
+
+
+def __getattr__(name):
+    # Widgets load anywidget/ipywidgets on first use, so rich display works without them.
+    if name in _WIDGETS:
+        try:
+            from iree_lab.notebook import widgets
+        except ImportError as e:
+            raise ImportError(f"iree_lab.notebook.{name} needs anywidget and ipywidgets "
+                              f"(pip install 'iree_lab[lab]'): {e}") from e
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'iree_lab.notebook' has no attribute {name!r}")
 
 
 def show(obj, *args, **kwargs):
@@ -36,6 +50,7 @@ def show(obj, *args, **kwargs):
     from iree_lab.format.executables import Executable
     from iree_lab.hal.executables import ModuleExecutable
     from iree_lab.isa import DecodedFunction
+    from iree_lab.notebook.widgets import BlobView, CFGView, ModuleExplorer
 
     if isinstance(obj, Module):
         return ModuleExplorer(obj, *args, **kwargs)
