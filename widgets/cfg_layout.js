@@ -187,13 +187,18 @@ export function layoutGraph(graph, options = {}) {
     for (const v of layers[l]) {
       if (spine[v] < 0) spine[v] = spineCount++;
       let bestW = -1;
+      let tie = false;
       for (const w of V[v].down) {
         if (spine[w] >= 0) continue;
         // Long edges always continue their own chain.
-        if (V[v].edge !== undefined && V[w].edge === V[v].edge) { bestW = w; break; }
-        if (bestW < 0 || reach[w] > reach[bestW]) bestW = w;
+        if (V[v].edge !== undefined && V[w].edge === V[v].edge) { bestW = w; tie = false; break; }
+        // A vertex entered from several places (a join) is centred under them instead.
+        if (V[w].up.length !== 1) continue;
+        if (bestW < 0 || reach[w] > reach[bestW]) { bestW = w; tie = false; }
+        else if (reach[w] === reach[bestW]) tie = true;
       }
-      if (bestW >= 0) spine[bestW] = spine[v];
+      // Equal branches (a diamond) stay symmetric around their parent.
+      if (bestW >= 0 && !tie) spine[bestW] = spine[v];
     }
   }
   const spineSum = new Float64Array(spineCount);
