@@ -40,6 +40,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from iree_lab.hal.tooling import Session
     from iree_lab.vm import BytecodeModule, Context, VMError, load_module_file
+    from iree_lab.vm.scheduler import Scheduler, is_coarse_fences
     from iree_lab.vm.status import StatusCode, VMStatus
 
     if not args.module:
@@ -93,6 +94,13 @@ def run(args) -> int:
         _fail(_text(status, ["parsing function inputs"] + decl_note))
         return 1
 
+    # async-external (coarse-fences) functions get a null wait fence and a fresh signal
+    # fence to wait on (iree_tooling_append_async_fences) and run as a fiber.
+    signal = None
+    if is_coarse_fences(function):
+        signal = session.device.create_fence([(session.device.create_semaphore(0), 1)])
+        inputs = list(inputs) + [None, signal]
+
     sys.stdout.write(f"EXEC @{function.name}\n")
     sys.stdout.flush()
     try:
@@ -101,9 +109,21 @@ def run(args) -> int:
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"input list and function mismatch; expected {expected} arguments "
                           f"but passed {len(inputs)}")
-        results = context.call_function(function, inputs)
+        if signal is None:
+            results = context.call_function(function, inputs)
+        else:
+            scheduler = Scheduler(context)
+            fiber = scheduler.spawn(function, *inputs)
+            scheduler.run()  # a wait nothing can satisfy raises DeadlockError
+            results = fiber.result()
     except VMError as e:
         _fail(_text(e, [f"invoking function '{function.name}'"] + decl_note))
+        return 1
+    if signal is not None and signal.query() != StatusCode.OK:
+        failure = signal.failure() or VMStatus(
+            StatusCode.DEADLINE_EXCEEDED, "the function returned without signaling its "
+            "signal fence and nothing else can (iree-run-module would wait forever)")
+        _fail(_text(failure, ["waiting on finish fence"]))
         return 1
     result_fragment = function.cconv.results if function.cconv else ""
     sys.stdout.write(session.format_results(results, result_fragment,
