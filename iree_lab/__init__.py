@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from iree_lab.errors import FormatError, IreeLabError
 
 __all__ = ["FormatError", "IreeLabError", "open"]
@@ -17,3 +19,16 @@ def open(source, /):  # noqa: A001 - mirrors builtins.open on purpose: iree_lab.
     from iree_lab.format import open_module
 
     return open_module(source)
+
+
+def _register_rich_display() -> None:
+    # In IPython/Jupyter, `import iree_lab` is enough for modules, functions and
+    # executables to show rich views. Registration is by type name and imports no
+    # view code, so plain Python pays nothing.
+    if "IPython" in sys.modules:
+        from iree_lab.notebook import display
+
+        display.register()
+
+
+_register_rich_display()
