@@ -171,6 +171,10 @@ def fiber_timeline(source, *, clock: str = "step", labels: bool | None = None,
     ax.set_xlim(0, end * 1.08 if end > 0 else 1)
     ax.set_xlabel("scheduler step (one slice per step)" if clock == "step"
                   else "wall time (s)")
+    if clock == "step":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
     handles = [Patch(facecolor=STATE_COLORS[s], label=s) for s in STATE_COLORS
