@@ -202,6 +202,16 @@ def test_yieldable_variadic_import(fibers_path, iree_offsets):
              for e in sched.events if e.kind == "suspend"]
     call = iree_offsets["gather"]["yieldable"][0]
     assert stops == [("deferred", "host.gather", call, 2)] * 3
+    # While deferred the caller keeps where the results go (IREE's return_registers).
+    ctx, _ = _context(fibers_path)
+    sched = Scheduler(ctx)
+    probe = sched.spawn("gather", 2, 3, 4, 5)
+    sched.step()
+    caller, native = probe.stack
+    assert type(native) is not vm.Frame and native.function.full_name == "host.gather"
+    assert list(caller.return_registers) == [6, 8] and caller.pc == call
+    sched.run()
+    assert probe.result() == [19, 3 << 33] and not probe.stack
     # The synchronous drivers (both tiers) resume it right away: same results.
     for fast in (False, True):
         ctx2 = vm.Context([_HOST.Host(), vm.BytecodeModule.load(fibers_path)], fast=fast)
@@ -346,6 +356,7 @@ def test_wait_frame_polling_rules():
         raise vm.VMStatus(StatusCode.DATA_LOSS, "gone")
 
     assert WaitSource("c", query=raising).query() == StatusCode.DATA_LOSS
+    assert WaitSource("d", query=lambda: 1 // 0).query() == StatusCode.INTERNAL
 
 
 def test_failed_wait_source_resumes_the_waiter_with_the_failure(fibers_path):

@@ -104,8 +104,9 @@ class WaitSource:
     """One thing a fiber can wait on (IREE's ``iree_wait_source_t``).
 
     ``query`` is a callable returning OK (resolved), DEFERRED (pending) or the
-    code of a failure; ``current`` (optional) returns the present value for
-    messages and timelines (a semaphore's payload).
+    code of a failure (raising a VMStatus counts as its code, any other
+    exception as INTERNAL); ``current`` (optional) returns the present value
+    for messages and timelines (a semaphore's payload).
     """
 
     __slots__ = ("resource", "value", "_query", "_current")
@@ -123,6 +124,8 @@ class WaitSource:
             return StatusCode(int(self._query()))
         except VMStatus as status:  # a source may raise its failure instead
             return status.code
+        except Exception:  # a broken source fails its waiters rather than the scheduler
+            return StatusCode.INTERNAL
 
     def current(self):
         return self._current() if self._current is not None else None
