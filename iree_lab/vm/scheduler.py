@@ -72,6 +72,8 @@ import enum
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+import numpy as np
+
 from iree_lab.vm.interpreter import Frame, Invocation, InvocationState, NativeFrame
 from iree_lab.vm.module import Function
 from iree_lab.vm.status import StatusCode, VMError, VMInterrupt, VMStatus
@@ -434,15 +436,10 @@ def _plain(value):
     """A result as a plain value for records (refs by their repr)."""
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, float):
-        return value
-    try:
-        import numpy as np
-
-        if isinstance(value, np.floating):
-            return float(value)
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
     return repr(value)
 
 
@@ -604,7 +601,8 @@ class Scheduler:
         self._event(fiber, kind, fiber._ready_reason, detail)
         fiber.state = FiberState.RUNNING
         fiber.slices += 1
-        state = inv.run()  # failures (KeyboardInterrupt too) come back as FAILED
+        with np.errstate(all="ignore"):  # VM arithmetic wraps and overflows silently
+            state = inv.run()  # failures (KeyboardInterrupt too) come back as FAILED
         self.step_count += 1
         fiber.wait = None
         if state == InvocationState.DONE:
@@ -635,7 +633,7 @@ class Scheduler:
                 fiber.state = FiberState.READY
             fiber._ready_reason = suspension.reason
             detail = suspension.record()
-            detail["stack"] = [str(f) for f in inv.backtrace()]
+            detail["stack"] = [_frame_text(f) for f in inv.stack]
             self._event(fiber, "suspend", suspension.reason, detail)
 
     def _event(self, fiber: Fiber, kind: str, reason: str = "", detail=None) -> None:
@@ -665,6 +663,13 @@ class Scheduler:
                                    outcome))
         return Timeline(tuple(infos), tuple(self.events), tuple(spans), self.step_count,
                         now_wall)
+
+
+def _frame_text(frame) -> str:
+    """``module.function+PC`` of a bytecode frame, ``module.function (native)`` of an import."""
+    if type(frame) is Frame:
+        return f"{frame.module_name}.{frame.function_name}+{frame.pc:08X}"
+    return f"{frame.function.full_name} (native)"
 
 
 def _suspension(inv: Invocation) -> Suspension:
