@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
                    "Python VM); default local-sync")
     p.add_argument("--output_max_element_count", type=int, default=1024, metavar="N",
                    help="print up to N elements of each output tensor and elide the rest")
+    from iree_lab.cli.debug import add_trace_flags
+
+    add_trace_flags(p)  # --trace_execution (iree_lab.debug.trace)
     p.set_defaults(func=run)
 
 
@@ -73,7 +76,10 @@ def run(args) -> int:
         _fail(_text(status, ["creating device", "creating run context"]))
         return 1
     try:
-        context = Context(session.modules + modules)
+        from iree_lab.cli.debug import trace_hook
+
+        context = Context(session.modules + modules,
+                          hook=trace_hook(args, session.modules + modules))
     except VMError as e:
         _fail(_text(e, ["creating VM context", "creating run context"]))
         return 1

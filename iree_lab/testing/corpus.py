@@ -124,6 +124,10 @@ PROGRAMS: dict[str, Program] = {
                  _LOCAL_VMVX + ["--iree-vm-emit-polyglot-zip=false"]),
         _program("vm_assembly", "basic.vmasm", tool="assemble"),
         _program("cfg_large", "cfg_large.vmasm", tool="assemble"),  # ~2,000-instruction CFG
+        # The debugger's programs (tests/test_debug*.py).
+        _program("debug_app", "debug/app.vmasm", tool="assemble"),
+        _program("debug_source", "debug/source.mlir", _LOCAL_VMVX),
+        _program("debug_tensors", "debug/tensors.mlir", _LOCAL_VMVX),
         # Fibers and the scheduler (tests/test_fibers*.py).
         _program("fibers", "fibers/fibers.vmasm", tool="assemble"),
         _program("fibers_async", "fibers/async.mlir",
