@@ -1381,8 +1381,9 @@ class Debugger:
             return eval(compile(expression, "<print>", "eval"), _SAFE_BUILTINS, scope)  # noqa: S307
         except SyntaxError as e:
             raise DebugError(f"{expression!r}: {e.msg}") from None
-        except KeyError as e:
-            raise DebugError(f"unknown name {e.args[0]!r} in {expression!r}") from None
+        except (KeyError, NameError) as e:
+            name = e.args[0] if isinstance(e, KeyError) else getattr(e, "name", e)
+            raise DebugError(f"unknown name {name!r} in {expression!r}") from None
         except DebugError:
             raise
         except Exception as e:
