@@ -20,6 +20,23 @@ F32_16A = "16xf32=" + " ".join(str(v) for v in np.linspace(-3.5, 4.25, 16))
 F32_16B = "16xf32=" + " ".join(str(v) for v in np.linspace(0.5, 2.0, 16)[::-1])
 SEQ = " ".join(str(float(v)) for v in np.arange(1, 129) * 0.25 - 9)
 
+
+def _seq(shape, element_type: str, value) -> str:
+    """An --input value whose i-th element is value(i)."""
+    count = int(np.prod(shape))
+    dims = "x".join(str(d) for d in shape)
+    return f"{dims}x{element_type}=" + " ".join(str(value(i)) for i in range(count))
+
+
+# Inputs of the larger-shape functions (results beyond the 1024 printed elements).
+BATCH_MATMUL_LARGE = [_seq((4, 32, 24), "f32", lambda i: i % 11 - 5),
+                      _seq((4, 24, 16), "f32", lambda i: (i * 3) % 8 * 0.5 - 2)]
+CONV2D_LARGE = [_seq((1, 18, 18, 4), "f32", lambda i: i % 13 * 0.25 - 1.5),
+                _seq((3, 3, 4, 8), "f32", lambda i: (i * 7) % 9 - 4)]
+LAYERNORM = [_seq((4, 16), "f32", lambda i: (i * 7) % 23 * 0.3 - 2),
+             _seq((16,), "f32", lambda i: 1 + i * 0.0625),
+             _seq((16,), "f32", lambda i: i % 4 * 0.25 - 0.5)]
+
 # (program, function, inputs)
 CASES = [
     ("elementwise", "chain", [F32_16A, F32_16B]),
@@ -30,6 +47,7 @@ CASES = [
     ("elementwise", "dynamic", ["2x3xf32=1 2 3 4 5 6", "2x3xf32=0.5"]),
     ("elementwise", "dynamic", ["1x5xf32=-1 -2 -3 -4 -5", "1x5xf32=2 2 2 2 2"]),
     ("elementwise", "select_cast", ["6xf32=-1.5 2.5 3.75 -0.5 9 0.49", "6xi32=0 3 3 -1 8 1"]),
+    ("elementwise", "exp_log", [_seq((4, 64), "f32", lambda i: (i * 37) % 251 * 0.07 - 8.5)]),
     ("linalg", "matmul", ["8x16xf32=" + " ".join(str(i % 7 - 3) for i in range(128)),
                           "16x4xf32=" + " ".join(str((i % 5) * 0.5) for i in range(64))]),
     ("linalg", "matmul_i32", ["4x6xi32=" + " ".join(str(i - 12) for i in range(24)),
@@ -44,6 +62,39 @@ CASES = [
     ("linalg", "dynamic_matmul", ["1x1xf32=3", "1x1xf32=-2"]),
     ("stateful", "three_dispatches", ["4x4xf32=" + " ".join(str(i - 8) for i in range(16)),
                                       "4x4xf32=" + " ".join(str((i % 3) - 1) for i in range(16))]),
+    # nn.mlir: batch matmul, convolutions, layernorm, gathers, wide softmax, larger shapes.
+    ("nn", "batch_matmul", [_seq((3, 4, 5), "f32", lambda i: (i % 7 - 3) * 0.5),
+                            _seq((3, 5, 2), "f32", lambda i: i % 4 - 1.25)]),
+    ("nn", "batch_matmul_i8", [_seq((2, 3, 8), "i8", lambda i: (i * 37) % 255 - 127),
+                               _seq((2, 8, 5), "i8", lambda i: (i * 11) % 256 - 128)]),
+    ("nn", "batch_matmul_dynamic", [_seq((2, 3, 4), "f32", lambda i: i * 0.25),
+                                    _seq((2, 4, 3), "f32", lambda i: 1 - i * 0.125)]),
+    ("nn", "batch_matmul_dynamic", ["1x1x2xf32=2 3", "1x2x1xf32=-1 4"]),
+    ("nn", "conv2d", [_seq((1, 6, 6, 2), "f32", lambda i: i % 9 - 4),
+                      _seq((3, 3, 2, 4), "f32", lambda i: (i * 5) % 7 * 0.25 - 0.75)]),
+    ("nn", "conv2d_bias_relu", [_seq((2, 7, 7, 3), "f32", lambda i: (i * 13) % 17 * 0.5 - 4),
+                                _seq((2, 2, 3, 2), "f32", lambda i: i % 5 - 2), "2xf32=0.5 -3"]),
+    ("nn", "conv2d_i8", [_seq((1, 5, 5, 4), "i8", lambda i: (i * 29) % 256 - 128),
+                         _seq((3, 3, 4, 3), "i8", lambda i: (i * 7) % 256 - 128)]),
+    ("nn", "depthwise_conv", [_seq((1, 5, 5, 3), "f32", lambda i: i * 0.1 - 3),
+                              _seq((2, 2, 3), "f32", lambda i: i % 3 - 0.5)]),
+    ("nn", "layernorm", LAYERNORM),
+    ("nn", "gather", [_seq((6, 3), "f32", lambda i: i * 1.5), "4x1xi32=5 0 2 2"]),
+    ("nn", "gather_computed", [_seq((5, 4), "i32", lambda i: i * i - 40), "6xi32=0 4 -3 9 2 1"]),
+    ("nn", "softmax_wide", [_seq((16, 130), "f32", lambda i: (i * 31) % 97 * 0.05 - 2)]),
+    ("nn", "batch_matmul_large", BATCH_MATMUL_LARGE),
+    ("nn", "conv2d_large", CONV2D_LARGE),
+    # halfs.mlir / halfs_layout.mlir: f16 and bf16 tensors.
+    ("halfs", "f16_gather", ["5x2xf16=1 2 3 4 5 6 7 8 9 10", "3x1xi32=4 0 4"]),
+    ("halfs", "f16_negate_bits", ["6xf16=1 -2 0 -0 inf 1e-7"]),
+    ("halfs", "f16_to_f32", ["10xf16=1 -2.5 0 -0 65504 6e-8 -1e-5 inf -inf nan"]),
+    ("halfs", "bf16_square", ["6xbf16=1 -2 0 3.5 inf 1e-7"]),
+    ("halfs", "f16_reverse_rows", [_seq((4, 3), "f16", lambda i: i * 0.5 - 2)]),
+    ("halfs", "f16_reverse_rows", ["1x3xf16=0.1 0.2 0.3"]),
+    ("halfs_layout", "f16_transpose", ["3x5xf16=1 2 3 4 5 6 7 8 9 10 11 12 13 14 0.1"]),
+    ("halfs_layout", "f16_concat_slice", ["4x3xf16=0.5 1 2 3 4 5 6 7 8 9 10 11",
+                                          "2x3xf16=-1 -2 -3 -4 -5 65504"]),
+    ("halfs_layout", "bf16_transpose", ["2x3x2xbf16=1 2 3 4 5 6 7 8 9 10 11 3.14159"]),
     ("tensor", "add", ["4xf32=1 2 3 4", "4xf32=10 20 30 40"]),
     ("tensor", "matmul", ["4x8xf32=1.5", "8x4xf32=" + " ".join(str(i) for i in range(32))]),
     ("tensor", "sum", ["16xi32=" + " ".join(str(i * i) for i in range(16))]),

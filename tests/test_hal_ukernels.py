@@ -43,7 +43,8 @@ VMVX_EXPORTS = {
     "xor.2d.i32": "0rIIIrIIIrIIIII_v",
 }
 
-_UK_CASES = [c for c in CASES if c[0] in ("elementwise", "linalg", "stateful")]
+# halfs_layout is left out: with microkernels iree-compile rejects vmvx.copy of f16/bf16.
+_UK_CASES = [c for c in CASES if c[0] in ("elementwise", "linalg", "stateful", "nn", "halfs")]
 # IREE's own microkernel lowering of this transpose reads out of bounds; both fail.
 _FAILING = {("linalg", "transpose")}
 

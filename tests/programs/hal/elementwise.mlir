@@ -47,3 +47,11 @@ func.func @select_cast(%a: tensor<6xf32>, %b: tensor<6xi32>) -> (tensor<6xf32>, 
   %i = arith.fptosi %a : tensor<6xf32> to tensor<6xi32>
   return %s, %i : tensor<6xf32>, tensor<6xi32>
 }
+
+// Enough exp/log values that a last-ulp difference from the C library would show.
+func.func @exp_log(%a: tensor<4x64xf32>) -> (tensor<4x64xf32>, tensor<4x64xf32>) {
+  %0 = math.exp %a : tensor<4x64xf32>
+  %1 = math.absf %a : tensor<4x64xf32>
+  %2 = math.log %1 : tensor<4x64xf32>
+  return %0, %2 : tensor<4x64xf32>, tensor<4x64xf32>
+}
