@@ -138,6 +138,37 @@ def test_matches_iree_run_module(iree_tool, contexts, program, function, inputs)
     assert run_ours(ctx, device, function, inputs) == expected.stdout.decode()
 
 
+# (program, function, inputs, --output_max_element_count) through `iree-lab run`.
+TRUNCATION_CASES = [
+    ("nn", "batch_matmul_large", BATCH_MATMUL_LARGE, 100),
+    ("nn", "conv2d_large", CONV2D_LARGE, 7),
+    ("nn", "conv2d_large", CONV2D_LARGE, 2048),
+    ("nn", "layernorm", LAYERNORM, 20),
+    ("nn", "layernorm", LAYERNORM, 0),
+    ("linalg", "concat_slice", next(c[2] for c in CASES if c[1] == "concat_slice"), 5),
+]
+
+
+def run_cli(capsys, args) -> tuple[int, str]:
+    """``iree-lab run ARGS`` in process: exit code and stdout."""
+    from iree_lab.cli.main import main
+
+    capsys.readouterr()
+    code = main(["run", *args])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("program", "function", "inputs", "count"), TRUNCATION_CASES,
+                         ids=[f"{c[0]}.{c[1]}-{c[3]}" for c in TRUNCATION_CASES])
+def test_output_truncation_matches_iree_run_module(iree_tool, build_module, capsys, program,
+                                                   function, inputs, count):
+    args = [f"--module={build_module(_program(program))}", f"--function={function}",
+            *[f"--input={i}" for i in inputs], f"--output_max_element_count={count}"]
+    expected = iree_tool("iree-run-module", "--device=local-sync", *args).stdout.decode()
+    assert "..." in expected or count >= 2048
+    assert run_cli(capsys, ["--device=local-sync", *args]) == (0, expected)
+
+
 def test_stateful_globals_match_iree_runtime(build_module):
     """Tensor and scalar globals persist across calls exactly as in iree.runtime."""
     ireert = pytest.importorskip("iree.runtime")

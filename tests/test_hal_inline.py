@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_hal_e2e import CASES, run_ours
 
@@ -46,6 +47,26 @@ def test_inline_programs_match_iree_run_module(iree_tool, inline_contexts, progr
     args = ["--device=local-sync", f"--module={path}", f"--function={function}"]
     expected = iree_tool("iree-run-module", *args, *[f"--input={i}" for i in inputs])
     assert run_ours(ctx, device, function, inputs) == expected.stdout.decode()
+
+
+def test_inline_stateful_globals_match_iree_runtime(build_module, inline_contexts):
+    """Globals persist across inline calls as they do with the full HAL in iree.runtime."""
+    ireert = pytest.importorskip("iree.runtime")
+    config = ireert.Config("local-sync")
+    ref_ctx = ireert.SystemContext(config=config)
+    ref_ctx.add_vm_module(ireert.VmModule.mmap(config.vm_instance,
+                                               str(build_module("hal_stateful"))))
+    ref = ref_ctx.modules.module
+    _, ctx, device = inline_contexts("stateful")
+    ctx = vm.Context(ctx.modules)  # fresh globals, whatever ran before
+    fn = ctx.lookup_function("accumulate")
+    for x in ([1, 2, 3, 4], [0.5, -1, 0.25, 8], [-10, 10, 1e-3, 0]):
+        x = np.array(x, np.float32)
+        expected = np.asarray(ref.accumulate(x))
+        (view,) = ctx.call_function(fn, [io.buffer_view_from_numpy(x, device)])
+        got = view.to_numpy()
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+    assert ctx.call("calls") == int(ref.calls()) == 3
 
 
 def test_inline_module_versions():
