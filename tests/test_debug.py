@@ -336,6 +336,7 @@ def test_register_and_global_watchpoints(work):
     old, new = stop.watch[0][1:]
     assert new == work.evaluate("i2") and old != new
     work.delete(wp.id)
+    work.restart()
     gw = work.watch_global(0, "i32", module="dbg")
     stop = work.cont()
     assert stop.reason == "watchpoint" and stop.watch[0][1:] == (0, 1)

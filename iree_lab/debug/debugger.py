@@ -293,44 +293,83 @@ class GlobalsView:
 
 
 class _Scope(Mapping):
-    """Names a condition or ``print`` expression can use (resolved lazily)."""
+    """Names a condition or ``print`` expression can use, resolved on lookup.
 
-    def __init__(self, frame, extra: dict):
+    Built per evaluation, so it computes nothing up front: conditions run on
+    every hit of their breakpoint.
+    """
+
+    __slots__ = ("engine", "inv", "frame", "k", "_regs")
+
+    _BUILTINS = {"abs": abs, "min": min, "max": max, "len": len, "int": int, "float": float,
+                 "bool": bool, "hex": hex, "round": round, "any": any, "all": all}  # fmt: skip
+    _NAMES = ("i32", "i64", "f32", "f64", "word", "ref", "g", "pc", "function", "module",
+              "position", "workgroup")
+
+    def __init__(self, engine, inv, frame, k):
+        self.engine = engine
+        self.inv = inv
         self.frame = frame
-        self.extra = extra
-        regs = frame.registers if frame is not None else None
-        self.regs = regs
-        self.fixed = {
-            "i32": lambda n: regs.i32(n), "i64": lambda n: regs.i64(n),
-            "f32": lambda n: float(regs.f32(n)), "f64": lambda n: regs.f64(n),
-            "word": lambda n: regs.word(n), "ref": lambda n: regs.ref(n),
-            "g": GlobalsView(frame.code.state) if frame is not None else None,
-            "abs": abs, "min": min, "max": max, "len": len, "int": int, "float": float,
-            "bool": bool, "hex": hex, "round": round, "any": any, "all": all,
-        }  # fmt: skip
+        self.k = k
+        self._regs = None
+
+    @property
+    def regs(self):
+        if self._regs is None:
+            self._regs = self.frame.registers
+        return self._regs
 
     def __getitem__(self, name: str):
-        if name in self.extra:
-            return self.extra[name]
-        if name in self.fixed:
-            return self.fixed[name]
-        regs = self.regs
-        if regs is not None and len(name) > 1 and name[1:].isdigit():
+        first = name[0]
+        if (first == "i" or first == "r") and name[1:].isdigit() and name not in _TYPE_NAMES:
             n = int(name[1:])
-            if name[0] == "i" and n < len(regs.R):
+            regs = self.regs
+            if first == "i" and n < len(regs.R):
                 return regs.i32(n)
-            if name[0] == "r" and n < len(regs.RR):
+            if first == "r" and n < len(regs.RR):
                 return regs.ref(n)
+            raise KeyError(name)
+        frame = self.frame
+        if name == "pc":
+            return frame.code.pcs[self.k] if self.k is not None else None
+        if name == "function":
+            return frame.code.name
+        if name == "module":
+            return frame.code.module.name
+        if name == "position":
+            return self.engine.position
+        if name == "workgroup":
+            info = self.engine.dispatches.get(id(self.inv))
+            return info[2] if info is not None and info[0] is self.inv else None
+        if name == "g":
+            return GlobalsView(frame.code.state)
+        regs = self.regs
+        if name == "i32":
+            return regs.i32
+        if name == "i64":
+            return regs.i64
+        if name == "f32":
+            return lambda n: float(regs.f32(n))
+        if name == "f64":
+            return regs.f64
+        if name == "word":
+            return regs.word
+        if name == "ref":
+            return regs.ref
+        value = self._BUILTINS.get(name)
+        if value is not None:
+            return value
         raise KeyError(name)
 
     def __iter__(self):
-        return iter(list(self.extra) + list(self.fixed))
+        return iter(self._NAMES + tuple(self._BUILTINS))
 
     def __len__(self) -> int:
-        return len(self.extra) + len(self.fixed)
+        return len(self._NAMES) + len(self._BUILTINS)
 
 
 _SAFE_BUILTINS = {"__builtins__": {}}
+_TYPE_NAMES = frozenset({"i32", "i64"})
 
 
 # -- The engine: one world and its worker ---------------------------------------------------
@@ -342,6 +381,9 @@ class _Engine:
     def __init__(self, dbg: Debugger):
         self.dbg = dbg
         self.limit = [_INF]
+        # Whether calls and returns need no bookkeeping (running free: no step depth,
+        # listeners or watchpoints), so the hook only swaps breakpoint sets on them.
+        self.quiet = [False]
         self.active = False
         self.plan = _Plan("position", target=1)
         self.thread: threading.Thread | None = None
@@ -378,6 +420,7 @@ class _Engine:
         limit = self.limit
         position = 0
         cur_frame = None
+        cur_inv = None
         hot: frozenset | set = frozenset()
         engine = self
 
@@ -388,28 +431,40 @@ class _Engine:
                 return slow(inv, frame, k)
             return False
 
+        quiet = self.quiet
+        hot_set = self.hot_set
+
         def slow(inv, frame, k):
-            nonlocal cur_frame, hot
+            nonlocal cur_frame, cur_inv, hot
             if not engine.active:
                 cur_frame = frame
                 hot = frozenset()
                 return False
+            if quiet[0] and inv is cur_inv and position < limit[0] and frame is not cur_frame:
+                # A call or return while running free: only the breakpoint set changes.
+                cur_frame = frame
+                hot = hot_set(frame.code)
+                if k not in hot:
+                    return False
             pause = engine.on_instruction(inv, frame, k)
             cur_frame = frame
-            hot = engine.hot_set(frame.code)
+            cur_inv = inv
+            hot = hot_set(frame.code)
             return pause
 
         def set_position(p: int) -> None:
-            nonlocal position, cur_frame
+            nonlocal position, cur_frame, cur_inv
             position = p
             cur_frame = None
+            cur_inv = None
 
         def get_position() -> int:
             return position
 
         def reset_frame() -> None:
-            nonlocal cur_frame
+            nonlocal cur_frame, cur_inv
             cur_frame = None
+            cur_inv = None
 
         return hook, set_position, reset_frame, get_position
 
@@ -540,6 +595,8 @@ class _Engine:
         if self.interrupt:
             limit = 0
         self.limit[0] = limit
+        self.quiet[0] = mode in ("continue", "position", "scan") and not self.dbg._listeners \
+            and not self.dbg._watchpoints
 
     def _switch_invocation(self, inv, frame) -> None:
         invs = self.invs
@@ -616,13 +673,7 @@ class _Engine:
         return hits
 
     def scope(self, inv, frame, k) -> _Scope:
-        info = self.dispatches.get(id(inv))
-        return _Scope(frame, {
-            "pc": frame.code.pcs[k] if k is not None else None,
-            "function": frame.code.name, "module": frame.code.module.name,
-            "position": self.position,
-            "workgroup": info[2] if info is not None and info[0] is inv else None,
-        })
+        return _Scope(self, inv, frame, k)
 
     def _watch_changes(self, frame) -> list:
         out = []
