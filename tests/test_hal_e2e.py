@@ -62,6 +62,10 @@ CASES = [
     ("linalg", "dynamic_matmul", ["1x1xf32=3", "1x1xf32=-2"]),
     ("stateful", "three_dispatches", ["4x4xf32=" + " ".join(str(i - 8) for i in range(16)),
                                       "4x4xf32=" + " ".join(str((i % 3) - 1) for i in range(16))]),
+    ("control", "double_until", ["4xf32=0.5 1 -0.25 2", "100"]),
+    ("control", "double_until", ["4xf32=0.5 1 -0.25 2", "-1"]),
+    ("control", "branchy", ["6xi32=5 1 2 3 4 5", "3"]),
+    ("control", "branchy", ["6xi32=5 1 2 3 4 5", "7"]),
     # nn.mlir: batch matmul, convolutions, layernorm, gathers, wide softmax, larger shapes.
     ("nn", "batch_matmul", [_seq((3, 4, 5), "f32", lambda i: (i % 7 - 3) * 0.5),
                             _seq((3, 5, 2), "f32", lambda i: i % 4 - 1.25)]),
