@@ -27,6 +27,7 @@ from __future__ import annotations
 import struct
 
 from iree_lab.errors import FormatError
+from iree_lab.format._record import Record
 from iree_lab.format.generated import layouts
 
 TABLES = layouts.TABLES
@@ -399,26 +400,53 @@ class StructView:
 
 
 def open_root(data, schema: str, *, base: int = 0, name: str | None = None,
-              verify: bool = True) -> Table:
+              verify: bool = True, report=None) -> Table | None:
     """The checked root table of a FlatBuffer of ``schema`` (a schemas/*.fbs stem).
 
     ``data`` is the FlatBuffer without a size prefix; its file identifier
-    must match the schema's. ``base`` is where ``data`` starts in the file.
+    must match the schema's. ``base`` is where ``data`` starts in the file;
+    ``name`` (default: the schema) starts every error path.
     With ``verify`` the whole buffer is first verified like flatcc does
     (see verifier.py), as IREE's HAL drivers do before loading.
+
+    ``report`` (a callable taking a FormatError) makes it lenient, for
+    showing damaged buffers: a wrong identifier or a failed verification is
+    reported instead of raised and the root is still returned, read through
+    the checked accessors, which go on guarding every read (see
+    :class:`Lenient`); None only when there is no root table to read.
     """
     info = layouts.SCHEMAS[schema]
     buf = Buffer(data, base=base, name=name or schema)
     identifier = info["file_identifier"].encode()
     if buf.size < 8 or bytes(buf.data[4:8]) != identifier:
         found = bytes(buf.data[4:8])
-        raise buf.error(f"FlatBuffer file identifier is {found!r}, not {identifier!r}",
-                        4 if buf.size >= 8 else None, None)
+        _fail(buf.error(f"FlatBuffer file identifier is {found!r}, not {identifier!r}",
+                        4 if buf.size >= 8 else None, None), report)
+        if buf.size < 8:
+            return None
+        identifier = None  # reported once: verification goes on without it
     if verify:
         from iree_lab.format.verifier import verify_flatbuffer
 
-        verify_flatbuffer(buf, info["root_type"], identifier)
-    return buf.root(info["root_type"])
+        _attempt(lambda: verify_flatbuffer(buf, info["root_type"], identifier), report)
+    return _attempt(lambda: buf.root(info["root_type"]), report)
+
+
+def _fail(error: FormatError, report) -> None:
+    if report is None:
+        raise error
+    report(error)
+
+
+def _attempt(read, report):
+    """``read()``; with ``report``, a FormatError is reported and gives None."""
+    if report is None:
+        return read()
+    try:
+        return read()
+    except FormatError as e:
+        report(e)
+        return None
 
 
 # IREE's 64-byte header in front of HAL executable FlatBuffers
@@ -426,32 +454,135 @@ def open_root(data, schema: str, *, base: int = 0, name: str | None = None,
 EXECUTABLE_HEADER = struct.Struct("<4sIQ48x")
 
 
-def open_executable_root(data, schema: str, *, base: int = 0, verify: bool = True) -> Table:
-    """The root table of a HAL executable blob (64-byte IREE header + FlatBuffer).
+class ExecutableHeader(Record):
+    """A HAL executable blob's header; ``body`` is the FlatBuffer it announces."""
 
-    Checks what ``iree_hal_read_executable_flatbuffer_header`` checks: magic
-    equal to the schema's identifier, version 0, non-zero content size that
-    fits the blob.
+    __slots__ = ("magic", "version", "content_size", "body")
+    _hidden = ("body",)
+
+
+def read_executable_header(data, schema: str, *, base: int = 0, name: str | None = None,
+                           report=None) -> ExecutableHeader | None:
+    """Checks what ``iree_hal_read_executable_flatbuffer_header`` checks.
+
+    Magic equal to the schema's file identifier, version 0, non-zero content
+    size that fits the blob. With ``report`` (lenient, see :func:`open_root`)
+    a bad version or content size is reported and the bytes that are there
+    are still returned as the body; None when the blob is shorter than the
+    header or has another magic.
     """
     view = data if isinstance(data, memoryview) else memoryview(data)
+    where = f"{name or schema}/header"
     identifier = layouts.SCHEMAS[schema]["file_identifier"].encode()
     if len(view) < EXECUTABLE_HEADER.size:
-        raise FormatError(f"executable is {len(view)} bytes, smaller than its 64-byte header",
-                          offset=base, where=schema)
+        _fail(FormatError(f"executable is {len(view)} bytes, smaller than its 64-byte header",
+                          offset=base, where=where), report)
+        return None
     magic, version, content_size = EXECUTABLE_HEADER.unpack_from(view, 0)
     if magic != identifier:
-        raise FormatError(f"executable magic is {magic!r}, expected {identifier!r}",
-                          offset=base, where=schema)
+        _fail(FormatError(f"executable magic is {magic!r}, expected {identifier!r}",
+                          offset=base, where=where), report)
+        return None
     if version != 0:
-        raise FormatError(f"executable header version {version} is not 0", offset=base + 4,
-                          where=schema)
-    if content_size == 0 or content_size > len(view) - EXECUTABLE_HEADER.size:
-        raise FormatError(
-            f"executable content size {content_size} does not fit the "
-            f"{len(view) - EXECUTABLE_HEADER.size} bytes after the header",
-            offset=base + 8, where=schema)
-    body = view[EXECUTABLE_HEADER.size:EXECUTABLE_HEADER.size + content_size]
-    return open_root(body, schema, base=base + EXECUTABLE_HEADER.size, verify=verify)
+        _fail(FormatError(f"executable header version {version} is not 0", offset=base + 4,
+                          where=where), report)
+    available = len(view) - EXECUTABLE_HEADER.size
+    size = content_size
+    if size == 0 or size > available:
+        _fail(FormatError(f"executable content size {size} does not fit the {available} "
+                          "bytes after the header", offset=base + 8, where=where), report)
+        size = available
+    body = view[EXECUTABLE_HEADER.size:EXECUTABLE_HEADER.size + size]
+    return ExecutableHeader(magic, version, content_size, body)
+
+
+def open_executable_root(data, schema: str, *, base: int = 0, name: str | None = None,
+                         verify: bool = True, report=None) -> Table | None:
+    """The root table of a HAL executable blob (64-byte IREE header + FlatBuffer).
+
+    :func:`read_executable_header` then :func:`open_root` (``report``: lenient).
+    """
+    header = read_executable_header(data, schema, base=base, name=name, report=report)
+    if header is None:
+        return None
+    return open_root(header.body, schema, base=base + EXECUTABLE_HEADER.size, name=name,
+                     verify=verify, report=report)
+
+
+class Lenient:
+    """Reads that never raise, for showing what is left of a damaged buffer.
+
+    Each read runs a function over the checked accessors; a FormatError it
+    raises goes to ``report`` and the read yields a default, so a damaged
+    field costs that field only. The helpers take a table that may be None
+    (an earlier read failed) and then yield the default too.
+
+    Shared tables let a small hostile buffer describe a huge walk (N
+    elements all pointing at one table with an M-element vector, ...), so,
+    like the verifier's visits, reads are capped by the buffer size: past
+    ``READ_BUDGET_PER_BYTE`` reads per byte every read yields its default,
+    and that is reported once.
+    """
+
+    READ_BUDGET_PER_BYTE = 16  # a walk of an unshared buffer reads each byte a few times
+
+    __slots__ = ("report", "budget")
+
+    def __init__(self, report, size: int):
+        self.report = report
+        self.budget = 64 + self.READ_BUDGET_PER_BYTE * size
+
+    def spend(self, count: int) -> bool:
+        """Charges ``count`` reads (also for work on data already read); False past the cap."""
+        self.budget -= count
+        if self.budget >= 0:
+            return True
+        if self.budget + count >= 0:  # crossed the cap just now: say so once
+            self.report(FormatError("stopped reading: shared tables ask for more reads than a "
+                                    "buffer of this size holds (amplification)"))
+        return False
+
+    def read(self, read, default=None):
+        """``read()``, or ``default`` when it raises FormatError (reported) or the cap is hit."""
+        if not self.spend(1):
+            return default
+        try:
+            return read()
+        except FormatError as e:
+            self.report(e)
+            return default
+
+    def table(self, table: Table | None, name: str) -> Table | None:
+        return None if table is None else self.read(lambda: table.table(name))
+
+    def string(self, table: Table | None, name: str) -> str | None:
+        return None if table is None else self.read(lambda: table.string(name))
+
+    def string_bytes(self, table: Table | None, name: str) -> bytes | None:
+        return None if table is None else self.read(lambda: table.string_bytes(name))
+
+    def scalar(self, table: Table | None, name: str, default=None):
+        return default if table is None else self.read(lambda: table.scalar(name), default)
+
+    def struct(self, table: Table | None, name: str) -> StructView | None:
+        return None if table is None else self.read(lambda: table.struct(name))
+
+    def vector(self, table: Table | None, name: str) -> Vector | None:
+        return None if table is None else self.read(lambda: table.vector(name))
+
+    def elements(self, table: Table | None, name: str) -> list:
+        """The elements of a vector field, None for each one that cannot be read."""
+        vec = self.vector(table, name)
+        if vec is None:
+            return []
+        return [self.read(lambda i=i: vec[i]) for i in range(len(vec))]
+
+    def values(self, table: Table | None, name: str) -> list | None:
+        """All of a vector of scalars or structs (checked whole when the vector is read)."""
+        vec = self.vector(table, name)
+        if vec is None or not self.spend(len(vec)):
+            return None
+        return list(vec)
 
 
 def _short(type_name: str) -> str:
