@@ -391,3 +391,43 @@ def test_print_and_globals_errors_are_debug_errors(work):
         work.frame(5)
     with pytest.raises(DebugError, match="not a register"):
         work.watch_register("work", "x1")
+
+
+def test_steps_cross_module_boundaries_through_imports():
+    lib, app_module = corpus.build("vm_lib"), corpus.build("vm_app")
+    with Debugger.launch([lib, app_module], "use_add", ["3", "4"]) as dbg:
+        events = []
+        dbg.add_listener(lambda e: events.append((e.kind, e.detail.get("name"))))
+        stop = dbg.step()
+        assert stop.text == "%i2 = vm.call @lib.add(%i0(3), %i1(4))"
+        stop = dbg.step()  # into the other module's export
+        assert [(f.module, f.function, f.pc) for f in stop.frames] == [
+            ("app", "use_add", 1), ("lib", "add", 0)]
+        stop = dbg.finish()
+        assert where(stop) == ("use_add", 0x10) and dbg.evaluate("i2") == 7
+        assert ("import_call", "lib.add") in events and ("import_return", "lib.add") in events
+        stop = dbg.next()  # over the second cross-module call
+        assert where(stop) == ("use_add", 0x20) and dbg.evaluate("i2") == 14
+        assert dbg.back(2).frames[-1].module == "lib"  # back inside lib.add's return
+        assert dbg.cont().results == [14]
+
+
+def test_debugging_module_init_where_command_buffers_are_recorded():
+    with Debugger.launch(samples.path("mlp"), "predict", MLP_INPUT, init=True) as dbg:
+        assert where(dbg.stop) == ("__init", 0) and dbg.stop.reason == "entry"
+        with pytest.raises(DebugError, match="__init"):
+            dbg.globals("module")
+        bp = dbg.break_import("hal.command_buffer.dispatch")
+        stop = dbg.cont()
+        # __init calls the (unnamed) memoized recording function, which records the dispatch.
+        assert [f.function for f in stop.frames] == ["__init", "fn0"]
+        cb = dbg.ref(3)
+        assert cb.type == "hal.command_buffer" and "recording" in cb.summary
+        recorded_at = stop.position
+        end = dbg.cont()
+        assert end.reason == "done" and bp.hits == 1
+        assert np.allclose(end.results[0].to_numpy().ravel(), MLP_RESULT)
+        assert dbg.globals("module").ref(2).ref_type.name == "hal.command_buffer"
+        # Travel back into __init (no snapshot there: the world is rebuilt and re-run).
+        stop = dbg.reverse_continue()
+        assert stop.position == recorded_at and stop.frames[-1].function == "fn0"

@@ -56,6 +56,11 @@ def test_session_steps_into_a_dispatch_and_shows_buffer_views():
                    "--input=1x8xf32=1 2 3 4 5 6 7 8", script=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    init = debug(f"--module={samples.path('mlp')}", "--function=predict", "--init",
+                 "--input=1x8xf32=1 2 3 4 5 6 7 8",
+                 script="break import:hal.command_buffer.dispatch\ncontinue\nstack\n")
+    assert init.stdout.startswith("[entry] position 1 module.__init+00000000    <block>")
+    assert "> #1 module.fn0+00000090" in init.stdout
     assert "[breakpoint] position 28 module.predict_dispatch_0_matmul_1x4x8_f32+00000000" in out
     assert "  #1 hal.device.queue.execute.indirect (import)" in out
     assert "> #2 module.predict_dispatch_0_matmul_1x4x8_f32+00000000 workgroup (0, 0, 0)" in out

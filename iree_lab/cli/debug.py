@@ -38,6 +38,9 @@ def add_parser(sub) -> None:
                    help="a breakpoint to set before starting (see `help break`)")
     p.add_argument("--no_dispatches", action="store_true",
                    help="run VMVX dispatches without stepping into them")
+    p.add_argument("--init", action="store_true",
+                   help="start in the modules' __init functions (executables and command "
+                   "buffers are created there), before the function is called")
     p.add_argument("--replay_imports", action="append", default=[], metavar="PATTERN",
                    help="record and replay results of these (nondeterministic) imports")
     p.set_defaults(func=run)
@@ -55,7 +58,7 @@ def run(args) -> int:
         return 1
     program = Program(args.module, args.function, args.input, device=args.device,
                       replay_imports=args.replay_imports)
-    dbg = Debugger(program, dispatches=not args.no_dispatches)
+    dbg = Debugger(program, dispatches=not args.no_dispatches, init=args.init)
     try:
         stop = dbg.start()
     except (VMError, DebugError) as e:

@@ -405,14 +405,25 @@ class _Engine:
         self.hot_cache: dict[int, tuple] = {}
         self.snapshot_failures = 0
         self.hook, self.set_position, self.reset_frame, self._position = self._make_hook()
-        world = dbg.program.build(hook=self.hook,
-                                  dispatch_hook=self.hook if dbg.dispatches else None,
-                                  replay=dbg.replay)
-        self.world = world
-        self.inv = world.invoke(hook=self.hook)
-        self.invs = [self.inv]
+        self.world = None
+        self.inv = None
+        self.invs = []
+        if dbg.init:
+            # The modules' __init functions are debugged too: the worker builds the
+            # world with the hook active (see _drive_loop).
+            self.active = True
+            return
+        self._build()
         self.set_position(0)
         self.active = True
+
+    def _build(self) -> None:
+        dbg = self.dbg
+        self.world = dbg.program.build(hook=self.hook,
+                                       dispatch_hook=self.hook if dbg.dispatches else None,
+                                       replay=dbg.replay)
+        self.inv = self.world.invoke(hook=self.hook)
+        self.invs = [self.inv]
 
     # -- The hook ----------------------------------------------------------------------------
 
@@ -514,7 +525,7 @@ class _Engine:
         """The slow path of the hook; returns True to pause for a snapshot."""
         pos = self.position
         invs = self.invs
-        if inv is not invs[-1]:
+        if not invs or inv is not invs[-1]:
             self._switch_invocation(inv, frame)
         if frame is not self.last_frame:
             self._frame_changed(frame, k)
@@ -604,7 +615,9 @@ class _Engine:
             while invs[-1] is not inv:
                 invs.pop()
             return
-        while len(invs) > 1 and invs[-1].state in (InvocationState.DONE, InvocationState.FAILED):
+        floor = 0 if self.inv is None else 1  # module __init calls come and go
+        while len(invs) > floor and invs[-1].state in (InvocationState.DONE,
+                                                       InvocationState.FAILED):
             invs.pop()
         invs.append(inv)
         fn = inv.function
@@ -855,6 +868,19 @@ class _Engine:
             self.to_controller.put(("error", e))
 
     def _drive_loop(self) -> None:
+        if self.world is None:
+            from iree_lab.vm.status import VMError
+
+            try:
+                self._build()
+            except VMError as e:  # an __init failed: the run ends here
+                self.finished = True
+                self.invs = []
+                while True:
+                    stop = self.make_stop("failed", phase="after")
+                    stop.message = str(e)
+                    self.pause(stop)
+            self._update_limit()
         inv = self.inv
         while True:
             state = inv.run()
@@ -939,18 +965,21 @@ class Debugger:
     """Runs a :class:`Program` under control. Every motion command returns a :class:`Stop`.
 
     ``dispatches``: step into VMVX dispatch functions the HAL runs (their
-    instructions count as positions). ``snapshot_interval``: instructions
+    instructions count as positions). ``init``: start in the modules' ``__init``
+    functions (where IREE programs create executables and record their command
+    buffers), before the debugged call; positions then count from there. ``snapshot_interval``: instructions
     between snapshots of the debugged invocation (0 disables them: time travel
     then re-executes from a fresh world). ``break_on_suspend``: stop whenever
     the fiber suspends. ``replay_imports`` (with a Program built here) records
     and replays nondeterministic imports.
     """
 
-    def __init__(self, program: Program, *, dispatches: bool = True,
+    def __init__(self, program: Program, *, dispatches: bool = True, init: bool = False,
                  snapshot_interval: int = 20_000, max_snapshots: int = 64,
                  snapshot_max_bytes: int = 1 << 28, break_on_suspend: bool = False):
         self.program = program
         self.dispatches = dispatches
+        self.init = init
         self.snapshot_interval = snapshot_interval
         self.max_snapshots = max(2, max_snapshots)
         self.snapshot_max_bytes = snapshot_max_bytes
@@ -1001,7 +1030,8 @@ class Debugger:
             self._engine.abort()
             self._engine.active = False  # __deinit runs unobserved
             try:
-                self._engine.world.context.close()
+                if self._engine.world is not None:
+                    self._engine.world.context.close()
             except Exception:
                 pass
             self._engine = None
@@ -1231,7 +1261,8 @@ class Debugger:
 
     def _check_location(self, bp: Breakpoint) -> None:
         """Offset/block breakpoints must name a function and a valid place in it."""
-        if bp.kind not in ("offset", "block") or self._engine is None:
+        if bp.kind not in ("offset", "block") or self._engine is None or \
+                self._engine.world is None:
             return
         from iree_lab.vm import BytecodeModule
 
@@ -1334,7 +1365,11 @@ class Debugger:
     def _module_state(self, module: str | None, engine: _Engine | None = None):
         from iree_lab.vm import BytecodeModule
 
-        context = (engine or self.engine).world.context
+        world = (engine or self.engine).world
+        if world is None:
+            raise DebugError("module globals are available once the modules are registered "
+                             "(the debugger is inside a module's __init)")
+        context = world.context
         candidates = [(m, s) for m, s in zip(context.modules, context.states, strict=True)
                       if isinstance(m, BytecodeModule) and (module is None or m.name == module)]
         if not candidates:
@@ -1491,8 +1526,9 @@ class Debugger:
                 digest.registers(frame.frame.registers)
         from iree_lab.vm import BytecodeModule
 
-        context = engine.world.context
-        for module, state in zip(context.modules, context.states, strict=True):
+        context = engine.world.context if engine.world is not None else None
+        for module, state in zip(context.modules if context else (),
+                                 context.states if context else (), strict=True):
             if isinstance(module, BytecodeModule):
                 digest.put("globals", module.name)
                 digest.h.update(bytes(state.rwdata))
@@ -1512,6 +1548,8 @@ class Debugger:
         from iree_lab.vm import BytecodeModule
 
         out = {}
+        if engine.world is None:
+            return out
         context = engine.world.context
         for module, state in zip(context.modules, context.states, strict=True):
             if isinstance(module, BytecodeModule):

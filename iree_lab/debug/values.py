@@ -130,8 +130,13 @@ def _summary(obj) -> str:
         data = obj.contents()
         more = " ..." if obj.byte_length > PREVIEW_BYTES else ""
         return f"#{obj.id} length={obj.byte_length} [{_hex(data[:PREVIEW_BYTES])}{more}]"
-    ident = getattr(obj, "id", None)
-    return f"#{ident}" if isinstance(ident, int) else repr(obj)
+    # Other HAL objects describe themselves (<hal.fence #3 [...]>): drop the brackets
+    # and the type name the RefInfo already shows.
+    text = repr(obj)
+    name = ref_type_name(obj)
+    if text.startswith(f"<{name}") and text.endswith(">"):
+        text = text[len(name) + 1:-1].strip()
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _element(v) -> str:
