@@ -431,3 +431,36 @@ def test_debugging_module_init_where_command_buffers_are_recorded():
         # Travel back into __init (no snapshot there: the world is rebuilt and re-run).
         stop = dbg.reverse_continue()
         assert stop.position == recorded_at and stop.frames[-1].function == "fn0"
+
+
+def test_ctrl_c_stops_a_long_run_where_it_is():
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    with app("spin", ["100000000"]) as dbg:
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        try:
+            stop = dbg.cont()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert stop.reason == "interrupt" and stop.position > 1000
+        assert dbg.step().position == stop.position + 1  # the session stays usable
+        assert dbg.back().position == stop.position
+
+
+def test_a_dropped_debugger_stops_its_worker():
+    import gc
+    import threading
+
+    dbg = app()
+    thread = dbg.engine.thread
+    assert thread.is_alive()
+    del dbg
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert not any(t.name == "iree_lab-debugger" and t is thread for t in threading.enumerate())

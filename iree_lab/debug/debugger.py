@@ -46,6 +46,7 @@ import dataclasses
 import fnmatch
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -379,7 +380,9 @@ class _Engine:
     """One built world, the hook installed in it, its worker thread and snapshots."""
 
     def __init__(self, dbg: Debugger):
-        self.dbg = dbg
+        # Weak: the worker thread keeps the engine alive, and a debugger dropped without
+        # close() must still be collected (its finalizer then stops the worker).
+        self.dbg = weakref.proxy(dbg)
         self.limit = [_INF]
         # Whether calls and returns need no bookkeeping (running free: no step depth,
         # listeners or watchpoints), so the hook only swaps breakpoint sets on them.
@@ -1021,9 +1024,10 @@ class Debugger:
         if self._engine is not None:
             self._engine.abort()
         self._engine = None
-        self._engine = _Engine(self)
+        self._engine = engine = _Engine(self)
+        weakref.finalize(self, engine.abort)
         self.worlds_built += 1
-        return self._engine
+        return engine
 
     def close(self) -> None:
         if self._engine is not None:
