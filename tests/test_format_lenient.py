@@ -12,10 +12,12 @@ from __future__ import annotations
 import importlib
 import struct
 
+import flatbuffers
 import pytest
 
 import iree_lab
 from iree_lab.errors import FormatError
+from iree_lab.format.executables import open_executable, parse_executable
 from iree_lab.format.flatbuffer import (
     EXECUTABLE_HEADER,
     Lenient,
@@ -194,6 +196,77 @@ def test_damaged_field_costs_that_field_only(build_module):
     assert reports[1].where == "CDA1/exports[1]/kernel_name" and reports[1].offset == 64 + string + 4
     # The table helpers pass a missing table through as their default.
     assert lenient.scalar(None, "constant_count", 5) == 5 and lenient.elements(None, "x") == []
+
+
+def _shared_vulkan(n: int) -> bytes:
+    """n pipelines sharing one pipeline layout of n set ordinals, all naming one set of n
+    bindings: a few KiB that describe n**3 bindings."""
+    from iree_lab.format.generated.iree.hal.vulkan import (
+        DescriptorSetLayoutBindingDef as Binding,
+    )
+    from iree_lab.format.generated.iree.hal.vulkan import (
+        DescriptorSetLayoutDef,
+        ExecutableDef,
+        PipelineDef,
+        PipelineLayoutDef,
+    )
+
+    b = flatbuffers.Builder(1024)
+
+    def shared_vector(start, item):
+        start(b, n)
+        for _ in range(n):
+            b.PrependUOffsetTRelative(item)
+        return b.EndVector()
+
+    Binding.Start(b)
+    Binding.AddDescriptorType(b, 7)
+    binding = Binding.End(b)
+    bindings = shared_vector(DescriptorSetLayoutDef.StartBindingsVector, binding)
+    DescriptorSetLayoutDef.Start(b)
+    DescriptorSetLayoutDef.AddBindings(b, bindings)
+    set_layout = DescriptorSetLayoutDef.End(b)
+    PipelineLayoutDef.StartDescriptorSetLayoutOrdinalsVector(b, n)
+    for _ in range(n):
+        b.PrependUint32(0)
+    ordinals = b.EndVector()
+    PipelineLayoutDef.Start(b)
+    PipelineLayoutDef.AddDescriptorSetLayoutOrdinals(b, ordinals)
+    pipeline_layout = PipelineLayoutDef.End(b)
+    entry = b.CreateString("d0")
+    PipelineDef.Start(b)
+    PipelineDef.AddEntryPoint(b, entry)
+    pipeline = PipelineDef.End(b)
+    pipelines = shared_vector(ExecutableDef.StartPipelinesVector, pipeline)
+    set_layouts = shared_vector(ExecutableDef.StartDescriptorSetLayoutsVector, set_layout)
+    ExecutableDef.StartPipelineLayoutsVector(b, 1)
+    b.PrependUOffsetTRelative(pipeline_layout)
+    pipeline_layouts = b.EndVector()
+    ExecutableDef.Start(b)
+    ExecutableDef.AddPipelines(b, pipelines)
+    ExecutableDef.AddDescriptorSetLayouts(b, set_layouts)
+    ExecutableDef.AddPipelineLayouts(b, pipeline_layouts)
+    b.Finish(ExecutableDef.End(b), file_identifier=b"VKE1")
+    body = bytes(b.Output())
+    return EXECUTABLE_HEADER.pack(b"VKE1", 0, len(body)) + body
+
+
+def test_shared_tables_stop_at_the_read_budget():
+    blob = _shared_vulkan(2000)
+    assert len(blob) < 40_000
+    root = open_executable_root(blob, "vulkan_executable_def")  # the verifier accepts it
+    assert len(root.vector("pipelines")) == 2000
+    exe = parse_executable(blob, "vulkan-spirv-fb")
+    assert [n.what for n in exe.notes if "amplification" in n.what] == [
+        "stopped reading: shared tables ask for more reads than a buffer of this size holds "
+        "(amplification)"]
+    assert len(exe.notes) <= 256
+    with pytest.raises(FormatError, match="amplification"):
+        open_executable(blob, "vulkan-spirv-fb")
+    # A small fan-out stays under the budget and is read in full.
+    exe = parse_executable(_shared_vulkan(8), "vulkan-spirv-fb")
+    assert all("shader module" in n.what for n in exe.notes)  # it has no SPIR-V
+    assert [e.binding_count for e in exe.exports] == [64] * 8
 
 
 def test_lenient_budget_counts_reads():

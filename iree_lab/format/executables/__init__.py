@@ -17,6 +17,7 @@ bare), or unknown (kept as bytes for a hex view).
 from __future__ import annotations
 
 from iree_lab.errors import FormatError
+from iree_lab.format.container import FILE_IDENTIFIER
 from iree_lab.format.executables.flatbuffers import (
     IDENTIFIERS,
     read_flatbuffer_executable,
@@ -55,7 +56,7 @@ def sniff_container(data) -> str:
     if head[:4] == _ELF_MAGIC:
         return "elf"
     # A ZIP-wrapped vmfb, or a bare size-prefixed VM FlatBuffer ("IREE" at +8).
-    if head[:4] == _ZIP_MAGIC or bytes(data[8:12]) == b"IREE":
+    if head[:4] == _ZIP_MAGIC or bytes(data[8:12]) == FILE_IDENTIFIER:
         return "vmfb"
     return "unknown"
 

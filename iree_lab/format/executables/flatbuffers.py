@@ -1,17 +1,16 @@
 """Readers for the FlatBuffer executable containers of the GPU HAL drivers.
 
 Vulkan (``VKE1``), CUDA (``CDA1``), HIP (``HIP1``), AMDGPU (``AMD1``), Metal
-(``MTL1``) and WebGPU (``WGS1``) executables are a 64-byte
-``iree_flatbuffer_file_header_t`` (magic, version, content size, reserved)
-followed by a FlatBuffer with the same file identifier
-(runtime/src/iree/hal/utils/executable_header.c). Tables are read with the
-checked reader of :mod:`iree_lab.format.flatbuffer`; each field read that
-fails becomes a :class:`Note` and the rest is still read.
+(``MTL1``) and WebGPU (``WGS1``) executables are IREE's 64-byte executable
+header followed by a FlatBuffer with the same file identifier
+(runtime/src/iree/hal/utils/executable_header.c). The format layer checks
+the header and verifies the FlatBuffer like the HAL drivers do
+(:func:`~iree_lab.format.flatbuffer.open_executable_root`) and its
+:class:`~iree_lab.format.flatbuffer.Lenient` reads go on past damage: every
+problem becomes a :class:`Note` and the rest is still read.
 """
 
 from __future__ import annotations
-
-import struct
 
 from iree_lab.errors import FormatError
 from iree_lab.format.executables.model import (
@@ -22,16 +21,18 @@ from iree_lab.format.executables.model import (
     SourceFile,
     SourceLocation,
 )
+from iree_lab.format.flatbuffer import (
+    EXECUTABLE_HEADER,
+    Lenient,
+    open_root,
+    read_executable_header,
+)
+from iree_lab.format.generated.layouts import SCHEMAS
 
-HEADER_SIZE = 64
-# file identifier -> (schema namespace, format name for display)
+# file identifier -> HAL driver, from the schemas named ``<driver>_executable_def``.
 IDENTIFIERS = {
-    b"VKE1": "vulkan",
-    b"CDA1": "cuda",
-    b"HIP1": "hip",
-    b"AMD1": "amdgpu",
-    b"MTL1": "metal",
-    b"WGS1": "webgpu",
+    info["file_identifier"].encode(): schema.removesuffix("_executable_def")
+    for schema, info in SCHEMAS.items() if schema.endswith("_executable_def")
 }
 _VK_DESCRIPTOR_TYPES = {0: "SAMPLER", 6: "UNIFORM_BUFFER", 7: "STORAGE_BUFFER"}
 _VK_DISPATCH_ABIS = {0: "DESCRIPTOR", 1: "BDA_V1"}
@@ -39,6 +40,7 @@ _BINDING_BITS = {
     "metal": {1: "IMMUTABLE"},
 }
 _DEFAULT_BINDING_BITS = {1: "READ_ONLY", 2: "INDIRECT"}
+MAX_NOTES = 256
 
 
 def sniff_identifier(data: bytes) -> bytes | None:
@@ -47,91 +49,67 @@ def sniff_identifier(data: bytes) -> bytes | None:
     return magic if magic in IDENTIFIERS else None
 
 
-class _Reader:
-    """Shared state: the executable being filled and note-taking field access."""
+class _Reader(Lenient):
+    """Lenient reads that note their damage on the executable being filled."""
 
-    def __init__(self, exe: Executable, namespace: str):
+    __slots__ = ("exe", "ns")
+
+    def __init__(self, exe: Executable, driver: str):
+        super().__init__(self.report_error, len(exe.data))
         self.exe = exe
-        self.ns = namespace
+        self.ns = driver
 
     def note(self, what: str, where: str | None = None, offset: int | None = None) -> None:
-        if len(self.exe.notes) < 256:
+        if len(self.exe.notes) < MAX_NOTES:
             self.exe.notes.append(Note(what, where, offset))
 
-    def guard(self, fn, default=None, where: str | None = None):
-        """Runs one checked read; a FormatError becomes a note and ``default``."""
-        try:
-            return fn()
-        except FormatError as e:
-            self.note(e.what, e.where or where, e.offset)
-            return default
-
-    def vector(self, table, name: str) -> list:
-        vec = self.guard(lambda: table.vector(name), None)
-        if vec is None:
-            return []
-        items = []
-        for i in range(len(vec)):
-            item = self.guard(lambda i=i: vec[i], None)
-            items.append(item)
-        return items
-
-    def string(self, table, name: str) -> str | None:
-        return self.guard(lambda: table.string(name)) if table is not None else None
-
-    def string_bytes(self, table, name: str) -> bytes | None:
-        return self.guard(lambda: table.string_bytes(name)) if table is not None else None
-
-    def scalar(self, table, name: str, default=None):
-        return self.guard(lambda: table.scalar(name), default) if table is not None else default
+    def report_error(self, e: FormatError) -> None:
+        self.note(e.what, e.where, e.offset)
 
     def dims(self, table, name: str) -> tuple[int, int, int] | None:
-        s = self.guard(lambda: table.struct(name)) if table is not None else None
+        s = self.struct(table, name)
         return None if s is None else (s.x, s.y, s.z)
 
     def binding_flags(self, table) -> list[tuple[str, ...]] | None:
-        vec = self.guard(lambda: table.vector("binding_flags"))
-        if vec is None:
+        values = self.values(table, "binding_flags")
+        if values is None:
             return None
         bits = _BINDING_BITS.get(self.ns, _DEFAULT_BINDING_BITS)
         out = []
-        for value in vec:  # a scalar vector is checked whole on construction
+        for value in values:
             names = tuple(n for bit, n in bits.items() if value & bit)
             rest = value & ~sum(bits)
             out.append(names + ((f"0x{rest:x}",) if rest else ()))
         return out
 
     def debug_info(self, export: ExecutableExport, table) -> None:
-        info = self.guard(lambda: table.table("debug_info")) if table is not None else None
+        info = self.table(table, "debug_info")
         if info is None:
             return
         name = self.string(info, "name")
         if name:
             export.attributes["debug_name"] = name
-        loc = self.guard(lambda: info.table("location"))
-        export.location = self.location(loc, None)
-        for stage_loc in self.vector(info, "stage_locations"):
+        export.location = self.location(self.table(info, "location"), None)
+        for stage_loc in self.elements(info, "stage_locations"):
             if stage_loc is None:
                 continue
             stage = self.string(stage_loc, "stage")
-            loc = self.location(self.guard(lambda s=stage_loc: s.table("location")), stage)
+            loc = self.location(self.table(stage_loc, "location"), stage)
             if loc is not None:
                 export.stage_locations.append(loc)
 
     def location(self, loc, stage: str | None) -> SourceLocation | None:
-        if loc is None:
-            return None
         path = self.string(loc, "filename")
         if path is None:
             return None
         return SourceLocation(path, self.scalar(loc, "line", 0), stage)
 
     def source_files(self, root) -> None:
-        for i, f in enumerate(self.vector(root, "source_files")):
+        for i, f in enumerate(self.elements(root, "source_files")):
             if f is None:
                 continue
             path = self.string(f, "path") or f"source{i}"
-            content = self.guard(lambda f=f: f.vector("content"))
+            content = self.vector(f, "content")
             if content is None:
                 self.note(f"source file {path!r} has no content", "source_files")
                 continue
@@ -140,37 +118,21 @@ class _Reader:
 
 def read_flatbuffer_executable(exe: Executable) -> None:
     """Fills ``exe`` from a header-prefixed FlatBuffer container (notes on damage)."""
-    from iree_lab.format.flatbuffer import Buffer
-
-    data = exe.data
-    identifier = sniff_identifier(data)
+    identifier = sniff_identifier(exe.data)
     if identifier is None:
         exe.notes.append(Note("unknown executable container magic", "header", 0))
         return
     exe.identifier = identifier.decode()
-    namespace = IDENTIFIERS[identifier]
-    if len(data) < HEADER_SIZE:
-        exe.notes.append(Note(f"{len(data)}-byte blob is shorter than the 64-byte header",
-                              "header", 0))
+    driver = IDENTIFIERS[identifier]
+    schema = f"{driver}_executable_def"
+    name = f"{exe.identifier} executable"
+    reader = _Reader(exe, driver)
+    header = read_executable_header(exe.data, schema, name=name, report=reader.report)
+    if header is None:
         return
-    _magic, version, content_size = struct.unpack_from("<4sIQ", data, 0)
-    exe.attributes["header_version"] = version
-    if version != 0:
-        exe.notes.append(Note(f"header version {version} (expected 0)", "header", 4))
-    available = len(data) - HEADER_SIZE
-    if content_size == 0 or content_size > available:
-        exe.notes.append(Note(
-            f"header content size {content_size} does not fit the {available} bytes after "
-            "the header; reading what is there", "header", 8))
-        content_size = available
-    body = memoryview(data)[HEADER_SIZE:HEADER_SIZE + content_size]
-    buffer = Buffer(body, base=HEADER_SIZE, name=f"{exe.identifier} executable")
-    if len(body) < 8 or bytes(body[4:8]) != identifier:
-        exe.notes.append(Note(
-            f"FlatBuffer file identifier is {bytes(body[4:8])!r}, expected {identifier!r}",
-            "header", HEADER_SIZE + 4))
-    reader = _Reader(exe, namespace)
-    root = reader.guard(lambda: buffer.root(f"iree.hal.{namespace}.ExecutableDef"))
+    exe.attributes["header_version"] = header.version
+    root = open_root(header.body, schema, base=EXECUTABLE_HEADER.size, name=name,
+                     report=reader.report)
     if root is None:
         return
     {
@@ -180,7 +142,7 @@ def read_flatbuffer_executable(exe: Executable) -> None:
         "amdgpu": _read_amdgpu,
         "metal": _read_metal,
         "webgpu": _read_webgpu,
-    }[namespace](reader, root)
+    }[driver](reader, root)
     reader.source_files(root)
 
 
@@ -192,9 +154,9 @@ def _export(reader: _Reader, ordinal: int, table, symbol: str | None) -> Executa
 
 def _read_vulkan(r: _Reader, root) -> None:
     set_layouts = []
-    for layout in r.vector(root, "descriptor_set_layouts"):
+    for layout in r.elements(root, "descriptor_set_layouts"):
         bindings = []
-        for b in (r.vector(layout, "bindings") if layout is not None else []):
+        for b in r.elements(layout, "bindings"):
             if b is None:
                 continue
             bindings.append({
@@ -206,21 +168,26 @@ def _read_vulkan(r: _Reader, root) -> None:
             })
         set_layouts.append(bindings)
     pipeline_layouts = []
-    for layout in r.vector(root, "pipeline_layouts"):
+    for layout in r.elements(root, "pipeline_layouts"):
         if layout is None:
             pipeline_layouts.append(None)
             continue
-        ordinals = r.guard(lambda lay=layout: lay.vector("descriptor_set_layout_ordinals"))
-        ranges = r.guard(lambda lay=layout: lay.vector("push_constant_ranges"))
+        ordinals = r.values(layout, "descriptor_set_layout_ordinals")
+        ranges = r.values(layout, "push_constant_ranges")
         pipeline_layouts.append({
-            "descriptor_set_layout_ordinals": list(ordinals) if ordinals is not None else [],
+            "descriptor_set_layout_ordinals": ordinals if ordinals is not None else [],
             "push_constant_ranges": [(c.stage_flags, c.offset, c.size) for c in ranges]
             if ranges is not None else [],
         })
     r.exe.attributes["descriptor_set_layouts"] = set_layouts
     r.exe.attributes["pipeline_layouts"] = pipeline_layouts
+    # What listing a pipeline layout's bindings costs: pipelines may share layouts that
+    # share set layouts, so the listings are charged to the read budget (see Lenient).
+    expansion = [0 if layout is None else sum(
+        1 + (len(set_layouts[o]) if o < len(set_layouts) else 0)
+        for o in layout["descriptor_set_layout_ordinals"]) for layout in pipeline_layouts]
 
-    for i, p in enumerate(r.vector(root, "pipelines")):
+    for i, p in enumerate(r.elements(root, "pipelines")):
         if p is None:
             r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
             continue
@@ -238,7 +205,7 @@ def _read_vulkan(r: _Reader, root) -> None:
         if layout is None:
             r.note(f"pipeline {i} names missing pipeline layout {layout_ordinal}",
                    f"pipelines[{i}]")
-        else:
+        elif r.spend(expansion[layout_ordinal]):
             bindings = []
             for set_ordinal in layout["descriptor_set_layout_ordinals"]:
                 if set_ordinal < len(set_layouts):
@@ -250,7 +217,7 @@ def _read_vulkan(r: _Reader, root) -> None:
             export.attributes["bindings"] = bindings
             export.constant_count = sum(size for _, _, size in layout["push_constant_ranges"]) \
                 // 4
-        bda = r.guard(lambda p=p: p.table("bda_dispatch_layout"))
+        bda = r.table(p, "bda_dispatch_layout")
         if bda is not None:
             export.constant_count = r.scalar(bda, "constant_count", 0)
             export.binding_count = r.scalar(bda, "binding_count", 0)
@@ -261,8 +228,8 @@ def _read_vulkan(r: _Reader, root) -> None:
             }
         r.exe.exports.append(export)
 
-    for i, module in enumerate(r.vector(root, "shader_modules")):
-        code = r.guard(lambda m=module: m.vector("spirv_code")) if module is not None else None
+    for i, module in enumerate(r.elements(root, "shader_modules")):
+        code = r.vector(module, "spirv_code")
         if code is None:
             r.note(f"shader module {i} has no SPIR-V code", f"shader_modules[{i}]")
             continue
@@ -272,7 +239,7 @@ def _read_vulkan(r: _Reader, root) -> None:
 
 def _read_cuda_like(r: _Reader, root) -> None:
     image_field = "ptx_image" if r.ns == "cuda" else "hsaco_image"
-    for i, e in enumerate(r.vector(root, "exports")):
+    for i, e in enumerate(r.elements(root, "exports")):
         if e is None:
             r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
             continue
@@ -285,7 +252,7 @@ def _read_cuda_like(r: _Reader, root) -> None:
         export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
             else 0
         r.exe.exports.append(export)
-    for i, module in enumerate(r.vector(root, "modules")):
+    for i, module in enumerate(r.elements(root, "modules")):
         image = r.string_bytes(module, image_field)
         if image is None:
             r.note(f"module {i} has no {image_field}", f"modules[{i}]")
@@ -298,7 +265,7 @@ def _read_cuda_like(r: _Reader, root) -> None:
 
 def _read_amdgpu(r: _Reader, root) -> None:
     r.exe.target = r.string(root, "isa")
-    for i, e in enumerate(r.vector(root, "exports")):
+    for i, e in enumerate(r.elements(root, "exports")):
         if e is None:
             r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
             continue
@@ -314,7 +281,7 @@ def _read_amdgpu(r: _Reader, root) -> None:
         export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
             else 0
         r.exe.exports.append(export)
-    for i, module in enumerate(r.vector(root, "modules")):
+    for i, module in enumerate(r.elements(root, "modules")):
         image = r.string_bytes(module, "image")
         if image is None:
             r.note(f"module {i} has no image", f"modules[{i}]")
@@ -323,7 +290,7 @@ def _read_amdgpu(r: _Reader, root) -> None:
 
 
 def _read_metal(r: _Reader, root) -> None:
-    for i, p in enumerate(r.vector(root, "pipelines")):
+    for i, p in enumerate(r.elements(root, "pipelines")):
         if p is None:
             r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
             continue
@@ -343,10 +310,10 @@ def _read_metal(r: _Reader, root) -> None:
         export.attributes["threadgroup_size_aligned"] = r.scalar(
             p, "threadgroup_size_aligned", False)
         r.exe.exports.append(export)
-    for i, library in enumerate(r.vector(root, "libraries")):
+    for i, library in enumerate(r.elements(root, "libraries")):
         if library is None:
             continue
-        source = r.guard(lambda lib=library: lib.table("source"))
+        source = r.table(library, "source")
         if source is not None:
             code = r.string_bytes(source, "code")
             if code is not None:
@@ -367,7 +334,7 @@ def _msl_version(value: int) -> str:
 
 
 def _read_webgpu(r: _Reader, root) -> None:
-    for i, e in enumerate(r.vector(root, "exports")):
+    for i, e in enumerate(r.elements(root, "exports")):
         if e is None:
             r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
             continue
@@ -380,7 +347,7 @@ def _read_webgpu(r: _Reader, root) -> None:
         export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
             else 0
         r.exe.exports.append(export)
-    for i, module in enumerate(r.vector(root, "shader_modules")):
+    for i, module in enumerate(r.elements(root, "shader_modules")):
         source = r.string_bytes(module, "wgsl_source")
         if source is None:
             r.note(f"shader module {i} has no WGSL source", f"shader_modules[{i}]")
