@@ -518,3 +518,31 @@ def test_dispatch_limits(build_module):
     with pytest.raises(VMStatus) as e:
         device.allocator.allocate(0, 0, 1 << 40)
     assert e.value.code == StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_denormal_flushing_is_scoped_to_dispatches(build_module):
+    """Dispatches flush denormals (IREE's iree_fpu_state_push); the caller's state returns."""
+    from iree_lab.hal import fpu
+
+    if not fpu.SUPPORTED:
+        pytest.skip("no FPU flush control on this platform")
+    tiny = np.float32(1e-39)
+    with fpu.flush_denormals():
+        assert tiny * np.float32(1.0) == 0
+        with fpu.flush_denormals():  # nests
+            assert tiny * np.float32(1.0) == 0
+        assert tiny * np.float32(1.0) == 0
+    assert tiny * np.float32(1.0) == tiny
+    with pytest.raises(ZeroDivisionError), fpu.flush_denormals():
+        1 / 0  # noqa: B018
+    assert tiny * np.float32(1.0) == tiny
+    # A dispatch that fails half way (instruction budget) leaves the FPU as it was.
+    device = Device(dispatch_context_options={"instruction_budget": 5})
+    exe = device.create_executable("vmvx-bytecode-fb", _tensor_executable_blob(build_module))
+    buffers = [device.allocator.allocate(0, 0, 16) for _ in range(3)]
+    cb = device.create_command_buffer(0, CommandCategory.DISPATCH, -1, 0)
+    cb.dispatch(exe, 0, (1, 1, 1), [], [BufferRef(b, 0, 0, 16) for b in buffers])
+    cb.finalize()
+    with pytest.raises(VMStatus):
+        device.queue_execute(-1, None, None, cb)
+    assert tiny * np.float32(1.0) == tiny

@@ -37,6 +37,11 @@ LAYERNORM = [_seq((4, 16), "f32", lambda i: (i * 7) % 23 * 0.3 - 2),
              _seq((16,), "f32", lambda i: 1 + i * 0.0625),
              _seq((16,), "f32", lambda i: i % 4 * 0.25 - 0.5)]
 
+# Denormals (1e-45, 1e-39, the largest one), zeros, normals and the smallest normal.
+DENORMALS_A = ("2x8xf32=1e-45 -1e-45 1e-39 -3e-39 1.1754942e-38 1.17549435e-38 0 -0 "
+               "2.5 1e-20 -1e-20 3e-38 7 -1 1e-30 1e10")
+DENORMALS_B = "2x8xf32=1 1e-45 -1e-41 2e-39 -1 0.5 5 -2e-39 1e-30 1e-19 1e-19 0.25 -103 -87.5 1e-10 1e-30"
+
 # (program, function, inputs)
 CASES = [
     ("elementwise", "chain", [F32_16A, F32_16B]),
@@ -47,6 +52,7 @@ CASES = [
     ("elementwise", "dynamic", ["2x3xf32=1 2 3 4 5 6", "2x3xf32=0.5"]),
     ("elementwise", "dynamic", ["1x5xf32=-1 -2 -3 -4 -5", "1x5xf32=2 2 2 2 2"]),
     ("elementwise", "select_cast", ["6xf32=-1.5 2.5 3.75 -0.5 9 0.49", "6xi32=0 3 3 -1 8 1"]),
+    ("elementwise", "denormals", [DENORMALS_A, DENORMALS_B]),
     ("elementwise", "exp_log", [_seq((4, 64), "f32", lambda i: (i * 37) % 251 * 0.07 - 8.5)]),
     ("linalg", "matmul", ["8x16xf32=" + " ".join(str(i % 7 - 3) for i in range(128)),
                           "16x4xf32=" + " ".join(str((i % 5) * 0.5) for i in range(64))]),
@@ -171,6 +177,22 @@ def test_output_truncation_matches_iree_run_module(iree_tool, build_module, caps
     expected = iree_tool("iree-run-module", "--device=local-sync", *args).stdout.decode()
     assert "..." in expected or count >= 2048
     assert run_cli(capsys, ["--device=local-sync", *args]) == (0, expected)
+
+
+# local-task runs dispatches like local-sync (denormals flushed too).
+LOCAL_TASK_CASES = [("elementwise", "denormals", [DENORMALS_A, DENORMALS_B]),
+                    ("nn", "conv2d_bias_relu", next(c[2] for c in CASES
+                                                    if c[1] == "conv2d_bias_relu"))]
+
+
+@pytest.mark.parametrize(("program", "function", "inputs"), LOCAL_TASK_CASES,
+                         ids=[f"{c[0]}.{c[1]}" for c in LOCAL_TASK_CASES])
+def test_local_task_matches_iree_run_module(iree_tool, build_module, capsys, program, function,
+                                            inputs):
+    args = ["--device=local-task", f"--module={build_module(_program(program))}",
+            f"--function={function}", *[f"--input={i}" for i in inputs]]
+    expected = iree_tool("iree-run-module", *args).stdout.decode()
+    assert run_cli(capsys, args) == (0, expected)
 
 
 def test_stateful_globals_match_iree_runtime(build_module):

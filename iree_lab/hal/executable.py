@@ -37,6 +37,9 @@ class DispatchState:
     """What one dispatch hands every workgroup (``iree_hal_executable_dispatch_state_v0_t``).
 
     ``bindings`` are writable uint8 numpy views of the bound byte ranges.
+    ``flush_denormals``: run with denormals flushed to zero, as command buffer
+    dispatches do in IREE's local HAL; hal_loader's inline dispatches do not
+    (see :mod:`iree_lab.hal.fpu`).
     """
 
     workgroup_count: tuple[int, int, int]
@@ -44,6 +47,7 @@ class DispatchState:
     constants: np.ndarray  # uint32
     bindings: list[np.ndarray]
     local_memory_size: int = 0
+    flush_denormals: bool = True
 
 
 class Executable(RefObject):

@@ -192,6 +192,7 @@ class HALLoaderModule(NativeModule):
             constants=np.asarray([c & 0xFFFFFFFF for c in constants], dtype=np.uint32),
             bindings=views,
             local_memory_size=0,
+            flush_denormals=False,  # the loader module leaves the FPU state alone
         )
         exe.dispatch(function, state)
 

@@ -23,6 +23,7 @@ from iree_lab.hal.executable import (
     ExecutableExport,
     ExecutableLoader,
 )
+from iree_lab.hal.fpu import flush_denormals
 from iree_lab.hal.types import status
 from iree_lab.vm.status import StatusCode, VMStatus
 
@@ -67,7 +68,11 @@ class VMVXExecutable(Executable):
         from iree_lab.hal.vmvx_module import run_workgroups
 
         info = self.function_info(function)
-        run_workgroups(self, info, state, on_workgroup)
+        if not state.flush_denormals:
+            run_workgroups(self, info, state, on_workgroup)
+            return
+        with flush_denormals():
+            run_workgroups(self, info, state, on_workgroup)
 
 
 def _set_constants(context, module, constants) -> None:

@@ -122,7 +122,9 @@ def _libm_f32(name: str):
 
     def apply(a):
         values = _f(a)
-        out = np.fromiter((fn(x) for x in values.ravel().tolist()), np.float32, values.size)
+        # np.float32 elements, not Python floats: under the dispatch's flush-to-zero
+        # state a conversion to double would read denormals as zero before libm sees them.
+        out = np.fromiter((fn(x) for x in values.ravel()), np.float32, values.size)
         return _bits(out.reshape(values.shape))
 
     apply.__name__ = name + "f"

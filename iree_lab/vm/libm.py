@@ -62,25 +62,46 @@ def _dlvsym():
 _DLVSYM = _dlvsym() if _LIBM is not None else None
 
 
-def _bind(name: str, ctype, arity: int):
-    prototype = ctypes.CFUNCTYPE(ctype, *([ctype] * arity))
+def _bind(name: str, ctype, arity: int, restype=None):
+    prototype = ctypes.CFUNCTYPE(restype or ctype, *([ctype] * arity))
     if _DLVSYM is not None:
         version = _SYMBOL_VERSIONS.get(name, _DEFAULT_VERSION)
         address = _DLVSYM(_LIBM._handle, name.encode(), version.encode())
         if address:
             return prototype(address)
-    fn = getattr(_LIBM, name)
-    fn.restype = ctype
-    fn.argtypes = [ctype] * arity
-    return fn
+    return prototype((name, _LIBM))
+
+
+class _RawF32(ctypes.c_float):
+    """As a restype, a c_float subclass comes back as is: its bits, unconverted."""
+
+
+def _raw_f32(x) -> ctypes.c_float:
+    """``x`` as a C float argument with its bits unchanged."""
+    return ctypes.c_float.from_buffer_copy(np.float32(x))
+
+
+def _raw_call_f32(c_raw, *args) -> np.float32:
+    """Calls a float function without converting floats to or from double.
+
+    A float->double conversion reads a denormal as zero while the FPU flushes
+    denormals (HAL dispatches run that way, as in IREE: ``iree_lab.hal.fpu``),
+    but IREE's C code hands the float's bits to libm unconverted, so e.g.
+    ``logf`` still sees the denormal and takes its subnormal path.
+    """
+    return np.frombuffer(bytes(c_raw(*[_raw_f32(a) for a in args])), np.float32)[0]
 
 
 def _make_f32_unary(name):
     if HAVE_LIBM:
         c = _bind(name + "f", ctypes.c_float, 1)
+        c_raw = _bind(name + "f", ctypes.c_float, 1, _RawF32)
 
         def f(x):
-            return np.float32(c(float(x)))
+            v = float(x)
+            if v == 0.0:  # also a denormal read as zero: pass the bits themselves
+                return _raw_call_f32(c_raw, x)
+            return np.float32(c(v))
     else:
         ufunc = _NUMPY_UNARY[name]
 
@@ -110,9 +131,13 @@ def _make_f64_unary(name):
 def _make_f32_binary(name):
     if HAVE_LIBM:
         c = _bind(name + "f", ctypes.c_float, 2)
+        c_raw = _bind(name + "f", ctypes.c_float, 2, _RawF32)
 
         def f(x, y):
-            return np.float32(c(float(x), float(y)))
+            v, w = float(x), float(y)
+            if v == 0.0 or w == 0.0:  # see the unary case
+                return _raw_call_f32(c_raw, x, y)
+            return np.float32(c(v, w))
     else:
         ufunc = _NUMPY_BINARY[name]
 

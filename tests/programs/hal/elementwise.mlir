@@ -55,3 +55,16 @@ func.func @exp_log(%a: tensor<4x64xf32>) -> (tensor<4x64xf32>, tensor<4x64xf32>)
   %2 = math.log %1 : tensor<4x64xf32>
   return %0, %2 : tensor<4x64xf32>, tensor<4x64xf32>
 }
+
+// Denormal operands and results: IREE's local HAL runs command buffer dispatches
+// with denormals flushed to zero (hal_loader's inline dispatches do not).
+func.func @denormals(%a: tensor<2x8xf32>, %b: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) {
+  %0 = arith.mulf %a, %b : tensor<2x8xf32>
+  %1 = arith.addf %a, %b : tensor<2x8xf32>
+  %2 = arith.divf %a, %b : tensor<2x8xf32>
+  %3 = math.log %a : tensor<2x8xf32>
+  %4 = math.rsqrt %a : tensor<2x8xf32>
+  %5 = math.sin %a : tensor<2x8xf32>
+  %6 = math.exp %b : tensor<2x8xf32>
+  return %0, %1, %2, %3, %4, %5, %6 : tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>
+}
