@@ -21,7 +21,7 @@ from iree_lab.vm.status import StatusCode
 
 ASYNC_FLAGS = corpus._LOCAL_VMVX + ["--iree-execution-model=async-external"]
 _PROGRAMS = {"tensor": "tensor.mlir", **{name: f"hal/{name}.mlir" for name in (
-    "elementwise", "linalg", "stateful", "control", "nn", "halfs", "halfs_layout")}}
+    "elementwise", "linalg", "stateful", "control", "nn", "ops", "halfs", "halfs_layout")}}
 _ASYNC_CASES = [c for c in CASES if c[0] in _PROGRAMS]
 
 

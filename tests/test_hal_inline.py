@@ -14,7 +14,7 @@ from iree_lab.testing import corpus
 INLINE_FLAGS = corpus._LOCAL_VMVX + ["--iree-execution-model=inline-dynamic"]
 _PROGRAMS = {"tensor": "tensor.mlir", "linalg": "hal/linalg.mlir",
              "elementwise": "hal/elementwise.mlir", "stateful": "hal/stateful.mlir",
-             "control": "hal/control.mlir",
+             "control": "hal/control.mlir", "ops": "hal/ops.mlir",
              "nn": "hal/nn.mlir", "halfs": "hal/halfs.mlir",
              "halfs_layout": "hal/halfs_layout.mlir"}
 _INLINE_CASES = [c for c in CASES if c[0] in _PROGRAMS]
