@@ -4,7 +4,11 @@ Every case compiles an MLIR program of ``tests/programs/hal`` for VMVX, runs a
 function through ``iree-run-module`` and through iree_lab (the ``hal`` module in
 Python, dispatches executed by the VMVX loader in a nested VM) and requires
 byte-identical stdout. Stateful programs are compared call by call against
-``iree.runtime`` with the same device.
+``iree.runtime`` with the same device. Output truncation
+(``--output_max_element_count``) and ``--device=local-task`` go through
+``iree-lab run`` in process. The same CASES run in the microkernel + data-tiling
+(test_hal_ukernels.py), inline-dynamic (test_hal_inline.py) and async-external
+(test_hal_async.py) flavours.
 """
 
 from __future__ import annotations

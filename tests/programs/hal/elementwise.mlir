@@ -1,4 +1,4 @@
-// Elementwise chains over f32, i32 and f16 tensors, static and dynamic shapes.
+// Elementwise chains over f32, i32 and i8 tensors, static and dynamic shapes.
 func.func @chain(%a: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<16xf32> {
   %0 = arith.addf %a, %b : tensor<16xf32>
   %1 = arith.mulf %0, %a : tensor<16xf32>
@@ -25,7 +25,7 @@ func.func @int_ops(%a: tensor<8xi32>, %b: tensor<8xi32>) -> (tensor<8xi32>, tens
   return %2, %3, %4 : tensor<8xi32>, tensor<8xi32>, tensor<8xi1>
 }
 
-// Narrow integers (VMVX has no f16 arithmetic; f16 is covered by io_identity).
+// Narrow integers (VMVX has no f16 arithmetic; f16 tensors are in halfs*.mlir).
 func.func @i8_ops(%a: tensor<8xi8>, %b: tensor<8xi8>) -> (tensor<8xi8>, tensor<8xi32>) {
   %0 = arith.addi %a, %b : tensor<8xi8>
   %1 = arith.extsi %0 : tensor<8xi8> to tensor<8xi32>
