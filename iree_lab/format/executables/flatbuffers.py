@@ -152,6 +152,15 @@ def _export(reader: _Reader, ordinal: int, table, symbol: str | None) -> Executa
     return export
 
 
+def _dispatch_layout(r: _Reader, export: ExecutableExport, table, size_field: str) -> None:
+    """What CUDA, HIP, AMDGPU, Metal and WebGPU exports all declare for a dispatch."""
+    export.workgroup_size = r.dims(table, size_field)
+    export.constant_count = r.scalar(table, "constant_count", 0)
+    export.binding_flags = r.binding_flags(table)
+    export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
+        else 0
+
+
 def _read_vulkan(r: _Reader, root) -> None:
     set_layouts = []
     for layout in r.elements(root, "descriptor_set_layouts"):
@@ -245,12 +254,8 @@ def _read_cuda_like(r: _Reader, root) -> None:
             continue
         export = _export(r, i, e, r.string(e, "kernel_name"))
         export.code_ordinal = r.scalar(e, "module_ordinal", 0)
-        export.workgroup_size = r.dims(e, "block_dims")
+        _dispatch_layout(r, export, e, "block_dims")
         export.local_memory_size = r.scalar(e, "block_shared_memory_size", 0)
-        export.constant_count = r.scalar(e, "constant_count", 0)
-        export.binding_flags = r.binding_flags(e)
-        export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
-            else 0
         r.exe.exports.append(export)
     for i, module in enumerate(r.elements(root, "modules")):
         image = r.string_bytes(module, image_field)
@@ -275,11 +280,7 @@ def _read_amdgpu(r: _Reader, root) -> None:
         export.name = export.attributes.get("debug_name") or (
             symbol[:-3] if symbol and symbol.endswith(".kd") else symbol)
         export.code_ordinal = 0
-        export.workgroup_size = r.dims(e, "workgroup_size")
-        export.constant_count = r.scalar(e, "constant_count", 0)
-        export.binding_flags = r.binding_flags(e)
-        export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
-            else 0
+        _dispatch_layout(r, export, e, "workgroup_size")
         r.exe.exports.append(export)
     for i, module in enumerate(r.elements(root, "modules")):
         image = r.string_bytes(module, "image")
@@ -299,11 +300,7 @@ def _read_metal(r: _Reader, root) -> None:
         export.name = r.string(p, "name") or export.attributes.get("debug_name") or \
             export.symbol
         export.code_ordinal = r.scalar(p, "library_ordinal", 0)
-        export.workgroup_size = r.dims(p, "threadgroup_size")
-        export.constant_count = r.scalar(p, "constant_count", 0)
-        export.binding_flags = r.binding_flags(p)
-        export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
-            else 0
+        _dispatch_layout(r, export, p, "threadgroup_size")
         max_threads = r.scalar(p, "max_threads_per_threadgroup", 0)
         if max_threads:
             export.attributes["max_threads_per_threadgroup"] = max_threads
@@ -341,11 +338,7 @@ def _read_webgpu(r: _Reader, root) -> None:
         export = _export(r, i, e, r.string(e, "entry_point"))
         export.name = export.attributes.get("debug_name") or export.symbol
         export.code_ordinal = r.scalar(e, "shader_module_ordinal", 0)
-        export.workgroup_size = r.dims(e, "workgroup_size")
-        export.constant_count = r.scalar(e, "constant_count", 0)
-        export.binding_flags = r.binding_flags(e)
-        export.binding_count = len(export.binding_flags) if export.binding_flags is not None \
-            else 0
+        _dispatch_layout(r, export, e, "workgroup_size")
         r.exe.exports.append(export)
     for i, module in enumerate(r.elements(root, "shader_modules")):
         source = r.string_bytes(module, "wgsl_source")
