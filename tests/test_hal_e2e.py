@@ -41,6 +41,12 @@ LAYERNORM = [_seq((4, 16), "f32", lambda i: (i * 7) % 23 * 0.3 - 2),
              _seq((16,), "f32", lambda i: 1 + i * 0.0625),
              _seq((16,), "f32", lambda i: i % 4 * 0.25 - 0.5)]
 
+def _normal(shape, seed: int) -> str:
+    """An f32 --input of standard normal values: products and sums all round."""
+    values = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return _seq(shape, "f32", lambda i: repr(float(values.flat[i])))
+
+
 # Denormals (1e-45, 1e-39, the largest one), zeros, normals and the smallest normal.
 DENORMALS_A = ("2x8xf32=1e-45 -1e-45 1e-39 -3e-39 1.1754942e-38 1.17549435e-38 0 -0 "
                "2.5 1e-20 -1e-20 3e-38 7 -1 1e-30 1e10")
@@ -70,6 +76,9 @@ CASES = [
                                 "2x3xf32=-1 -2 -3 -4 -5 -6"]),
     ("linalg", "dynamic_matmul", ["3x2xf32=1 2 3 4 5 6", "2x4xf32=1 0 -1 2 0.5 0.25 3 1"]),
     ("linalg", "dynamic_matmul", ["1x1xf32=3", "1x1xf32=-2"]),
+    # Rounding in every step: the order of the sums and fused multiply-adds matter.
+    ("linalg", "dynamic_matmul", [_normal((3, 9), 1), _normal((9, 17), 2)]),
+    ("linalg", "dynamic_matmul", [_normal((33, 40), 3), _normal((40, 7), 4)]),
     ("stateful", "three_dispatches", ["4x4xf32=" + " ".join(str(i - 8) for i in range(16)),
                                       "4x4xf32=" + " ".join(str((i % 3) - 1) for i in range(16))]),
     ("control", "double_until", ["4xf32=0.5 1 -0.25 2", "100"]),
@@ -84,6 +93,8 @@ CASES = [
     ("nn", "batch_matmul_dynamic", [_seq((2, 3, 4), "f32", lambda i: i * 0.25),
                                     _seq((2, 4, 3), "f32", lambda i: 1 - i * 0.125)]),
     ("nn", "batch_matmul_dynamic", ["1x1x2xf32=2 3", "1x2x1xf32=-1 4"]),
+    ("nn", "batch_matmul_dynamic", [_normal((2, 20, 12), 5), _normal((2, 12, 20), 6)]),
+    ("nn", "conv2d", [_normal((1, 6, 6, 2), 7), _normal((3, 3, 2, 4), 8)]),
     ("nn", "conv2d", [_seq((1, 6, 6, 2), "f32", lambda i: i % 9 - 4),
                       _seq((3, 3, 2, 4), "f32", lambda i: (i * 5) % 7 * 0.25 - 0.75)]),
     ("nn", "conv2d_bias_relu", [_seq((2, 7, 7, 3), "f32", lambda i: (i * 13) % 17 * 0.5 - 4),

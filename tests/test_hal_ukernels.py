@@ -125,11 +125,15 @@ def test_kernel_bounds_are_checked():
 
 
 def test_data_tiled_matmul_matches_native_bit_for_bit(uk_contexts, tmp_path, iree_tool):
-    """256x256 data-tiled matmul: tile sizes come from the host like native VMVX's."""
+    """256x256 data-tiled matmul: tile sizes come from the host like native VMVX's.
+
+    Random normal values, so every product and sum rounds: the accumulation order
+    and the fused multiply-adds of the host's tile function must match.
+    """
     path = corpus.build(corpus.Program("hal_bench_uk", "hal/bench.mlir",
                                        tuple(UKERNEL_FLAGS)))
     rng = np.random.default_rng(1)
-    a, b = (rng.integers(-4, 5, (256, 256)).astype(np.float32) * 0.5 for _ in range(2))
+    a, b = (rng.standard_normal((256, 256)).astype(np.float32) for _ in range(2))
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", b)
     iree_tool("iree-run-module", "--device=local-sync", f"--module={path}", "--function=matmul",
@@ -145,6 +149,46 @@ def test_data_tiled_matmul_matches_native_bit_for_bit(uk_contexts, tmp_path, ire
     (view,) = ctx.call_function(fn, session.parse_inputs(
         fn.cconv.arguments, [f"@{tmp_path / 'a.npy'}", f"@{tmp_path / 'b.npy'}"]))
     assert view.to_numpy().tobytes() == expected.tobytes()
+
+
+def test_fma_f32_is_correctly_rounded():
+    """fma_f32 against the C library's fmaf on random bit patterns and cancellations."""
+    import ctypes
+    import ctypes.util
+
+    from iree_lab.hal.vmvx_module import fma_f32
+
+    fmaf = ctypes.CDLL(ctypes.util.find_library("m")).fmaf
+    fmaf.restype = ctypes.c_float
+    fmaf.argtypes = [ctypes.c_float] * 3
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.integers(0, 1 << 32, 6000, dtype=np.uint64).astype(np.uint32)
+               .view(np.float32) for _ in range(3))
+    normal = rng.standard_normal((2, 6000)).astype(np.float32)
+    a = np.concatenate([a, normal[0]])
+    b = np.concatenate([b, normal[1]])
+    c = np.concatenate([c, (-(normal[0].astype(np.float64) * normal[1])).astype(np.float32)])
+    got = fma_f32(a, b, c)
+    expected = np.array([fmaf(*v) for v in zip(a.tolist(), b.tolist(), c.tolist(),
+                                                strict=True)], np.float32)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all()
+
+
+def test_fma_tiles_follow_the_native_tile_tables():
+    from iree_lab.hal.vmvx_module import uses_fma_tile
+
+    avx512 = frozenset({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl",
+                        "avx512cd"})
+    avx2 = frozenset({"avx2", "fma", "f16c"})
+    assert uses_fma_tile(16, 16, 1, "x86_64", avx512) and uses_fma_tile(1, 16, 1, "x86_64", avx512)
+    assert uses_fma_tile(8, 8, 1, "x86_64", avx512)  # AVX2 tiles run on AVX-512 hosts too
+    assert not uses_fma_tile(16, 8, 1, "x86_64", avx512)  # no 16x8 tile: generic loop
+    assert not uses_fma_tile(16, 16, 1, "x86_64", avx2) and uses_fma_tile(4, 8, 1, "x86_64", avx2)
+    assert not uses_fma_tile(8, 4, 8, "x86_64", avx512)  # the generic 8x4x8 tile
+    assert not uses_fma_tile(8, 8, 1, "x86_64", frozenset())
+    assert uses_fma_tile(8, 8, 1, "aarch64", frozenset()) and not uses_fma_tile(3, 8, 1, "aarch64",
+                                                                               frozenset())
 
 
 def test_host_tile_sizes():

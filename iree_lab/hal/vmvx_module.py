@@ -9,8 +9,9 @@ exact: IEEE f32 arithmetic in numpy equals C ``float`` arithmetic, and ``exp`` /
 (``elementwise.c``), through :mod:`iree_lab.vm.libm`, so they agree with
 iree-run-module to the last bit (numpy's SIMD ``exp`` / ``log`` differ in the
 last ulp for many inputs: ~40% / ~8% of uniform samples). ``mmt4d`` accumulates
-in the generic tile's order (k, then k0) so f32 results match IREE's generic
-(non-SIMD) tile function.
+in the tile functions' order (k, then k0), with a fused multiply-add where the
+host's native module has an FMA tile function for the tile shape (see
+:func:`uses_fma_tile`), so f32 results match IREE's bit for bit.
 """
 
 from __future__ import annotations
@@ -267,12 +268,16 @@ class VMVXModule(NativeModule):
         b = rhs_v.view(in_dtype).reshape(n, k, n0, k0)
         o = out_v.view(acc_dtype).reshape(m, n, m0, n0)
         acc = o.copy() if accumulate else np.zeros((m, n, m0, n0), dtype=acc_dtype)
+        fused = kind == 0x01 and uses_fma_tile(m0, n0, k0)
         with np.errstate(all="ignore"):
             for kk in range(k):
                 for kk0 in range(k0):
                     lhs_col = a[:, kk, :, kk0].astype(acc_dtype)  # (m, m0)
                     rhs_col = b[:, kk, :, kk0].astype(acc_dtype)  # (n, n0)
-                    acc += lhs_col[:, None, :, None] * rhs_col[None, :, None, :]
+                    if fused:
+                        acc = fma_f32(lhs_col[:, None, :, None], rhs_col[None, :, None, :], acc)
+                    else:
+                        acc += lhs_col[:, None, :, None] * rhs_col[None, :, None, :]
         o[...] = acc
 
     @export("0rIIIrIIIIIIIIIIi_v", name="pack")
@@ -361,6 +366,56 @@ def _cpu_features() -> frozenset[str]:
     return frozenset()
 
 
+def _x86_64_levels(features: frozenset[str]) -> tuple[bool, bool]:
+    """(avx2_fma, avx512_base) as IREE's ukernels test them on x86-64."""
+    avx2_fma = {"avx2", "fma", "f16c"} <= features
+    avx512 = avx2_fma and {"avx512f", "avx512bw", "avx512dq", "avx512vl",
+                           "avx512cd"} <= features
+    return avx2_fma, avx512
+
+
+def uses_fma_tile(m0: int, n0: int, k0: int, machine: str | None = None,
+                  features: frozenset[str] | None = None) -> bool:
+    """Whether the host's native f32 ``mmt4d`` runs this tile with fused multiply-adds.
+
+    An architecture tile function (``arch/*/mmt4d_*_tiles.inl``: AVX2/AVX-512
+    ``fmadd``, NEON ``fmla``) exists only for some (M0, N0, K0); others run the
+    generic C loop, a multiply then an add. The rounding differs.
+    """
+    if k0 != 1 or m0 not in (1, 2, 4, 8, 16):
+        return False
+    machine = (machine or platform.machine()).lower()
+    features = _cpu_features() if features is None else features
+    if machine in ("x86_64", "amd64"):
+        avx2_fma, avx512 = _x86_64_levels(features)
+        return (avx512 and n0 == 16) or (avx2_fma and n0 == 8 and m0 <= 8)
+    if machine in ("aarch64", "arm64"):
+        return n0 == 8 and m0 <= 8
+    return False
+
+
+def fma_f32(a, b, c) -> np.ndarray:
+    """``a * b + c`` rounded once to f32, elementwise (``fmaf``; broadcasts).
+
+    The product of two floats is exact in double; the sum is rounded to double
+    with round-to-odd (its exact error from TwoSum decides the last bit), after
+    which rounding to float is correctly rounded (53 >= 2 * 24 + 2 bits).
+    """
+    with np.errstate(all="ignore"):
+        a64 = np.asarray(a, np.float32).astype(np.float64)
+        b64 = np.asarray(b, np.float32).astype(np.float64)
+        c64 = np.asarray(c, np.float32).astype(np.float64)
+        p = a64 * b64
+        total = p + c64
+        shifted = total - p
+        error = (p - (total - shifted)) + (c64 - shifted)
+        inexact_even = (error != 0) & np.isfinite(total) & ((total.view(np.int64) & 1) == 0)
+        if inexact_even.any():
+            toward = np.where(error > 0, np.inf, -np.inf)
+            total = np.where(inexact_even, np.nextafter(total, toward), total)
+        return total.astype(np.float32)
+
+
 def matmul_tile_sizes(operation: int, machine: str | None = None,
                       features: frozenset[str] | None = None) -> tuple[int, int, int]:
     """(M0, K0, N0) as ``iree_uk_query_tile_sizes_2d`` returns them on the host.
@@ -373,9 +428,7 @@ def matmul_tile_sizes(operation: int, machine: str | None = None,
     machine = (machine or platform.machine()).lower()
     features = _cpu_features() if features is None else features
     if machine in ("x86_64", "amd64"):
-        avx2_fma = {"avx2", "fma", "f16c"} <= features
-        avx512 = avx2_fma and {"avx512f", "avx512bw", "avx512dq", "avx512vl",
-                               "avx512cd"} <= features
+        avx2_fma, avx512 = _x86_64_levels(features)
         if operation == 1:
             return (16, 1, 16) if avx512 else (8, 1, 8) if avx2_fma else (8, 1, 4)
         if operation == 2:
