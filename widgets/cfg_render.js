@@ -19,6 +19,7 @@ export class CFGRenderer {
     this.tx = 0;
     this.ty = 0;
     this.instEls = new Map(); // pc -> element
+    this.headEls = new Map(); // block marker pc -> the block's head (a stop can be there)
     this.blockEls = [];
     this.breakpoints = new Set();
     this.currentPc = -1;
@@ -58,7 +59,7 @@ export class CFGRenderer {
     const r = this.viewport.getBoundingClientRect();
     if (!this.layout || r.width <= 0 || r.height <= 0) return;
     this.placed = true;
-    if (this.instEls.has(this.currentPc)) { this.reveal(this.currentPc); return; }
+    if (this.currentEl(this.currentPc)) { this.reveal(this.currentPc); return; }
     const fitScale = Math.min((r.width - 8) / this.layout.width, (r.height - 8) / this.layout.height);
     if (fitScale >= 0.3) { this.fit(); return; }
     // Too big to read when fitted: start at the entry block, at a readable size.
@@ -132,6 +133,7 @@ export class CFGRenderer {
     this.data = data;
     this.stage.textContent = '';
     this.instEls.clear();
+    this.headEls.clear();
     this.blockEls = [];
     this.title.textContent = `@${data.function}`;
     const ch = measureChar(this.viewport, 'il-cfg-mono');  // the stage may be scaled
@@ -200,7 +202,8 @@ export class CFGRenderer {
         class: cls.join(' '),
         style: { left: n.x + 'px', top: n.y + 'px', width: n.width + 'px', height: n.height + 'px', padding: LINE_PAD + 'px', lineHeight: lineH + 'px' },
         dataset: { block: b.id, pc: b.pc },
-      }, h('div', { class: 'il-cfg-block-head il-cfg-mono' }, `${b.name}`, h('span', { class: 'il-dim' }, `  ${hex8(b.pc)}`)));
+      }, h('div', { class: 'il-cfg-block-head il-cfg-mono', dataset: { pc: b.pc } }, `${b.name}`, h('span', { class: 'il-dim' }, `  ${hex8(b.pc)}`)));
+      this.headEls.set(b.pc, el.firstChild);
       for (const line of b.lines) {
         const inst = h('div', { class: 'il-cfg-inst il-cfg-mono', dataset: { pc: line.pc, op: line.op }, title: `${line.op} at pc ${hex8(line.pc)} (click: toggle breakpoint)` },
           h('span', { class: 'il-bp-dot' }, '\u25CF'),
@@ -241,12 +244,15 @@ export class CFGRenderer {
     for (const [pc, el] of this.instEls) el.classList.toggle('il-bp', this.breakpoints.has(pc));
   }
 
+  // The instruction at `pc` (or the head of the block whose marker is at `pc`).
+  currentEl(pc) { return this.instEls.get(pc) || this.headEls.get(pc); }
+
   setCurrent(pc, reveal = true) {
-    const old = this.instEls.get(this.currentPc);
+    const old = this.currentEl(this.currentPc);
     if (old) old.classList.remove('il-current');
     for (const b of this.blockEls) b.classList.remove('il-current-block');
     this.currentPc = pc;
-    const el = this.instEls.get(pc);
+    const el = this.currentEl(pc);
     if (el) {
       el.classList.add('il-current');
       el.parentElement.classList.add('il-current-block');
@@ -256,7 +262,7 @@ export class CFGRenderer {
 
   // Pans (keeping the zoom) so that the instruction at `pc` is in view.
   reveal(pc) {
-    const el = this.instEls.get(pc);
+    const el = this.currentEl(pc);
     if (!el || !this.layout) return;
     const block = el.parentElement;
     const x = parseFloat(block.style.left) + block.offsetWidth / 2;
