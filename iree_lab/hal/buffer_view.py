@@ -37,6 +37,9 @@ class BufferView(RefObject):
         for d in self.shape:
             count *= d
         self.byte_length = element_packed_byte_count(self.element_type, count)
+        recorder = getattr(device, "recorder", None)
+        if recorder is not None:
+            recorder.record_buffer_view(self)
 
     @property
     def rank(self) -> int:

@@ -438,6 +438,8 @@ class CommandBuffer(RefObject):
             recorder.record_dispatch(record)
             if queue_op is not None:
                 queue_op.dispatches.append(record)
+        # Opt-in copies of the bound ranges (Recorder(capture_buffers=True)).
+        before = device.recorder.capture_before(views) if record is not None else None
         try:
             executable.dispatch(function, state)
         except VMStatus as e:
@@ -446,6 +448,9 @@ class CommandBuffer(RefObject):
                 record.completed_at = device.recorder.tick()
                 record.end_wall_ns = device.recorder.wall_ns()
             raise
+        finally:
+            if before is not None:
+                device.recorder.capture_after(record, before, views)
         if record is not None:
             record.status = "OK"
             record.completed_at = device.recorder.tick()

@@ -10,7 +10,13 @@ Attach a :class:`Recorder` to a device (``Device(recorder=Recorder())`` or
   signal timepoints, logical and wall times and final status;
 - ``dispatches``: every dispatch as it executed, with the bindings resolved
   through the binding table to buffer ids;
-- ``semaphore_events`` and ``waits``.
+- ``semaphore_events`` and ``waits``;
+- ``buffer_views``: every buffer view created on the device (host or program),
+  which says what element type and shape a byte range holds.
+
+Opt-in, ``Recorder(capture_buffers=True)`` also keeps a copy of every bound
+byte range before and after each dispatch (``DispatchExecution.snapshots``),
+bounded by ``capture_limit`` bytes in all and ``capture_range_limit`` per range.
 
 Objects are named by small integer ids, unique per kind within a device.
 Logical time (``at`` fields) is one counter shared by all events, so records
@@ -172,6 +178,27 @@ class CommandBufferRecord:
         return [c for c in self.commands if c.kind == "dispatch"]
 
 
+@dataclasses.dataclass(frozen=True)
+class BufferSnapshot:
+    """One binding's byte range copied before and after a dispatch ran.
+
+    ``before``/``after`` hold the first ``len(before)`` bytes of the
+    ``length``-byte range (less when over the per-range limit); both are None
+    when the recorder's capture budget was already spent.
+    """
+
+    binding: int
+    buffer: int
+    offset: int
+    length: int
+    before: bytes | None
+    after: bytes | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.before is None or len(self.before) < self.length
+
+
 @dataclasses.dataclass
 class DispatchExecution:
     """One dispatch as it ran (all workgroups)."""
@@ -190,6 +217,8 @@ class DispatchExecution:
     start_wall_ns: int = 0
     end_wall_ns: int = 0
     status: str = "running"
+    # One per binding when the recorder captures buffers (Recorder(capture_buffers=True)).
+    snapshots: tuple[BufferSnapshot, ...] = ()
 
 
 @dataclasses.dataclass
@@ -218,6 +247,25 @@ class QueueOperationRecord:
     def deferred(self) -> bool:
         """Whether it waited for a semaphore after submission (did not run at once)."""
         return self.started_at is not None and self.started_at > self.submitted_at + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferViewRecord:
+    """A buffer view as created: the element type and shape of a byte range.
+
+    ``buffer`` is the view's buffer (perhaps a subspan), ``allocated`` its
+    allocation and ``byte_offset`` absolute within that allocation.
+    """
+
+    id: int
+    device: int
+    buffer: int
+    allocated: int
+    byte_offset: int
+    byte_length: int
+    element_type: int
+    shape: tuple[int, ...]
+    created_at: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +302,12 @@ class HalCall:
 class Recorder:
     """Collects HAL activity of the devices it is attached to."""
 
-    def __init__(self):
+    def __init__(self, *, capture_buffers: bool = False, capture_limit: int = 8 << 20,
+                 capture_range_limit: int = 256 << 10):
+        self.capture_buffers = capture_buffers
+        self.capture_limit = capture_limit
+        self.capture_range_limit = capture_range_limit
+        self.captured_bytes = 0
         self._clock = 0
         self._start_ns = time.perf_counter_ns()
         self.calls: list[HalCall] = []
@@ -265,6 +318,7 @@ class Recorder:
         self.dispatches: list[DispatchExecution] = []
         self.semaphore_events: list[SemaphoreEvent] = []
         self.waits: list[WaitRecord] = []
+        self.buffer_views: dict[int, BufferViewRecord] = {}
 
     # -- Clocks ---------------------------------------------------------------------------
 
@@ -278,6 +332,11 @@ class Recorder:
 
     def wall_ns(self) -> int:
         return time.perf_counter_ns() - self._start_ns
+
+    @property
+    def origin_ns(self) -> int:
+        """``time.perf_counter_ns()`` when the recorder was created (wall times count from it)."""
+        return self._start_ns
 
     # -- Recording (called by the HAL) ----------------------------------------------------
 
@@ -303,6 +362,37 @@ class Recorder:
 
     def record_dispatch(self, record: DispatchExecution) -> None:
         self.dispatches.append(record)
+
+    def record_buffer_view(self, view) -> None:
+        """Called by every new :class:`~iree_lab.hal.buffer_view.BufferView` on the device."""
+        buffer = view.buffer
+        self.buffer_views[view.id] = BufferViewRecord(
+            view.id, getattr(buffer.device, "id", 0), buffer.id, buffer.allocated_buffer.id,
+            buffer.byte_offset, buffer.byte_length, view.element_type, view.shape, self.now)
+
+    def capture_before(self, views) -> list[bytes | None] | None:
+        """Copies of a dispatch's bound ranges (uint8 arrays) before it runs; None when
+        not capturing. Room for the copies after is reserved now, so pairs stay whole."""
+        if not self.capture_buffers:
+            return None
+        copies = []
+        for view in views:
+            room = (self.capture_limit - self.captured_bytes) // 2
+            n = min(len(view), self.capture_range_limit, max(room, 0))
+            if n <= 0 and len(view):
+                copies.append(None)
+                continue
+            self.captured_bytes += 2 * n
+            copies.append(view[:n].tobytes())
+        return copies
+
+    def capture_after(self, record: DispatchExecution, before: list[bytes | None],
+                      views) -> None:
+        """Stores the snapshots of ``record`` (the dispatch ran, or failed part way)."""
+        record.snapshots = tuple(
+            BufferSnapshot(i, b.buffer, b.offset, b.length, data,
+                           None if data is None else views[i][:len(data)].tobytes())
+            for i, (b, data) in enumerate(zip(record.bindings, before, strict=True)))
 
     def record_semaphore_event(self, semaphore: int, kind: str, value: int, source: str,
                                status: str = "OK") -> None:

@@ -10,6 +10,8 @@ Widgets (anywidget; the front-end is ``widgets/*.js``, bundled per widget):
 * :class:`CFGView` — a function's CFG; ``current_pc`` and ``breakpoints`` are
   model state a debugger can drive, and clicks toggle breakpoints.
 * :class:`BlobView` — an embedded executable, with the nested module for VMVX.
+* :class:`TimelineView` — fiber lanes and HAL queue operations on one time axis.
+* :class:`HALView` — submissions, command buffers, dispatches and buffer contents.
 
 :func:`show` picks the widget for an object.
 
@@ -24,18 +26,21 @@ from __future__ import annotations
 
 from iree_lab.notebook import display
 
-__all__ = ["BlobView", "CFGView", "LabWidget", "ModuleExplorer", "load_ipython_extension",
-           "show"]
+__all__ = ["BlobView", "CFGView", "HALView", "LabWidget", "ModuleExplorer", "TimelineView",
+           "load_ipython_extension", "show"]
 
 
-_WIDGETS = ("BlobView", "CFGView", "LabWidget", "ModuleExplorer")
+_WIDGETS = {"BlobView": "widgets", "CFGView": "widgets", "LabWidget": "widgets",
+            "ModuleExplorer": "widgets", "TimelineView": "timeline", "HALView": "hal_view"}
 
 
 def __getattr__(name):
     # Widgets load anywidget/ipywidgets on first use, so rich display works without them.
     if name in _WIDGETS:
+        import importlib
+
         try:
-            from iree_lab.notebook import widgets
+            widgets = importlib.import_module(f"iree_lab.notebook.{_WIDGETS[name]}")
         except ImportError as e:
             raise ImportError(f"iree_lab.notebook.{name} needs anywidget and ipywidgets "
                               f"(pip install 'iree_lab[lab]'): {e}") from e
@@ -45,7 +50,8 @@ def __getattr__(name):
 
 def show(obj, *args, **kwargs):
     """The widget for ``obj``: ModuleExplorer for a module, CFGView for a decoded
-    function, BlobView for an executable."""
+    function, BlobView for an executable, HALView for a HAL recorder,
+    TimelineView for a scheduler or its timeline (``show(scheduler, recorder)``)."""
     from iree_lab.format import Module
     from iree_lab.format.executables import Executable
     from iree_lab.hal.executables import ModuleExecutable
@@ -58,6 +64,17 @@ def show(obj, *args, **kwargs):
         return CFGView(obj, *args, **kwargs)
     if isinstance(obj, (ModuleExecutable, Executable)):
         return BlobView(obj, *args, **kwargs)
+    from iree_lab.hal.recorder import Recorder
+    from iree_lab.vm.scheduler import Scheduler, Timeline
+
+    if isinstance(obj, Recorder):
+        from iree_lab.notebook.hal_view import HALView
+
+        return HALView(obj, *args, **kwargs)
+    if isinstance(obj, (Scheduler, Timeline)):
+        from iree_lab.notebook.timeline import TimelineView
+
+        return TimelineView(obj, *args, **kwargs)
     raise TypeError(f"no widget for {type(obj).__name__}")
 
 

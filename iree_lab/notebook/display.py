@@ -20,6 +20,13 @@ RICH_TYPES = [
     ("iree_lab.hal.executables", "ModuleExecutable"),
     ("iree_lab.hal.executables", "ExecutableDiscovery"),
     ("iree_lab.format.executables.model", "Executable"),
+    ("iree_lab.hal.recorder", "Recorder"),
+    ("iree_lab.vm.scheduler", "Timeline"),
+]
+# Types shown as a widget where widgets render (the HTML above stays as the fallback).
+WIDGET_TYPES = [
+    ("iree_lab.hal.recorder", "Recorder"),
+    ("iree_lab.vm.scheduler", "Timeline"),
 ]
 
 
@@ -28,6 +35,18 @@ def render(obj):
     from iree_lab.views.rich import render_html
 
     return render_html(obj)
+
+
+def widget_bundle(obj):
+    """The mimebundle formatter callback: the object's widget (HALView for a
+    recorder, TimelineView for a timeline), None without anywidget."""
+    try:
+        from iree_lab.notebook import show
+
+        widget = show(obj)
+    except ImportError:
+        return None
+    return widget._repr_mimebundle_()
 
 
 def _render_sequence(obj):
@@ -55,6 +74,9 @@ def register(shell=None) -> bool:
     formatter = shell.display_formatter.formatters["text/html"]
     for module_name, class_name in RICH_TYPES:
         formatter.for_type_by_name(module_name, class_name, render)
+    bundles = shell.display_formatter.mimebundle_formatter
+    for module_name, class_name in WIDGET_TYPES:
+        bundles.for_type_by_name(module_name, class_name, widget_bundle)
     for seq in (list, tuple):
         existing = formatter.lookup_by_type(seq) if _has_type(formatter, seq) else None
         if existing is None or existing is _render_sequence:

@@ -13,6 +13,7 @@ from iree_lab.errors import FormatError
 from iree_lab.format.executables import Executable
 from iree_lab.format.module import Function, Module
 from iree_lab.hal.executables import ExecutableDiscovery, ModuleExecutable
+from iree_lab.hal.recorder import Recorder
 from iree_lab.isa import Block, ControlFlowGraph, DecodedFunction, Instruction
 from iree_lab.views.cfg import edge_label
 from iree_lab.views.disassembly import function_lines
@@ -26,6 +27,7 @@ from iree_lab.views.module import (
     lines_html,
     rodata_table,
 )
+from iree_lab.vm.scheduler import Timeline
 
 # Rich display of a function lists at most this many instructions (the widget shows all).
 MAX_RICH_INSTRUCTIONS = 5000
@@ -184,4 +186,12 @@ def render_html(obj) -> str | None:
         return discovery_html(obj)
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(i, Instruction) for i in obj):
         return instructions_html(obj)
+    if isinstance(obj, Recorder):
+        from iree_lab.views.hal_data import recorder_html
+
+        return recorder_html(obj)
+    if isinstance(obj, Timeline):
+        from iree_lab.views.timeline_data import timeline_html
+
+        return timeline_html(obj)
     return None
