@@ -369,3 +369,21 @@ def test_rich_display_of_a_timeline(chained):
     assert "Fiber timeline: 3 fibers" in formats["text/html"]
     # The records stay plain data (the widget does not change them).
     assert dataclasses.asdict(timeline.fibers[0])["name"] == "A"
+
+
+def test_clock_offset(chained):
+    pytest.importorskip("anywidget")
+    import time
+
+    from iree_lab.notebook.timeline import clock_offset
+
+    sched, recorder, _, _ = chained
+    offset, timeline = clock_offset(sched, recorder)
+    # Both count on perf_counter: the offset is the difference of the origins, exactly.
+    assert offset == recorder.origin_ns / 1e9 - sched._t0
+    assert timeline.steps == 5
+    # On another clock the two are read one after the other instead.
+    shifted = Scheduler(sched.context, clock=lambda: time.perf_counter() + 100.0)
+    estimate, _ = clock_offset(shifted, recorder)
+    exact = recorder.origin_ns / 1e9 - (shifted._t0 - 100.0)
+    assert abs(estimate - exact) < 0.05

@@ -33,6 +33,12 @@ function render({ model, el }) {
   const plot = svg('svg', { class: 'il-tl-svg' });
   const tip = h('div', { class: 'il-tl-tip', hidden: true });
   const body = h('div', { class: 'il-tl-body' }, labels, plot, tip);
+  const applyHeight = () => {
+    const height = model.get('height');
+    body.style.maxHeight = height > 0 ? height + 'px' : '';
+    body.style.overflowY = height > 0 ? 'auto' : '';
+  };
+  applyHeight();
   el.append(toolbar, legend, body);
 
   let domain = null;      // visible [start, end] on the current clock
@@ -53,9 +59,11 @@ function render({ model, el }) {
   const X = (v) => ((v - domain[0]) / (domain[1] - domain[0])) * width;
   const invX = (px) => domain[0] + (px / width) * (domain[1] - domain[0]);
 
+  // Wheel and drag events come faster than frames: draw once per frame.
+  let frame = 0;
   function setDomain(next, sync = true) {
     domain = next;
-    draw();
+    if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); });
     if (sync) syncWindow();
   }
   const syncWindow = debounce(() => {
@@ -297,6 +305,7 @@ function render({ model, el }) {
   model.on('change:clock', fromModel);
   model.on('change:window', onWindow);
   model.on('change:selected', onSelected);
+  model.on('change:height', applyHeight);
   drawLegend();
   // Draw once attached (the width is known), and again when the cell is resized.
   requestAnimationFrame(fromModel);
@@ -314,6 +323,8 @@ function render({ model, el }) {
     model.off('change:clock', fromModel);
     model.off('change:window', onWindow);
     model.off('change:selected', onSelected);
+    model.off('change:height', applyHeight);
+    if (frame) cancelAnimationFrame(frame);
     if (resizeObserver) resizeObserver.disconnect();
   };
 }

@@ -240,7 +240,29 @@ def test_timeline_view_in_notebook_03(running, artifacts, publish_screenshot):
     tl.locator('.il-tab[data-clock="step"]').click()
     tl.locator(".il-tl-axis-label", has_text="scheduler step").wait_for()
     draw_ms = float(tl.evaluate("(e) => e.dataset.drawMs"))
+
+    # A bigger timeline: 8 fibers x 150 yields (about 2,400 spans) drawn and redrawn on zoom.
+    run_code(page, "big = Scheduler(vm.Context([Host(), module]))\n"
+                   "for i in range(8):\n    big.spawn('worker', i, 150, name=f'W{i}')\n"
+                   "big.run()\nbig_view = TimelineView(big)\nbig_view")
+    big = page.locator(".il-timeline").last
+    big.locator(".il-tl-lane-label").nth(7).wait_for()
+    page.wait_for_function("() => { const t = document.querySelectorAll('.il-timeline');"
+                           " return t[t.length - 1].dataset.drawMs !== undefined; }")
+    spans = big.locator("rect.il-tl-span").count()
+    assert spans > 2000, spans
+    first_ms = float(big.evaluate("(e) => e.dataset.drawMs"))
+    big.locator("svg.il-tl-svg").scroll_into_view_if_needed()
+    box = big.locator("svg.il-tl-svg").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 10)
+    before = big.locator(".il-tl-status").inner_text()
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("(b) => { const t = document.querySelectorAll('.il-timeline');"
+                           " return t[t.length - 1].querySelector('.il-tl-status').textContent"
+                           " !== b; }", arg=before)
+    zoom_ms = float(big.evaluate("(e) => e.dataset.drawMs"))
     print(f"\nTimelineView: hover -> details on screen {hover_ms:.0f} ms (no kernel round trip); "
           f"click -> selection in the kernel (incl. running a cell) {click_ms:.0f} ms; "
-          f"last redraw {draw_ms:.1f} ms")
+          f"redraw {draw_ms:.1f} ms; {spans} spans: first draw {first_ms:.0f} ms, "
+          f"redraw on zoom {zoom_ms:.0f} ms")
     assert not errors, errors
