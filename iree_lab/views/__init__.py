@@ -9,6 +9,9 @@
 * :mod:`~iree_lab.views.executables` — HTML for embedded executables.
 * :mod:`~iree_lab.views.rich` — ``_repr_html_``-style renderers for module objects
   (what a notebook shows when one is the last expression of a cell).
+* :mod:`~iree_lab.views.timeline_data` — fibers and HAL queue operations on one time axis
+  (what the TimelineView draws); :mod:`~iree_lab.views.hal_data` — submissions, dispatches
+  and captured buffer contents (what the HALView shows).
 
 Everything here is deterministic and side-effect free so that it can be tested
 without a browser; the notebook layer turns it into widgets.
