@@ -12,26 +12,30 @@ Widgets (anywidget; the front-end is ``widgets/*.js``, bundled per widget):
 * :class:`BlobView` — an embedded executable, with the nested module for VMVX.
 * :class:`TimelineView` — fiber lanes and HAL queue operations on one time axis.
 * :class:`HALView` — submissions, command buffers, dispatches and buffer contents.
+* :class:`DebuggerPanel` — step/over/out/continue/back/reverse over
+  :mod:`iree_lab.debug`, with an embedded :class:`CFGView` (it drives
+  ``current_pc`` and turns clicked ``breakpoints`` into debugger breakpoints),
+  the call stack, typed registers with changes, and the source location.
 
 :func:`show` picks the widget for an object.
 
-Adding a widget (the debugger panel, HAL timelines): subclass
-:class:`LabWidget`, set ``_entry = "my_widget.js"``, keep derived HTML/data in
-``iree_lab/views`` (pure, tested without a browser) and only interaction state
-in traitlets. A debugger panel composes a :class:`CFGView` (drive
-``current_pc``; observe ``breakpoints``) rather than re-implementing it.
+Adding a widget: subclass :class:`LabWidget`, set ``_entry = "my_widget.js"``,
+keep derived HTML/data in ``iree_lab/views`` (pure, tested without a browser)
+and only interaction state in traitlets; compose existing widgets (as
+DebuggerPanel embeds CFGView) rather than re-implementing them.
 """
 
 from __future__ import annotations
 
 from iree_lab.notebook import display
 
-__all__ = ["BlobView", "CFGView", "HALView", "LabWidget", "ModuleExplorer", "TimelineView",
-           "load_ipython_extension", "show"]
+__all__ = ["BlobView", "CFGView", "DebuggerPanel", "HALView", "LabWidget", "ModuleExplorer",
+           "TimelineView", "load_ipython_extension", "show"]
 
 
 _WIDGETS = {"BlobView": "widgets", "CFGView": "widgets", "LabWidget": "widgets",
-            "ModuleExplorer": "widgets", "TimelineView": "timeline", "HALView": "hal_view"}
+            "ModuleExplorer": "widgets", "TimelineView": "timeline", "HALView": "hal_view",
+            "DebuggerPanel": "debugger_panel"}
 
 
 def __getattr__(name):
