@@ -18,6 +18,7 @@ In the spirit of Python's ``bdb`` under ``pdb``: :class:`Debugger` drives a
 
 from iree_lab.debug.breakpoints import Breakpoint, Watchpoint
 from iree_lab.debug.debugger import Change, Debugger, Event, GlobalsView, StackFrame, Stop
+from iree_lab.debug.fibers import FiberDebugger, FiberStop, FiberView
 from iree_lab.debug.program import DebugError, ImportReplay, Program, World
 from iree_lab.debug.source import SourceLocation
 from iree_lab.debug.trace import Tracer, instruction_record, trace_line, trace_program
@@ -29,6 +30,9 @@ __all__ = [
     "DebugError",
     "Debugger",
     "Event",
+    "FiberDebugger",
+    "FiberStop",
+    "FiberView",
     "GlobalsView",
     "ImportReplay",
     "Program",

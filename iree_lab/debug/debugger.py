@@ -1013,6 +1013,13 @@ class Debugger:
         dbg.start()
         return dbg
 
+    @staticmethod
+    def for_scheduler(scheduler):
+        """A :class:`~iree_lab.debug.fibers.FiberDebugger` over every fiber of ``scheduler``."""
+        from iree_lab.debug.fibers import FiberDebugger
+
+        return FiberDebugger(scheduler)
+
     # -- Lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Stop:
