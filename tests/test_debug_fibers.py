@@ -190,3 +190,46 @@ def test_finish_and_errors(fibers_path):
     hooked.spawn("worker", 0, 1, hook=lambda inv, frame, k: False)
     with pytest.raises(DebugError):
         FiberDebugger(hooked)
+
+
+def _async_chain():
+    """fibers_async: three async-external ``total`` calls chained by fences (2 -> 1 -> 0)."""
+    import numpy as np
+
+    from iree_lab.hal import Session, io
+
+    user = vm.BytecodeModule.load(corpus.build("fibers_async"))
+    session = Session.for_modules([user])
+    device = session.device
+    sched = Scheduler(vm.Context(session.modules + [user]))
+    fences = [device.create_fence([(device.create_semaphore(0), 1)]) for _ in range(3)]
+    inputs = [np.array([1, 2, 3, 4], np.int32), np.array([10, -20, 30, 2**30], np.int32),
+              np.array([7, 7, 7, -7], np.int32)]
+    waits = [fences[1], fences[2], None]
+    for i in range(3):
+        sched.spawn("total", io.buffer_view_from_numpy(inputs[i], device), waits[i], fences[i],
+                    name=f"t{i}")
+    return sched
+
+
+def test_async_fibers_waiting_on_fences():
+    sched = _async_chain()
+    with FiberDebugger(sched) as dbg:
+        dbg.break_at("total", block=0, fiber=2)
+        stop = dbg.cont()
+        assert stop.fiber == 2 and stop.reason == "breakpoint"
+        for view in stop.fibers[:2]:
+            assert view.state == "waiting" and "hal.semaphore" in view.reason
+            assert [f.kind for f in view.frames] == ["bytecode", "native"]
+            assert view.frames[1].module == "hal" and view.frames[1].function == "fence.await"
+        ref = _async_chain()
+        while ref.step_count < stop.step:
+            ref.step()
+        for index in (0, 1):
+            assert _view_state(stop.fibers[index]) == _stack_state(ref.fibers[index])
+        assert dbg.cont().reason == "done"
+    plain = _async_chain()
+    assert plain.run() is None
+    assert [e[1:] for e in _events(sched)] == [e[1:] for e in _events(plain)]
+    assert [f.results for f in sched.fibers] == [f.results for f in plain.fibers]
+    assert all(isinstance(f.results[0], int) for f in sched.fibers)
