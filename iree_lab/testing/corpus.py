@@ -211,7 +211,11 @@ def build(name_or_program: str | Program) -> Path:
     source = program.source_path.read_bytes()
     tool = "iree-compile" if program.tool == "compile" else "iree-as-module"
     key = hashlib.sha256()
-    for part in (source, "\0".join(program.flags).encode(), tool_version(tool).encode()):
+    # The source path is part of the key: compiled modules embed it in their debug
+    # locations, so a checkout elsewhere (CI's fresh clone) must not reuse them.
+    parts = (source, str(program.source_path).encode(), "\0".join(program.flags).encode(),
+             tool_version(tool).encode())
+    for part in parts:
         key.update(part)
         key.update(b"\x00")
     out = cache_dir() / f"{program.name}-{key.hexdigest()[:16]}.vmfb"
