@@ -157,9 +157,9 @@ def _select_function(module, name: str):
 
 
 def _count_args(fragment: str) -> int:
-    from iree_lab.vm.context import _count_arguments
+    from iree_lab.vm.calls import argument_count
 
-    return _count_arguments(fragment)
+    return argument_count(fragment)
 
 
 def _text(error, annotations: list[str]) -> str:

@@ -15,7 +15,7 @@ from iree_lab.hal.buffer import Buffer
 from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.device import Device
 from iree_lab.hal.executable import DispatchState, Executable
-from iree_lab.hal.module import _deref, _string, assert_buffer_view
+from iree_lab.hal.module import _deref, _executable_constants, _string, assert_buffer_view
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
     BufferUsage,
@@ -154,15 +154,7 @@ class HALLoaderModule(NativeModule):
     def executable_load(self, executable_format, executable_data, constants):
         fmt = _string(executable_format)
         data = _deref(executable_data, VMBuffer)
-        values = ()
-        if isinstance(constants, VMBuffer):
-            if constants.length % 4:
-                raise status(
-                    StatusCode.INVALID_ARGUMENT,
-                    "constant buffer data must contain 4-byte elements but data length is "
-                    f"{constants.length}",
-                )
-            values = tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
+        values = _executable_constants(constants)
         return self.device.create_executable(fmt, data.data, values)
 
     @export("0rr_I", name="executable.lookup.function")

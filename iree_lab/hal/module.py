@@ -69,6 +69,19 @@ def _deref(value, cls, *, nullable: bool = False):
     return value
 
 
+def _executable_constants(constants) -> tuple[int, ...]:
+    """The 32-bit constants of hal.executable.create / hal_loader.executable.load."""
+    if not isinstance(constants, VMBuffer):
+        return ()
+    if constants.length % 4:
+        raise status(
+            StatusCode.INVALID_ARGUMENT,
+            "constant buffer data must contain 4-byte elements but data length is "
+            f"{constants.length}",
+        )
+    return tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
+
+
 def _string(value) -> str:
     """``iree_vm_buffer_as_string`` of a ``!vm.buffer`` argument."""
     buffer = _deref(value, VMBuffer)
@@ -645,15 +658,7 @@ class HALModule(NativeModule):
         device = _deref(device, Device)
         fmt = _string(executable_format)
         data = _deref(executable_data, VMBuffer)
-        values = ()
-        if isinstance(constants, VMBuffer):
-            if constants.length % 4:
-                raise status(
-                    StatusCode.INVALID_ARGUMENT,
-                    "constant buffer data must contain 4-byte elements but data length is "
-                    f"{constants.length}",
-                )
-            values = tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
+        values = _executable_constants(constants)
         return device.create_executable(fmt, data.data, values, device_size(queue_affinity))
 
     @hal_export("0rr_I", "executable.lookup.function")

@@ -22,6 +22,21 @@ MOVE_BIT = 0x4000
 REF_MASK = 0x3FFF
 
 
+def argument_count(fragment: str) -> int:
+    """How many arguments a cconv fragment takes: a variadic span ``C...D`` is one (a list)."""
+    count = 0
+    in_span = False
+    for ch in fragment:
+        if ch == "C":
+            in_span = True
+            count += 1
+        elif ch == "D":
+            in_span = False
+        elif not in_span:
+            count += 1
+    return count
+
+
 def read_arg(ch: str, raw: int, R, RR):
     """Reads one argument of cconv type ``ch`` from register ``raw`` (moving refs)."""
     if ch == "r":

@@ -205,7 +205,7 @@ class Context:
     def call_function(self, fn: Function, args: list) -> list:
         fragment = fn.cconv.arguments if fn.cconv else ""
         try:
-            expected = _count_arguments(fragment)
+            expected = calls.argument_count(fragment)
             if len(args) != expected:
                 raise VMStatus(
                     StatusCode.INVALID_ARGUMENT,
@@ -263,20 +263,6 @@ class Context:
         from iree_lab.vm import fast
 
         return fast.eligible(self.state_of(fn.module), fn.ordinal)
-
-
-def _count_arguments(fragment: str) -> int:
-    count = 0
-    in_span = False
-    for ch in fragment:
-        if ch == "C":
-            in_span = True
-            count += 1
-        elif ch == "D":
-            in_span = False
-        elif not in_span:
-            count += 1
-    return count
 
 
 def recursion_headroom(frames: int):

@@ -74,6 +74,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from iree_lab.vm import calls
 from iree_lab.vm.interpreter import Frame, Invocation, InvocationState, NativeFrame
 from iree_lab.vm.module import Function
 from iree_lab.vm.status import StatusCode, VMError, VMInterrupt, VMStatus
@@ -418,20 +419,6 @@ def _function_label(function) -> str:
     return f"{module.name}.{function.name}" if module is not None else function.name
 
 
-def _argument_count(fragment: str) -> int:
-    count = 0
-    in_span = False
-    for ch in fragment:
-        if ch == "C":
-            in_span = True
-            count += 1
-        elif ch == "D":
-            in_span = False
-        elif not in_span:
-            count += 1
-    return count
-
-
 def _plain(value):
     """A result as a plain value for records (refs by their repr)."""
     if value is None or isinstance(value, bool | int | str):
@@ -472,7 +459,7 @@ class Scheduler:
         """
         fn = self.context.lookup_function(function) if isinstance(function, str) else function
         fragment = fn.cconv.arguments if fn.cconv else ""
-        expected = _argument_count(fragment)
+        expected = calls.argument_count(fragment)
         if len(args) != expected:
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"input list and function mismatch; expected {expected} arguments "
