@@ -13,6 +13,7 @@ checked for cycles and excessive nesting, which raise FormatError.
 
 from __future__ import annotations
 
+import abc
 import bisect
 
 from iree_lab.errors import FormatError
@@ -31,14 +32,14 @@ _TAG_TABLES = {
 MAX_LOCATION_DEPTH = 200
 
 
-class Location(Record):
+class Location(Record, abc.ABC):
     """Base class of resolved source locations (MLIR location attributes)."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def format(self) -> str:
         """The text IREE prints for this location in stack traces."""
-        raise NotImplementedError
 
     def __str__(self):
         return self.format()

@@ -8,6 +8,7 @@ the function id that ``hal.command_buffer.dispatch`` passes back.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import numpy as np
@@ -94,7 +95,7 @@ class Executable(RefObject):
         )
 
 
-class ExecutableLoader:
+class ExecutableLoader(abc.ABC):
     """Loads executables of the formats it supports."""
 
     formats: tuple[str, ...] = ()
@@ -102,5 +103,6 @@ class ExecutableLoader:
     def query_support(self, executable_format: str) -> bool:
         return executable_format in self.formats
 
+    @abc.abstractmethod
     def try_load(self, device, executable_format: str, data, constants) -> Executable:
-        raise NotImplementedError
+        """The executable for ``data`` (raises the VM status IREE's loader would)."""

@@ -15,6 +15,7 @@ full value in its even slot and, where a naming asks for it, the high word
 
 from __future__ import annotations
 
+import abc
 import struct
 
 import numpy as np
@@ -81,14 +82,16 @@ def _hashable(value) -> bool:
     return True
 
 
-class Naming:
+class Naming(abc.ABC):
     """How generated code spells registers; subclasses pick lists or locals."""
 
+    @abc.abstractmethod
     def i(self, slot: int) -> str:  # 32-bit slot, or the full value of a pair
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def r(self, slot: int) -> str:
-        raise NotImplementedError
+        ...
 
     def wants_hi(self, slot: int) -> bool:
         """Whether a 64-bit write to ``slot`` must also store the high word."""

@@ -9,6 +9,7 @@ module's compiled code for that state.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import numpy as np
@@ -75,7 +76,7 @@ class Function:
         return f"<vm.Function {self.full_name} {cconv}>"
 
 
-class Module:
+class Module(abc.ABC):
     """Base of every VM module (bytecode or native)."""
 
     name: str = ""
@@ -90,8 +91,9 @@ class Module:
         return ()
 
     @property
+    @abc.abstractmethod
     def exports(self) -> dict[str, Function]:
-        raise NotImplementedError
+        ...
 
     def lookup_export(self, name: str) -> Function:
         fn = self.exports.get(name)
