@@ -44,7 +44,7 @@ def _attr_u32(attrs: dict, name: str) -> int:
 class VMVXExecutable(Executable):
     """An executable whose dispatch functions run in the iree_lab VM."""
 
-    __slots__ = ("module", "source", "_context", "_functions", "instruction_limit")
+    __slots__ = ("module", "source", "_context", "_functions", "instruction_limit", "lifted")
 
     def __init__(self, source, module, exports, constants, data_size):
         super().__init__(None, VMVX_FORMAT, exports, constants, data_size)
@@ -53,6 +53,8 @@ class VMVXExecutable(Executable):
         self._context = None
         self._functions: dict[int, object] = {}
         self.instruction_limit = None
+        # Dispatch functions lifted to numpy, by ordinal (None: runs in the VM).
+        self.lifted: dict[int, object] = {}
 
     def context(self):
         """The VM context (vmvx module + dispatch module), created on first use."""

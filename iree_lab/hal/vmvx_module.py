@@ -21,6 +21,7 @@ import platform
 
 import numpy as np
 
+from iree_lab.hal import vmvx_lift
 from iree_lab.hal.executable import DispatchState
 from iree_lab.hal.types import status
 from iree_lab.vm import libm
@@ -481,18 +482,38 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
         )
     size_x, size_y, size_z = state.workgroup_size
     call = context.call_function
+    lifted = _lifted(executable, context, fn)
     for z in range(count_z):
         for y in range(count_y):
             for x in range(count_x):
                 if on_workgroup is not None:
                     on_workgroup((x, y, z))
+                args = [local_memory, constants, bindings, x, y, z, size_x, size_y, size_z,
+                        count_x, count_y, count_z]
+                if lifted is not None and vmvx_lift.run(lifted, args):
+                    continue
                 try:
-                    call(fn, [local_memory, constants, bindings, x, y, z, size_x, size_y,
-                              size_z, count_x, count_y, count_z])
+                    call(fn, args)
                 except VMStatus:
                     raise
                 except Exception as e:
                     _reraise(e, info.name, (x, y, z))
+
+
+# Whether dispatch functions may run lifted to numpy (iree_lab.hal.vmvx_lift) when no
+# hook or instruction budget asks for the VM's instruction-by-instruction tiers.
+LIFT = True
+
+
+def _lifted(executable, context, fn):
+    """The executable's lifted form of ``fn`` (built once), or None to use the VM."""
+    if not LIFT or context.hook is not None or context.instruction_budget is not None \
+            or not context.fast:
+        return None
+    cache = executable.lifted
+    if fn.ordinal not in cache:
+        cache[fn.ordinal] = vmvx_lift.lift(executable.module, fn.ordinal)
+    return cache[fn.ordinal]
 
 
 def _reraise(error, name: str, workgroup) -> None:
