@@ -361,6 +361,7 @@ class LiftedFunction:
                         break
                     loop = inner[0][1]
                 item[1].chain = chain
+        self.allocates = any(inst.op.symbol == "BufferAlloc" for inst in self.insts)
         self.consts = ConstantPool("K")
         self.ctx = EmitContext(self.consts, types=module.types, rodata=[])
         self._scalar: dict[int, object] = {}
@@ -387,11 +388,12 @@ class _Names(Naming):
 def _compile_scalar(inst, ctx, consts):
     """``f(*reads) -> write`` from the VM's template for ``inst`` (validated numbers only)."""
     reads, writes = _effects(inst)
-    params = []
+    params, keys = [], []
     for bank, slot in reads:
         name = f"{bank}{slot}"
         if name not in params:
             params.append(name)
+            keys.append((bank, slot))
     outs = [f"{bank}{slot}" for bank, slot in writes]
     if inst.op.symbol in ("ConstI64", "ConstI64Zero") or any(
             f.kind in (T.I64, T.F64) and f.access == T.WRITE for f in inst.op.fields):
@@ -403,7 +405,7 @@ def _compile_scalar(inst, ctx, consts):
     namespace.update(consts.namespace())
     exec(compile("\n".join(src), f"<iree_lab lifted {inst.op.name}>", "exec"), namespace)
     fn = namespace["_op"]
-    fn.params = params
+    fn.keys = keys
     fn.outs = outs[:1]
     return fn
 
@@ -558,13 +560,23 @@ def _memory_range(buffer) -> tuple[int, int]:
 class _Walker:
     """Walks the structure; ``plan=True`` proves, ``plan=False`` computes."""
 
-    def __init__(self, fn: LiftedFunction, plan: bool, vector_depth=None):
+    def __init__(self, fn: LiftedFunction, plan: bool, vector_depth=None, counts=None):
         self.fn = fn
         self.plan = plan
         self.env: dict = {}
         self.trips: dict = {}  # plan: loop key -> trip count; run: axis -> trip count
         self.ndim = 0
         self.accesses: list[_Access] | None = None
+        # Bulk mode: every workgroup at once, workgroup ids (z, y, x) as the first axes.
+        self.counts = counts
+        self.base = 0
+        self.all_accesses: list[_Access] | None = None
+        if counts is not None:
+            self.base = self.ndim = 3
+            self.all_accesses = []
+            keys = _WG_KEYS if plan else (0, 1, 2)
+            for key, count in zip(keys, counts, strict=True):
+                self.trips[key] = count
         self.live = True
         self.depth = 0
         self.vector_depth = vector_depth if vector_depth is not None else {}
@@ -638,7 +650,7 @@ class _Walker:
         args = [self.get(key) for key in reads]
         if not any(isinstance(a, np.ndarray | Aff | _Opaque) for a in args):
             try:
-                result = fn(*args)
+                result = fn(*[env[key] for key in fn.keys])
             except VMStatus:
                 raise Unliftable(f"{inst.op.name} fails") from None
         elif sym.startswith(_FAILING):
@@ -692,6 +704,11 @@ class _Walker:
     def _elementwise(self, k, vals, out):
         """The scalar template applied element by element (rare ops)."""
         fn = self.fn.scalar(k)
+        reads, _w = _effects(self.fn.insts[k])
+        unique = {}
+        for key, x in zip(reads, vals, strict=True):
+            unique.setdefault(key, x)
+        vals = [unique[key] for key in fn.keys]
         arrays = np.broadcast_arrays(*[np.asarray(x) for x in vals])
         shape = arrays[0].shape
         columns = [a.ravel().tolist() if a.dtype.kind in "iu" else list(a.ravel())
@@ -752,8 +769,11 @@ class _Walker:
             raise Unliftable("access may be out of bounds")
         if store and not buffer.mutable:
             raise Unliftable("store to a read-only buffer")
+        access = _Access(buffer, size, store, addr)
         if self.accesses is not None:
-            self.accesses.append(_Access(buffer, size, store, addr))
+            self.accesses.append(access)
+        if self.all_accesses is not None:
+            self.all_accesses.append(access)
 
     def load(self, inst, sym):
         buf_raw, off, dst = inst.values
@@ -891,11 +911,13 @@ class _Walker:
     def _run_vector(self, top: Loop, chain: list):
         trips = []
         loop = top
-        self.trips = {}
-        self.ndim = len(chain)
+        base = self.base
+        self.trips = {axis: self.trips[axis] for axis in range(base)}
+        self.ndim = base + len(chain)
         self.depth += 1
         env = self.env
-        for axis, loop in enumerate(chain):
+        for index, loop in enumerate(chain):
+            axis = base + index
             start, _bound, step, trip = self._bounds(loop)
             if trip == 0:
                 break
@@ -905,7 +927,7 @@ class _Walker:
             if loop.cmp == "CmpLTI64S":
                 env[("i", loop.iv + 1)] = HI
             body = loop.body
-            if axis + 1 < len(chain):
+            if index + 1 < len(chain):
                 # Straight-line code around the single inner loop.
                 inner = next(i for i, x in enumerate(body) if x[0] == "loop")
                 self.seq(body[:inner])
@@ -929,13 +951,13 @@ class _Walker:
                 break
             if p < len(chain) and not _only_around(chain[p - 1], chain[p]):
                 break
-            if self._independent(chain[:p]):
+            if self._independent(self.accesses, chain[:p]):
                 best = p
         if best == 0:
             raise Unliftable("no loop of a nest can run vectorised")
         return best
 
-    def _independent(self, vector: list) -> bool:
+    def _independent(self, accesses, vector: list) -> bool:
         """Whether running the ``vector`` loops at once keeps every access's order.
 
         Buffers whose bytes overlap form a memory class. Where a class is stored
@@ -943,7 +965,6 @@ class _Walker:
         loops' indices (then only one iteration of them touches each element),
         and accesses through different forms must touch disjoint bytes.
         """
-        accesses = self.accesses
         ranges = {}
         for a in accesses:
             if id(a.buffer) not in ranges:
@@ -1017,13 +1038,53 @@ def run(fn: LiftedFunction, args: list) -> bool:
     return True
 
 
+def run_bulk(fn: LiftedFunction, args: list, counts: tuple[int, int, int]) -> bool:
+    """Runs every workgroup (ids z, y, x < ``counts``) at once; False: nothing done.
+
+    Proven like a loop nest: the workgroup ids are three more loops around the
+    function, and the function's accesses to memory it stores to must give
+    different workgroups disjoint bytes (then any order of workgroups, including
+    all at once, computes the same). Functions allocating local buffers run
+    per workgroup.
+    """
+    if fn.allocates:
+        return False
+    planner = _Walker(fn, plan=True, counts=counts)
+    _bind(planner, args)
+    try:
+        planner.seq(fn.items)
+        if not planner._independent(planner.all_accesses, list(_WG_KEYS)):
+            return False
+    except Unliftable:
+        return False
+    runner = _Walker(fn, plan=False, vector_depth=planner.vector_depth, counts=counts)
+    _bind(runner, args)
+    runner.seq(fn.items)
+    return True
+
+
+class _WorkgroupAxis:
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+
+_WG_KEYS = (_WorkgroupAxis("z"), _WorkgroupAxis("y"), _WorkgroupAxis("x"))
+
+
 def _bind(walker, args):
-    # cconv 0rrriiiiiiiii_v: refs r0..r2, i32 i0..i8.
+    # cconv 0rrriiiiiiiii_v: refs r0..r2, i32 i0..i8 (workgroup id x, y, z first).
     env = walker.env
     for n in range(3):
         env[("r", n)] = args[n]
     for n in range(9):
         env[("i", n)] = args[3 + n]
+    if walker.counts is not None:
+        keys = _WG_KEYS if walker.plan else (0, 1, 2)
+        for n, axis in ((0, 2), (1, 1), (2, 0)):  # x, y, z
+            count = walker.counts[axis]
+            env[("i", n)] = _aff(0, {keys[axis]: 1}) if count > 1 else 0
 
 
 _ = vmops  # the scalar templates use iree_lab.vm.ops through RUNTIME

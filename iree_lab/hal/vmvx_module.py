@@ -483,6 +483,11 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
     size_x, size_y, size_z = state.workgroup_size
     call = context.call_function
     lifted = _lifted(executable, context, fn)
+    if lifted is not None and on_workgroup is None and count_x * count_y * count_z > 1:
+        args = [local_memory, constants, bindings, 0, 0, 0, size_x, size_y, size_z, count_x,
+                count_y, count_z]
+        if vmvx_lift.run_bulk(lifted, args, (count_z, count_y, count_x)):
+            return
     for z in range(count_z):
         for y in range(count_y):
             for x in range(count_x):
