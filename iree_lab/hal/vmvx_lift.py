@@ -99,6 +99,15 @@ class _Opaque:
 OPAQUE = _Opaque()
 
 
+class Interval:
+    """Plan-time integer data with known bounds (e.g. an index split by div/rem)."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+
+
 class _Hi:
     """The high word of an i64 pair: never read by lifted code."""
 
@@ -648,14 +657,18 @@ class _Walker:
         fn = self.fn.scalar(k)
         reads, writes = _effects(inst)
         args = [self.get(key) for key in reads]
-        if not any(isinstance(a, np.ndarray | Aff | _Opaque) for a in args):
+        if not any(isinstance(a, np.ndarray | Aff | _Opaque | Interval) for a in args):
             try:
                 result = fn(*[env[key] for key in fn.keys])
             except VMStatus:
                 raise Unliftable(f"{inst.op.name} fails") from None
-        elif sym.startswith(_FAILING):
+        elif sym.startswith(_FAILING) and not (
+                type(args[1]) is int and args[1] > 0 and args[1] & 0xFFFFFFFF
+                and (sym.endswith("S") or args[1] <= _I32_MAX)):
+            # Only a positive constant divisor cannot fail (zero, INT_MIN / -1).
             raise Unliftable(f"{inst.op.name} on vectors")
-        elif sym in _AFFINE and not any(isinstance(a, np.ndarray | _Opaque) for a in args):
+        elif sym in _AFFINE and not any(isinstance(a, np.ndarray | _Opaque | Interval)
+                                        for a in args):
             result = self._check_int(self._affine(sym, args), sym)
             if result is None:
                 result = self._vector(k, inst, sym, args)
@@ -689,13 +702,55 @@ class _Walker:
             return _aff_add(product, args[2])
         return product
 
+    def _interval(self, sym, args):
+        """Bounds of an integer result over the plan's iteration space, or OPAQUE."""
+        spans = []
+        for a in args:
+            if type(a) is int:
+                spans.append((a, a))
+            elif type(a) is Aff:
+                spans.append(self._range(a))
+            elif type(a) is Interval:
+                spans.append((a.lo, a.hi))
+            else:
+                return OPAQUE
+        (alo, ahi), rest = spans[0], spans[1:]
+        if sym.startswith("Add"):
+            lo, hi = alo + rest[0][0], ahi + rest[0][1]
+        elif sym.startswith("Sub"):
+            lo, hi = alo - rest[0][1], ahi - rest[0][0]
+        elif sym.startswith(("Mul", "FMA")):
+            products = [x * y for x in (alo, ahi) for y in rest[0]]
+            lo, hi = min(products), max(products)
+            if sym.startswith("FMA"):
+                lo, hi = lo + rest[1][0], hi + rest[1][1]
+        elif sym.startswith(("Div", "Rem")) and alo >= 0:
+            d = rest[0][0]  # a positive constant (checked before)
+            lo, hi = (alo // d, ahi // d) if sym.startswith("Div") else (0, min(ahi, d - 1))
+        elif sym in ("ExtI32I64S", "TruncI64I32") or sym == "ExtI32I64U" and alo >= 0:
+            lo, hi = alo, ahi
+        else:
+            return OPAQUE
+        lim = (_I32_MIN, _I32_MAX) if sym.endswith(("I32", "I32S", "I32U")) or \
+            sym == "TruncI64I32" else (_I64_MIN, _I64_MAX)
+        if lo < lim[0] or hi > lim[1]:
+            return OPAQUE
+        return Interval(lo, hi)
+
     def _vector(self, k, inst, sym, args):
         if self.plan:
+            if _field_kinds(inst)[1] in "il":
+                return self._interval(sym, args)
             return OPAQUE
         kinds, out = _field_kinds(inst)
         vals = [self._materialize(a, _KIND_DTYPE[kd]) if kd in _KIND_DTYPE else a
                 for a, kd in zip(args, kinds, strict=False)]
         with np.errstate(all="ignore"):
+            if sym.startswith(_FAILING):
+                a, d = vals[0], int(vals[1])
+                if np.all(a >= 0):  # floor = trunc; the plan proved d > 0
+                    return (a // d if sym.startswith("Div") else a % d).astype(a.dtype)
+                return self._elementwise(k, vals, out)
             entry = _VEC.get(sym)
             if entry is not None:
                 return np.asarray(entry[2](*vals), dtype=entry[1])
@@ -764,7 +819,8 @@ class _Walker:
     def _record(self, buffer, size, store, addr):
         if not self.live:
             return
-        lo, hi = self._range(addr) if type(addr) is Aff else (addr, addr)
+        lo, hi = self._range(addr) if type(addr) is Aff else \
+            (addr.lo, addr.hi) if type(addr) is Interval else (addr, addr)
         if lo < 0 or hi >= buffer.length // size:
             raise Unliftable("access may be out of bounds")
         if store and not buffer.mutable:
@@ -780,10 +836,15 @@ class _Walker:
         fmt, kind = _LOADS[sym]
         buffer = self._buffer(buf_raw)
         addr = self.get(("i", off))
-        if isinstance(addr, np.ndarray | _Opaque):
+        if type(addr) is _Opaque:
             raise Unliftable("data-dependent address")
         size = np.dtype(fmt).itemsize
-        if type(addr) is int and (not buffer.mutable or not self.plan and self.depth == 0):
+        if type(addr) is Interval:  # a gather from proven bounds
+            self._record(buffer, size, False, addr)
+            value = OPAQUE
+        elif type(addr) is np.ndarray:
+            value = self._view(buffer, fmt)[addr].astype(_KIND_DTYPE[kind])
+        elif type(addr) is int and (not buffer.mutable or not self.plan and self.depth == 0):
             # Concrete: the VM's own template (a read-only buffer cannot change meanwhile).
             if self.plan and not 0 <= addr < buffer.length // size:
                 raise Unliftable("load out of bounds")
@@ -810,7 +871,7 @@ class _Walker:
         fmt = _STORES[sym]
         buffer = self._buffer(buf_raw)
         addr = self.get(("i", off))
-        if isinstance(addr, np.ndarray | _Opaque):
+        if isinstance(addr, np.ndarray | _Opaque | Interval):
             raise Unliftable("data-dependent address")
         value = self.get(("i", value_reg))
         if self.plan:
@@ -986,6 +1047,8 @@ class _Walker:
             c = cls[id(a.buffer)]
             if c not in stored:
                 continue
+            if type(a.addr) is Interval:
+                return False
             base, terms = _parts(a.addr)
             start = ranges[id(a.buffer)][0]
             form = (a.size, start + base * a.size,

@@ -1,0 +1,133 @@
+// Dispatch shapes that iree_lab lifts to numpy (iree_lab/hal/vmvx_lift.py), each compared
+// bit for bit with iree-run-module (tests/test_hal_lift.py): float arithmetic with
+// denormals and NaN payloads, integer wraparound, i8 storage, reductions, a matmul, a
+// convolution, reversed (negative-stride) and transposed access, rare ops that run
+// element by element through the VM's templates.
+#id1 = affine_map<(i) -> (i)>
+#id2 = affine_map<(i, j) -> (i, j)>
+func.func @f32_arith(%a: tensor<4x16xf32>, %b: tensor<4x16xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) {
+  %e = tensor.empty() : tensor<4x16xf32>
+  %r:6 = linalg.generic {indexing_maps = [#id2, #id2, #id2, #id2, #id2, #id2, #id2, #id2],
+                         iterator_types = ["parallel", "parallel"]}
+      ins(%a, %b : tensor<4x16xf32>, tensor<4x16xf32>) outs(%e, %e, %e, %e, %e, %e : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %o0: f32, %o1: f32, %o2: f32, %o3: f32, %o4: f32, %o5: f32):
+    %add = arith.addf %x, %y : f32
+    %sub = arith.subf %y, %x : f32
+    %mul = arith.mulf %x, %y : f32
+    %div = arith.divf %x, %y : f32
+    %fma = math.fma %x, %y, %add : f32
+    %mx = arith.maximumf %x, %y : f32
+    %mn = arith.minimumf %y, %x : f32
+    %lt = arith.cmpf ult, %x, %y : f32
+    %sel = arith.select %lt, %mx, %mn : f32
+    %ab = math.absf %sub : f32
+    %ng = arith.negf %div : f32
+    %sq = math.sqrt %ab : f32
+    %rs = math.rsqrt %ab : f32
+    %s2 = arith.addf %sq, %rs : f32
+    linalg.yield %add, %sub, %mul, %ng, %fma, %sel : f32, f32, f32, f32, f32, f32
+  } -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4, %r#5 : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
+}
+
+func.func @f32_unary(%a: tensor<64xf32>) -> (tensor<64xf32>, tensor<64xf32>, tensor<64xi32>) {
+  %e = tensor.empty() : tensor<64xf32>
+  %ei = tensor.empty() : tensor<64xi32>
+  %r:3 = linalg.generic {indexing_maps = [#id1, #id1, #id1, #id1], iterator_types = ["parallel"]}
+      ins(%a : tensor<64xf32>) outs(%e, %e, %ei : tensor<64xf32>, tensor<64xf32>, tensor<64xi32>) {
+  ^bb0(%x: f32, %o0: f32, %o1: f32, %o2: i32):
+    %ex = math.exp %x : f32
+    %th = math.tanh %x : f32
+    %fl = math.floor %x : f32
+    %s = arith.addf %th, %fl : f32
+    %sq = math.sqrt %x : f32
+    %c = arith.fptosi %x : f32 to i32
+    linalg.yield %ex, %s, %c : f32, f32, i32
+  } -> (tensor<64xf32>, tensor<64xf32>, tensor<64xi32>)
+  return %r#0, %r#1, %r#2 : tensor<64xf32>, tensor<64xf32>, tensor<64xi32>
+}
+
+func.func @i32_wrap(%a: tensor<32xi32>, %b: tensor<32xi32>) -> (tensor<32xi32>, tensor<32xi32>, tensor<32xi32>, tensor<32xf32>) {
+  %e = tensor.empty() : tensor<32xi32>
+  %ef = tensor.empty() : tensor<32xf32>
+  %c3 = arith.constant 3 : i32
+  %r:4 = linalg.generic {indexing_maps = [#id1, #id1, #id1, #id1, #id1, #id1], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<32xi32>, tensor<32xi32>) outs(%e, %e, %e, %ef : tensor<32xi32>, tensor<32xi32>, tensor<32xi32>, tensor<32xf32>) {
+  ^bb0(%x: i32, %y: i32, %o0: i32, %o1: i32, %o2: i32, %o3: f32):
+    %add = arith.addi %x, %y : i32
+    %mul = arith.muli %x, %y : i32
+    %sub = arith.subi %mul, %add : i32
+    %sh = arith.shli %x, %c3 : i32
+    %shr = arith.shrsi %y, %c3 : i32
+    %xo = arith.xori %sh, %shr : i32
+    %lt = arith.cmpi slt, %x, %y : i32
+    %mx = arith.select %lt, %y, %x : i32
+    %an = arith.andi %mx, %xo : i32
+    %f = arith.sitofp %mul : i32 to f32
+    linalg.yield %add, %sub, %an, %f : i32, i32, i32, f32
+  } -> (tensor<32xi32>, tensor<32xi32>, tensor<32xi32>, tensor<32xf32>)
+  return %r#0, %r#1, %r#2, %r#3 : tensor<32xi32>, tensor<32xi32>, tensor<32xi32>, tensor<32xf32>
+}
+
+func.func @i8_add(%a: tensor<48xi8>, %b: tensor<48xi8>) -> tensor<48xi8> {
+  %r = arith.addi %a, %b : tensor<48xi8>
+  return %r : tensor<48xi8>
+}
+
+func.func @reductions(%x: tensor<24x40xf32>) -> (tensor<24xf32>, tensor<40xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %e1 = tensor.empty() : tensor<24xf32>
+  %s0 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<24xf32>) -> tensor<24xf32>
+  %sum = linalg.generic {indexing_maps = [#id2, affine_map<(i, j) -> (i)>], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<24x40xf32>) outs(%s0 : tensor<24xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %s = arith.addf %v, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<24xf32>
+  %e2 = tensor.empty() : tensor<40xf32>
+  %m0 = linalg.fill ins(%ninf : f32) outs(%e2 : tensor<40xf32>) -> tensor<40xf32>
+  %max = linalg.generic {indexing_maps = [#id2, affine_map<(i, j) -> (j)>], iterator_types = ["reduction", "parallel"]}
+      ins(%x : tensor<24x40xf32>) outs(%m0 : tensor<40xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %m = arith.maximumf %v, %acc : f32
+    linalg.yield %m : f32
+  } -> tensor<40xf32>
+  return %sum, %max : tensor<24xf32>, tensor<40xf32>
+}
+
+func.func @matmul(%a: tensor<33x48xf32>, %b: tensor<48x40xf32>) -> tensor<33x40xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<33x40xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<33x40xf32>) -> tensor<33x40xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<33x48xf32>, tensor<48x40xf32>) outs(%z : tensor<33x40xf32>) -> tensor<33x40xf32>
+  return %r : tensor<33x40xf32>
+}
+
+func.func @conv(%x: tensor<1x10x12x8xf32>, %w: tensor<3x3x8x16xf32>) -> tensor<1x8x10x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x8x10x16xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<1x8x10x16xf32>) -> tensor<1x8x10x16xf32>
+  %r = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+      ins(%x, %w : tensor<1x10x12x8xf32>, tensor<3x3x8x16xf32>) outs(%z : tensor<1x8x10x16xf32>) -> tensor<1x8x10x16xf32>
+  return %r : tensor<1x8x10x16xf32>
+}
+
+func.func @reverse_transpose(%x: tensor<37x20xf32>) -> (tensor<37x20xf32>, tensor<20x37xf32>) {
+  %e = tensor.empty() : tensor<37x20xf32>
+  %c36 = arith.constant 36 : index
+  %c19 = arith.constant 19 : index
+  %rev = linalg.generic {indexing_maps = [#id2], iterator_types = ["parallel", "parallel"]}
+      outs(%e : tensor<37x20xf32>) {
+  ^bb0(%o: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %ri = arith.subi %c36, %i : index
+    %rj = arith.subi %c19, %j : index
+    %v = tensor.extract %x[%ri, %rj] : tensor<37x20xf32>
+    linalg.yield %v : f32
+  } -> tensor<37x20xf32>
+  %et = tensor.empty() : tensor<20x37xf32>
+  %t = linalg.transpose ins(%x : tensor<37x20xf32>) outs(%et : tensor<20x37xf32>) permutation = [1, 0]
+  return %rev, %t : tensor<37x20xf32>, tensor<20x37xf32>
+}
