@@ -109,6 +109,8 @@ def run(args) -> int:
 
     sys.stdout.write(f"EXEC @{function.name}\n")
     sys.stdout.flush()
+    # Progress on a terminal only (stderr; stdout stays byte-identical to iree-run-module).
+    progress = _terminal_progress(session.device)
     try:
         expected = _count_args(fragment)
         if len(inputs) != expected:
@@ -123,8 +125,12 @@ def run(args) -> int:
             scheduler.run()  # a wait nothing can satisfy raises DeadlockError
             results = fiber.result()
     except VMError as e:
+        if progress is not None:
+            progress.close()
         _fail(_text(e, [f"invoking function '{function.name}'"] + decl_note))
         return 1
+    if progress is not None:
+        progress.close()
     if signal is not None and signal.query() != StatusCode.OK:
         failure = signal.failure() or VMStatus(
             StatusCode.DEADLINE_EXCEEDED, "the function returned without signaling its "
@@ -137,6 +143,18 @@ def run(args) -> int:
     sys.stdout.flush()
     context.close()
     return 0
+
+
+def _terminal_progress(device):
+    """A dispatch progress line on stderr when it is a terminal (else None)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    if isatty is None or not isatty():
+        return None
+    from iree_lab.hal.progress import TerminalProgress
+
+    listener = TerminalProgress(sys.stderr)
+    device.progress.add_listener(listener)
+    return listener
 
 
 def _select_function(module, name: str):

@@ -345,6 +345,9 @@ class CommandBuffer(RefObject):
 
     def execute(self, binding_table, queue_op=None) -> None:
         """Runs every command in order (the local queue is serial, barriers are no-ops)."""
+        progress = self.device.progress if self.device is not None else None
+        if progress is not None:
+            progress.submit(sum(1 for c in self.commands if type(c) is _Dispatch))
         for index, command in enumerate(self.commands):
             kind = type(command)
             if kind is _NoOp:
@@ -440,6 +443,9 @@ class CommandBuffer(RefObject):
                 queue_op.dispatches.append(record)
         # Opt-in copies of the bound ranges (Recorder(capture_buffers=True)).
         before = device.recorder.capture_before(views) if record is not None else None
+        progress = device.progress if device is not None else None
+        if progress is not None:
+            progress.begin(info.name)
         try:
             executable.dispatch(function, state)
         except VMStatus as e:
@@ -455,6 +461,8 @@ class CommandBuffer(RefObject):
             record.status = "OK"
             record.completed_at = device.recorder.tick()
             record.end_wall_ns = device.recorder.wall_ns()
+        if progress is not None:
+            progress.finish()
 
 
 def resolve_ref(binding_table, ref: BufferRef) -> tuple[Buffer | None, int, int]:

@@ -22,6 +22,7 @@ from iree_lab.hal import recorder as rec
 from iree_lab.hal.buffer import PLACEMENT_FLAG_ASYNCHRONOUS, Allocator, Buffer
 from iree_lab.hal.command_buffer import BufferBinding, CommandBuffer
 from iree_lab.hal.executable import Executable, ExecutableLoader
+from iree_lab.hal.progress import DispatchProgress
 from iree_lab.hal.semaphore import Fence, Semaphore, copy_status
 from iree_lab.hal.types import (
     QUEUE_AFFINITY_ANY,
@@ -95,6 +96,8 @@ class Device(RefObject):
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
         # cautious caller reaches into executables.
         self.dispatch_context_options: dict = dict(dispatch_context_options or {})
+        # Dispatches submitted / done, for progress displays (iree_lab.hal.progress).
+        self.progress = DispatchProgress()
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:

@@ -186,7 +186,15 @@ class HALLoaderModule(NativeModule):
             local_memory_size=0,
             flush_denormals=False,  # the loader module leaves the FPU state alone
         )
+        progress = self.device.progress if self.device is not None else None
+        if progress is None:
+            exe.dispatch(function, state)
+            return
+        progress.submit(1)
+        progress.begin(exe.exports[function].name if 0 <= function < len(exe.exports)
+                       else str(function))
         exe.dispatch(function, state)
+        progress.finish()
 
 
 def inline_modules(device: Device | None = None) -> list:
