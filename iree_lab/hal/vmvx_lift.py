@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from iree_lab.isa import tables as T
+from iree_lab.vm import libm
 from iree_lab.vm import ops as vmops
 from iree_lab.vm.emit import RUNTIME, ConstantPool, EmitContext, Naming, emit
 from iree_lab.vm.status import VMStatus
@@ -371,6 +372,9 @@ class LiftedFunction:
                     loop = inner[0][1]
                 item[1].chain = chain
         self.allocates = any(inst.op.symbol == "BufferAlloc" for inst in self.insts)
+        self.effects = [_effects(inst) if not inst.op.terminator and inst.op.flow is None
+                        else ((), ()) for inst in self.insts]
+        self.kinds = [_field_kinds(inst) for inst in self.insts]
         self.consts = ConstantPool("K")
         self.ctx = EmitContext(self.consts, types=module.types, rodata=[])
         self._scalar: dict[int, object] = {}
@@ -394,6 +398,10 @@ class _Names(Naming):
         return False
 
 
+# Compiled scalar forms by source text (the text names constants, not their values).
+_CODE_CACHE: dict[str, object] = {}
+
+
 def _compile_scalar(inst, ctx, consts):
     """``f(*reads) -> write`` from the VM's template for ``inst`` (validated numbers only)."""
     reads, writes = _effects(inst)
@@ -410,9 +418,13 @@ def _compile_scalar(inst, ctx, consts):
     lines = emit(inst, _Names(), ctx)
     src = [f"def _op({', '.join(params)}):"] + ["    " + x for x in lines]
     src.append(f"    return {outs[0] if outs else 'None'}")
+    text = "\n".join(src)
+    code = _CODE_CACHE.get(text)
+    if code is None:
+        code = _CODE_CACHE[text] = compile(text, f"<iree_lab lifted {inst.op.name}>", "exec")
     namespace = dict(RUNTIME)
     namespace.update(consts.namespace())
-    exec(compile("\n".join(src), f"<iree_lab lifted {inst.op.name}>", "exec"), namespace)
+    exec(code, namespace)
     fn = namespace["_op"]
     fn.keys = keys
     fn.outs = outs[:1]
@@ -532,6 +544,11 @@ _VEC = {
     "FMAI32": ("iii", np.int32, lambda a, b, c: a * b + c),
     "FMAI64": ("lll", np.int64, lambda a, b, c: a * b + c),
 }  # fmt: skip
+# f32 ops whose template is a call of the C library's float function (emit._F32_UNARY).
+_LIBM_F32 = {"ExpF32": "exp", "TanhF32": "tanh", "LogF32": "log", "ErfF32": "erf",
+             "Exp2F32": "exp2", "ExpM1F32": "expm1", "Log10F32": "log10", "Log1pF32": "log1p",
+             "Log2F32": "log2", "CosF32": "cos", "SinF32": "sin", "AtanF32": "atan",
+             "CeilF32": "ceil", "FloorF32": "floor", "RoundF32": "round"}
 _KIND_DTYPE = {"i": np.int32, "l": np.int64, "f": np.float32}
 
 
@@ -559,6 +576,11 @@ class _Access:
 
     def __init__(self, buffer, size, store, addr):
         self.buffer, self.size, self.store, self.addr = buffer, size, store, addr
+
+
+def _access_key(buffer, fmt, addr) -> tuple:
+    base, terms = _parts(addr)
+    return (id(buffer), fmt, base, tuple(sorted(terms.items())))
 
 
 def _memory_range(buffer) -> tuple[int, int]:
@@ -590,6 +612,8 @@ class _Walker:
         self.depth = 0
         self.vector_depth = vector_depth if vector_depth is not None else {}
         self._views: dict = {}
+        self.pending: dict = {}  # run: deferred stores by access key
+        self._ranges: dict = {}
 
     # -- values ---------------------------------------------------------------------------
 
@@ -654,10 +678,10 @@ class _Walker:
             return
         if sym == "BufferAlloc" and self.depth:
             raise Unliftable("allocation inside a loop")
-        fn = self.fn.scalar(k)
-        reads, writes = _effects(inst)
+        reads, writes = self.fn.effects[k]
         args = [self.get(key) for key in reads]
         if not any(isinstance(a, np.ndarray | Aff | _Opaque | Interval) for a in args):
+            fn = self.fn.scalar(k)
             try:
                 result = fn(*[env[key] for key in fn.keys])
             except VMStatus:
@@ -739,10 +763,10 @@ class _Walker:
 
     def _vector(self, k, inst, sym, args):
         if self.plan:
-            if _field_kinds(inst)[1] in "il":
+            if self.fn.kinds[k][1] in "il":
                 return self._interval(sym, args)
             return OPAQUE
-        kinds, out = _field_kinds(inst)
+        kinds, out = self.fn.kinds[k]
         vals = [self._materialize(a, _KIND_DTYPE[kd]) if kd in _KIND_DTYPE else a
                 for a, kd in zip(args, kinds, strict=False)]
         with np.errstate(all="ignore"):
@@ -751,6 +775,11 @@ class _Walker:
                 if np.all(a >= 0):  # floor = trunc; the plan proved d > 0
                     return (a // d if sym.startswith("Div") else a % d).astype(a.dtype)
                 return self._elementwise(k, vals, out)
+            c_fn = libm.F32.get(_LIBM_F32.get(sym)) if libm.HAVE_LIBM else None
+            if c_fn is not None:
+                # The template calls _L32[name] on np.float32 values: so do we, per element.
+                a = np.asarray(vals[0], dtype=np.float32)
+                return np.fromiter(map(c_fn, a.ravel()), np.float32, a.size).reshape(a.shape)
             entry = _VEC.get(sym)
             if entry is not None:
                 return np.asarray(entry[2](*vals), dtype=entry[1])
@@ -759,7 +788,7 @@ class _Walker:
     def _elementwise(self, k, vals, out):
         """The scalar template applied element by element (rare ops)."""
         fn = self.fn.scalar(k)
-        reads, _w = _effects(self.fn.insts[k])
+        reads, _w = self.fn.effects[k]
         unique = {}
         for key, x in zip(reads, vals, strict=True):
             unique.setdefault(key, x)
@@ -807,8 +836,7 @@ class _Walker:
                 flips.append(axis)
                 c = -c
             strides[axis] = c * item
-        arr = np.lib.stride_tricks.as_strided(view[base:], tuple(shape), tuple(strides),
-                                              writeable=True)
+        arr = np.ndarray(tuple(shape), view.dtype, view, base * item, tuple(strides))
         if flips:
             index = [slice(None)] * self.ndim
             for axis in flips:
@@ -843,6 +871,7 @@ class _Walker:
             self._record(buffer, size, False, addr)
             value = OPAQUE
         elif type(addr) is np.ndarray:
+            self._flush_overlapping(buffer)
             value = self._view(buffer, fmt)[addr].astype(_KIND_DTYPE[kind])
         elif type(addr) is int and (not buffer.mutable or not self.plan and self.depth == 0):
             # Concrete: the VM's own template (a read-only buffer cannot change meanwhile).
@@ -853,9 +882,13 @@ class _Walker:
             self._record(buffer, size, False, addr)
             value = OPAQUE
         else:
-            arr = self._strided(buffer, fmt, addr) if type(addr) is Aff else \
-                self._view(buffer, fmt)[addr]
-            value = np.array(arr, dtype=_KIND_DTYPE[kind])
+            hit = self._pending_load(buffer, fmt, addr)
+            if hit is not None:
+                value = np.asarray(hit, dtype=_KIND_DTYPE[kind])
+            else:
+                arr = self._strided(buffer, fmt, addr) if type(addr) is Aff else \
+                    self._view(buffer, fmt)[addr]
+                value = np.array(arr, dtype=_KIND_DTYPE[kind])
         self.env[("i", dst)] = value
         if kind == "l":
             self.env[("i", dst + 1)] = HI
@@ -883,10 +916,52 @@ class _Walker:
             value = np.asarray(value, dtype=np.float32)
         else:
             value = np.asarray(value).astype(np.int64).astype(np.dtype(fmt))
+        if self.depth:
+            # Deferred: a later load of the same elements reads it back from here
+            # (a loop's accumulator), other access to the memory writes it first.
+            key = _access_key(buffer, fmt, addr)
+            if key not in self.pending:
+                self._flush_overlapping(buffer)
+            self.pending[key] = (buffer, fmt, addr, value)
+            return
+        self._write(buffer, fmt, addr, value)
+
+    def _write(self, buffer, fmt, addr, value):
         if type(addr) is Aff:
             self._strided(buffer, fmt, addr)[...] = value
         else:
             self._view(buffer, fmt)[addr] = value
+
+    def _pending_load(self, buffer, fmt, addr):
+        if not self.pending:
+            return None
+        hit = self.pending.get(_access_key(buffer, fmt, addr))
+        if hit is not None:
+            return hit[3]
+        self._flush_overlapping(buffer)
+        return None
+
+    def _flush_overlapping(self, buffer):
+        if not self.pending:
+            return
+        lo, hi = self._memory(buffer)
+        for other, _fmt, _addr, _value in self.pending.values():
+            olo, ohi = self._memory(other)
+            if lo < ohi and olo < hi:
+                self.flush()
+                return
+
+    def flush(self):
+        """Writes the deferred stores."""
+        pending, self.pending = self.pending, {}
+        for buffer, fmt, addr, value in pending.values():
+            self._write(buffer, fmt, addr, value)
+
+    def _memory(self, buffer):
+        found = self._ranges.get(id(buffer))
+        if found is None:
+            found = self._ranges[id(buffer)] = (_memory_range(buffer), buffer)
+        return found[0]
 
     # -- structure ------------------------------------------------------------------------
 
@@ -1000,6 +1075,7 @@ class _Walker:
             inner = next(i for i, x in enumerate(body) if x[0] == "loop")
             self.seq(body[inner + 1:])
         self.depth -= 1
+        self.flush()
         for key in top.writes:
             env[key] = POISON
 
