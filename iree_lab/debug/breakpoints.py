@@ -94,6 +94,23 @@ class Breakpoint:
         return self._compiled
 
 
+def may_stop_in(bp: Breakpoint, function: str, instructions) -> bool:
+    """Whether ``bp`` could stop in the function named ``function`` (conservative: a
+    source line could map anywhere; an import breakpoint never matches a function that
+    makes no calls, which is the only kind asked about)."""
+    if bp.kind in ("offset", "block"):
+        target = bp.function or ""
+        return target == function or target.endswith("." + function)
+    if bp.kind == "opcode":
+        pattern = bp.opcode or "*"
+        return any(fnmatch.fnmatchcase(inst.op.name, pattern) for inst in instructions)
+    if bp.kind == "dispatch":
+        return fnmatch.fnmatchcase(function, bp.name or "*")
+    if bp.kind == "import":
+        return False
+    return True
+
+
 @dataclasses.dataclass(eq=False)
 class Watchpoint:
     """Stops after the watched value changes.

@@ -424,9 +424,39 @@ class _Engine:
         dbg = self.dbg
         self.world = dbg.program.build(hook=self.hook,
                                        dispatch_hook=self.hook if dbg.dispatches else None,
+                                       dispatch_gate=self.dispatch_gate,
                                        replay=dbg.replay)
         self.inv = self.world.invoke(hook=self.hook)
         self.invs = [self.inv]
+
+    # -- Dispatches without a stop run lifted ------------------------------------------------
+
+    def dispatch_gate(self, name: str, lifted, instructions: int) -> bool:
+        """Whether a VMVX dispatch may run lifted to numpy instead of under the hook.
+
+        Only when nothing could stop or be reported inside it: running free or to a
+        position beyond it, no listeners or watchpoints, no breakpoint that can resolve
+        into the dispatch function. Then the position advances by the ``instructions``
+        the VM would have executed (exact: positions stay those of a hooked run).
+        """
+        dbg = self.dbg
+        if not self.active or self.interrupt or dbg._listeners or dbg._watchpoints:
+            return False
+        plan = self.plan
+        if plan.mode in ("position", "scan"):
+            stop = plan.target
+        elif plan.mode == "continue":
+            stop = _INF
+        else:
+            return False
+        position = self.position
+        if position + instructions >= stop:
+            return False
+        for bp in dbg._breakpoints.values():
+            if bp.enabled and B.may_stop_in(bp, name, lifted.insts):
+                return False
+        self.set_position(position + instructions)
+        return True
 
     # -- The hook ----------------------------------------------------------------------------
 

@@ -181,9 +181,10 @@ class Program:
         return out
 
     def build(self, *, hook=None, dispatch_hook=None, recorder=None,
-              replay: ImportReplay | None = None, tracer=None) -> World:
+              replay: ImportReplay | None = None, tracer=None, dispatch_gate=None) -> World:
         """A fresh world. ``hook`` is installed on the context (so ``__init`` runs under
-        it), ``dispatch_hook`` on the VMVX dispatch contexts of the device; a
+        it), ``dispatch_hook`` on the VMVX dispatch contexts of the device (with
+        ``dispatch_gate`` deciding which dispatches may skip it and run lifted); a
         ``tracer`` also sees yieldable imports resume (:meth:`Tracer.attach_resumes`)."""
         try:
             modules = self._modules()
@@ -196,6 +197,7 @@ class Program:
         session = Session.for_modules(modules, device_uri=self.device_uri, recorder=recorder)
         if dispatch_hook is not None:
             session.device.dispatch_context_options["hook"] = dispatch_hook
+            session.device.dispatch_gate = dispatch_gate
         if tracer is not None:
             tracer.attach_resumes(session.modules + modules)
         context = Context(session.modules + modules, hook=hook)

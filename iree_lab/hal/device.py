@@ -98,6 +98,8 @@ class Device(RefObject):
         self.dispatch_context_options: dict = dict(dispatch_context_options or {})
         # Dispatches submitted / done, for progress displays (iree_lab.hal.progress).
         self.progress = DispatchProgress()
+        # With a dispatch hook: who may let a dispatch run lifted (hal/vmvx_module.py).
+        self.dispatch_gate = None
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:

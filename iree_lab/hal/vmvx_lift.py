@@ -268,7 +268,8 @@ class _Parser:
                 target, remap = inst.values
                 items.extend(("move", src, dst) for src, dst in remap)
                 if headers and target == headers[-1]:
-                    return items, "back"
+                    return items, "back"  # the back edge's vm.br is counted with the loop
+                items.append(("br",))
                 if target in headers:
                     raise Unliftable("branch to an outer loop")
                 found = self.header(target)
@@ -322,6 +323,8 @@ def _analyze(items: list, insts, live_after: set) -> tuple[set, set]:
         elif kind == "return":
             reads, _ = _effects(insts[item[1]])
             r, w = set(reads), set()
+        elif kind == "br":
+            r, w = set(), set()
         else:
             loop = item[1]
             iv = ("i", loop.iv)
@@ -613,6 +616,9 @@ class _Walker:
         self.vector_depth = vector_depth if vector_depth is not None else {}
         self._views: dict = {}
         self.pending: dict = {}  # run: deferred stores by access key
+        # plan: VM instructions the function executes for one workgroup; a call starts
+        # at the entry block's marker (the only marker executed: branches skip theirs).
+        self.count = 1
         self._ranges: dict = {}
 
     # -- values ---------------------------------------------------------------------------
@@ -970,7 +976,10 @@ class _Walker:
         for item in items:
             kind = item[0]
             if kind == "op":
+                self.count += 1
                 self.op(item[1])
+            elif kind == "br" or kind == "return":
+                self.count += 1
             elif kind == "move":
                 src, dst = item[1], item[2]
                 if src & TYPE_BIT:
@@ -1014,7 +1023,11 @@ class _Walker:
             if top:
                 self.accesses = []
             self.depth += 1
+            before = self.count
             self.seq(loop.body)
+            # Per iteration: cmp + cond_br, the body, the step and the back edge's br;
+            # then the final cmp + cond_br.
+            self.count = before + trip * (self.count - before + 4) + 2
             self.depth -= 1
             self.live = live
             if top:
@@ -1163,17 +1176,72 @@ def _only_around(outer: Loop, inner: Loop) -> bool:
     return sum(1 for x in outer.body if x[0] == "loop") == 1
 
 
-def run(fn: LiftedFunction, args: list) -> bool:
-    """Runs the dispatch function on ``args``; False (nothing done) when the VM must run it."""
-    planner = _Walker(fn, plan=True)
+class Prepared:
+    """A dispatch proven liftable: :meth:`run` computes it; ``instructions`` is the
+    number of VM instructions its workgroups would have executed."""
+
+    def __init__(self, fn, runs):
+        self.fn = fn
+        self.runs = runs  # (args, vector_depth, counts or None) per run
+        self.instructions = 0
+
+    def run(self) -> None:
+        for args, vector_depth, counts in self.runs:
+            runner = _Walker(self.fn, plan=False, vector_depth=vector_depth, counts=counts)
+            _bind(runner, args)
+            runner.seq(self.fn.items)
+            runner.flush()
+
+
+def plan(fn: LiftedFunction, args: list, counts=None) -> Prepared | None:
+    """Proves one workgroup (``counts`` None; ``args`` carry its ids) or all of them."""
+    if counts is not None and fn.allocates:
+        return None
+    planner = _Walker(fn, plan=True, counts=counts)
     _bind(planner, args)
     try:
         planner.seq(fn.items)
+        if counts is not None and not planner._independent(planner.all_accesses,
+                                                             list(_WG_KEYS)):
+            return None
     except Unliftable:
+        return None
+    prepared = Prepared(fn, [(args, planner.vector_depth, counts)])
+    prepared.instructions = planner.count * (1 if counts is None else
+                                             counts[0] * counts[1] * counts[2])
+    return prepared
+
+
+def prepare(fn: LiftedFunction, make_args, counts: tuple[int, int, int]) -> Prepared | None:
+    """Every workgroup of a dispatch proven (at once if possible, else one by one), or None.
+
+    ``make_args(x, y, z)`` gives a workgroup's arguments; ``counts`` is (z, y, x).
+    """
+    total = counts[0] * counts[1] * counts[2]
+    if total > 1:
+        prepared = plan(fn, make_args(0, 0, 0), counts)
+        if prepared is not None:
+            return prepared
+    runs, instructions = [], 0
+    for z in range(counts[0]):
+        for y in range(counts[1]):
+            for x in range(counts[2]):
+                one = plan(fn, make_args(x, y, z))
+                if one is None:
+                    return None
+                runs += one.runs
+                instructions += one.instructions
+    prepared = Prepared(fn, runs)
+    prepared.instructions = instructions
+    return prepared
+
+
+def run(fn: LiftedFunction, args: list) -> bool:
+    """Runs one workgroup; False (nothing done) when the VM must run it."""
+    prepared = plan(fn, args)
+    if prepared is None:
         return False
-    runner = _Walker(fn, plan=False, vector_depth=planner.vector_depth)
-    _bind(runner, args)
-    runner.seq(fn.items)
+    prepared.run()
     return True
 
 
@@ -1186,19 +1254,10 @@ def run_bulk(fn: LiftedFunction, args: list, counts: tuple[int, int, int]) -> bo
     all at once, computes the same). Functions allocating local buffers run
     per workgroup.
     """
-    if fn.allocates:
+    prepared = plan(fn, args, counts)
+    if prepared is None:
         return False
-    planner = _Walker(fn, plan=True, counts=counts)
-    _bind(planner, args)
-    try:
-        planner.seq(fn.items)
-        if not planner._independent(planner.all_accesses, list(_WG_KEYS)):
-            return False
-    except Unliftable:
-        return False
-    runner = _Walker(fn, plan=False, vector_depth=planner.vector_depth, counts=counts)
-    _bind(runner, args)
-    runner.seq(fn.items)
+    prepared.run()
     return True
 
 

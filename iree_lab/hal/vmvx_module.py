@@ -483,6 +483,18 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
     size_x, size_y, size_z = state.workgroup_size
     call = context.call_function
     lifted = _lifted(executable, context, fn)
+    if lifted is not None and context.hook is not None:
+        # A debugger's hook: the whole dispatch runs lifted only if every workgroup is
+        # proven and the gate (which counts the instructions as executed) agrees.
+        gate = executable.device.dispatch_gate
+        prepared = vmvx_lift.prepare(
+            lifted, lambda x, y, z: [local_memory, constants, bindings, x, y, z, size_x, size_y,
+                                     size_z, count_x, count_y, count_z],
+            (count_z, count_y, count_x))
+        if prepared is not None and gate(info.name, lifted, prepared.instructions):
+            prepared.run()
+            return
+        lifted = None
     if lifted is not None and on_workgroup is None and count_x * count_y * count_z > 1:
         args = [local_memory, constants, bindings, 0, 0, 0, size_x, size_y, size_z, count_x,
                 count_y, count_z]
@@ -511,9 +523,17 @@ LIFT = True
 
 
 def _lifted(executable, context, fn):
-    """The executable's lifted form of ``fn`` (built once), or None to use the VM."""
-    if not LIFT or context.hook is not None or context.instruction_budget is not None \
-            or not context.fast:
+    """The executable's lifted form of ``fn`` (built once), or None to use the VM.
+
+    A hook on the dispatch context (the debugger) keeps dispatches in the VM unless the
+    device has a ``dispatch_gate``: ``gate(export name, lifted function, instruction
+    count) -> bool``, asked per dispatch, that advances its instruction count when it
+    lets the dispatch run lifted.
+    """
+    if not LIFT or context.instruction_budget is not None or not context.fast:
+        return None
+    if context.hook is not None and (executable.device is None
+                                     or executable.device.dispatch_gate is None):
         return None
     cache = executable.lifted
     if fn.ordinal not in cache:

@@ -1,0 +1,126 @@
+"""The debugger lets VMVX dispatches without a possible stop run lifted to numpy.
+
+Positions must stay those of a fully hooked run (the lifted run advances them by the
+instructions the VM would have executed): every check compares a debugger run with
+lifting against one with it off (``vmvx_module.LIFT = False``: every dispatch
+instruction through the hook), on the same program and inputs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from iree_lab.debug import Debugger
+from iree_lab.hal import vmvx_lift, vmvx_module
+from iree_lab.testing import corpus
+
+INPUTS = ["4096xf32=1", "4096xf32=2"]
+
+
+@pytest.fixture
+def lifted_runs(monkeypatch):
+    """Counts dispatches the debugger let run lifted."""
+    count = {"n": 0}
+    original = vmvx_lift.Prepared.run
+
+    def counted(self):
+        count["n"] += 1
+        return original(self)
+
+    monkeypatch.setattr(vmvx_lift.Prepared, "run", counted)
+    return count
+
+
+def _session(setup, lift: bool, program="debug_tensors", function="scale_add",
+             inputs=INPUTS):
+    vmvx_module.LIFT = lift
+    try:
+        with Debugger.launch(corpus.build(program), function, inputs) as dbg:
+            return setup(dbg)
+    finally:
+        vmvx_module.LIFT = True
+
+
+def _text(stop) -> str:
+    """The stop's instruction text without ref identities (new objects per world)."""
+    return re.sub(r"/0x[0-9a-f]+", "", stop.text or "")
+
+
+def _free_run(dbg):
+    stop = dbg.cont()
+    assert stop.reason == "done"
+    back = dbg.back()
+    middle = dbg.goto(stop.position // 2)
+    return (stop.position, stop.results[0].to_numpy().tobytes(), back.position, _text(back),
+            middle.position, _text(middle), middle.frame.function)
+
+
+def test_free_run_positions_match_a_hooked_run(lifted_runs):
+    lifted = _session(_free_run, True)
+    assert lifted_runs["n"] > 0
+    hooked = _session(_free_run, False)
+    assert lifted == hooked
+    out = np.frombuffer(lifted[1], np.float32)
+    assert np.all(out == 4.0)
+
+
+def _stops(dbg):
+    dbg.break_opcode("vm.return")
+    out = []
+    while True:
+        stop = dbg.cont()
+        out.append((stop.reason, stop.position, _text(stop), stop.frame and stop.frame.function))
+        if stop.reason == "done":
+            return out
+
+
+def test_breakpoint_inside_dispatches_keeps_them_hooked(lifted_runs):
+    """vm.return is in every dispatch function: nothing may skip the hook."""
+    lifted = _session(_stops, True)
+    assert lifted_runs["n"] == 0
+    assert lifted == _session(_stops, False)
+    assert sum(1 for s in lifted if s[3] and "dispatch" in s[3]) == 64
+
+
+def _to_workgroup(dbg):
+    dbg.break_dispatch("scale_add_dispatch_*", workgroup=(40, 0, 0))
+    stop = dbg.cont()
+    return stop.position, stop.frame.workgroup, dbg.cont().position
+
+
+def test_dispatch_breakpoint_and_positions(lifted_runs):
+    assert _session(_to_workgroup, True) == _session(_to_workgroup, False)
+    assert lifted_runs["n"] == 0
+
+
+def _elsewhere(dbg):
+    # A breakpoint in the caller only: dispatches run lifted, positions agree.
+    bp = dbg.break_opcode("vm.call")
+    stops = []
+    while True:
+        stop = dbg.cont()
+        stops.append((stop.reason, stop.position, _text(stop)))
+        if stop.reason == "done":
+            return stops, bp.hits
+
+
+def test_breakpoint_elsewhere_lets_dispatches_run_lifted(lifted_runs):
+    lifted = _session(_elsewhere, True)
+    assert lifted_runs["n"] > 0
+    assert lifted == _session(_elsewhere, False)
+
+
+def _goto_inside(dbg):
+    end = dbg.cont().position
+    stops = []
+    for target in (end // 3, end // 2, end - 5):
+        stop = dbg.goto(target)
+        stops.append((stop.position, _text(stop), stop.frame.function, stop.frame.workgroup))
+    return stops
+
+
+def test_goto_into_a_dispatch_steps_it(lifted_runs):
+    assert _session(_goto_inside, True) == _session(_goto_inside, False)
