@@ -66,6 +66,11 @@ def _inputs(function: str) -> list[np.ndarray]:
     if function == "conv":
         return [RNG.standard_normal((1, 10, 12, 8)).astype(np.float32),
                 RNG.standard_normal((3, 3, 8, 16)).astype(np.float32)]
+    if function == "softmax":
+        x = (RNG.standard_normal((16, 130)) * 4).astype(np.float32)
+        x[2, 7] = _f32_bits([0x7FC00ABC])[0]  # a NaN payload through max, exp and sum
+        x[5, :] = _f32_bits([0x00000200])[0]  # a row of denormals
+        return [x]
     if function == "reverse_transpose":
         return [RNG.standard_normal((37, 20)).astype(np.float32)]
     if function == "block":
@@ -76,7 +81,7 @@ def _inputs(function: str) -> list[np.ndarray]:
 
 
 CASES = [("hal_lift", f) for f in ("f32_arith", "f32_unary", "i32_wrap", "i8_add", "reductions",
-                                   "matmul", "conv", "reverse_transpose")]
+                                   "matmul", "conv", "reverse_transpose", "softmax")]
 CASES.append(("hal_model_transformer", "block"))
 
 

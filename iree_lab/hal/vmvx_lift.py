@@ -170,11 +170,12 @@ def _aff_scale(a, s: int):
 
 class Loop:
     __slots__ = ("header", "iv", "bound", "cmp_dst", "cmp", "step", "incr", "body", "exit",
-                 "writes", "carried", "live_out", "chain")
+                 "exit_remap", "writes", "carried", "live_out", "chain")
 
     def __init__(self, header, iv, bound, cmp_dst, cmp):
         self.header, self.iv, self.bound, self.cmp_dst, self.cmp = header, iv, bound, cmp_dst, cmp
         self.step = self.incr = self.exit = None
+        self.exit_remap = ()
         self.body: list = []
         self.writes: frozenset = frozenset()
         self.carried = False
@@ -238,10 +239,11 @@ class _Parser:
             return None
         a, b, dst = cmp.values
         cond, t_pc, t_remap, f_pc, f_remap = br.values
-        if cond != dst or t_remap or f_remap or a == dst or b == dst:
+        if cond != dst or t_remap or a == dst or b == dst:
             return None
         loop = Loop(pc, a, b, dst, cmp.op.symbol)
         loop.exit = f_pc
+        loop.exit_remap = f_remap
         return loop, t_pc
 
     def seq(self, pc, headers: tuple) -> tuple[list, str]:
@@ -270,20 +272,24 @@ class _Parser:
                 if headers and target == headers[-1]:
                     return items, "back"  # the back edge's vm.br is counted with the loop
                 items.append(("br",))
-                if target in headers:
-                    raise Unliftable("branch to an outer loop")
-                found = self.header(target)
-                if found is not None:
-                    loop = self.loop(found, headers)
-                    items.append(("loop", loop))
-                    pc = loop.exit
-                    if self.preds.get(pc) != 1:
-                        raise Unliftable("loop exit with other predecessors")
-                    break
+                pc = self._enter(target, headers, items)
+                break
+
+    def _enter(self, target: int, headers: tuple, items: list) -> int:
+        """Follows control into ``target``: loops are parsed (their exit edges followed,
+        possibly into the next loop); returns the next straight-line block."""
+        while True:
+            if target in headers:
+                raise Unliftable("branch to an outer loop")
+            found = self.header(target)
+            if found is None:
                 if self.preds.get(target) != 1:
                     raise Unliftable("merge block")
-                pc = target
-                break
+                return target
+            loop = self.loop(found, headers)
+            items.append(("loop", loop))
+            items.extend(("move", src, dst) for src, dst in loop.exit_remap)
+            target = loop.exit
 
     def loop(self, found, headers) -> Loop:
         loop, body_pc = found

@@ -131,3 +131,10 @@ func.func @reverse_transpose(%x: tensor<37x20xf32>) -> (tensor<37x20xf32>, tenso
   %t = linalg.transpose ins(%x : tensor<37x20xf32>) outs(%et : tensor<20x37xf32>) permutation = [1, 0]
   return %rev, %t : tensor<37x20xf32>, tensor<20x37xf32>
 }
+
+// linalg.softmax: loops whose exit edges carry remaps straight into the next loop.
+func.func @softmax(%a: tensor<16x130xf32>) -> tensor<16x130xf32> {
+  %empty = tensor.empty() : tensor<16x130xf32>
+  %0 = linalg.softmax dimension(1) ins(%a : tensor<16x130xf32>) outs(%empty : tensor<16x130xf32>) -> tensor<16x130xf32>
+  return %0 : tensor<16x130xf32>
+}
