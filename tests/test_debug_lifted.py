@@ -124,3 +124,15 @@ def _goto_inside(dbg):
 
 def test_goto_into_a_dispatch_steps_it(lifted_runs):
     assert _session(_goto_inside, True) == _session(_goto_inside, False)
+
+
+def test_progress_listener_sees_every_dispatch():
+    seen = []
+
+    def setup(dbg):
+        dbg.add_progress_listener(lambda p: seen.append((p.submitted, p.done)))
+        assert dbg.cont().reason == "done"
+        return seen[-1]
+
+    submitted, done = _session(setup, True)
+    assert submitted == done > 0

@@ -428,6 +428,8 @@ class _Engine:
                                        replay=dbg.replay)
         self.inv = self.world.invoke(hook=self.hook)
         self.invs = [self.inv]
+        for fn in dbg._progress_listeners:
+            self.world.session.device.progress.add_listener(fn)
 
     # -- Dispatches without a stop run lifted ------------------------------------------------
 
@@ -1025,6 +1027,7 @@ class Debugger:
         self._bp_version = 0
         self._lines = _LINE_TABLES
         self._listeners: list[tuple[Callable, bool]] = []
+        self._progress_listeners: list[Callable] = []
         self._instruction_listeners = False
         self._engine: _Engine | None = None
         self._furthest = 0
@@ -1458,6 +1461,21 @@ class Debugger:
         self._instruction_listeners = any(i for _, i in self._listeners)
         self._bp_version += 1
         self._touch()
+
+    def add_progress_listener(self, fn: Callable) -> None:
+        """Calls ``fn(progress)`` (a :class:`iree_lab.hal.progress.DispatchProgress`) on the
+        worker thread as dispatches are submitted and finish, in every world the debugger
+        builds (time travel rebuilds worlds; their counts start again)."""
+        self._progress_listeners.append(fn)
+        engine = self._engine
+        if engine is not None and engine.world is not None:
+            engine.world.session.device.progress.add_listener(fn)
+
+    def remove_progress_listener(self, fn) -> None:
+        self._progress_listeners = [f for f in self._progress_listeners if f is not fn]
+        engine = self._engine
+        if engine is not None and engine.world is not None:
+            engine.world.session.device.progress.remove_listener(fn)
 
     def remove_listener(self, fn) -> None:
         self._listeners = [(f, i) for f, i in self._listeners if f is not fn]
