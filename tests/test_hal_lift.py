@@ -210,3 +210,15 @@ def test_unsupported_function_is_not_lifted(build_module):
     for info in exe.exports:
         fn = exe.module.exports[info.name]
         assert vmvx_lift.lift(exe.module, fn.ordinal) is not None, info.name
+
+
+def test_nests_wider_than_the_lane_limit_run_in_the_vm(build_module, lift_counter, monkeypatch):
+    """A cap on array sizes: past it the VM runs the workgroup (same bytes)."""
+    exe, info, lifted = _dispatch_function(build_module, "i8_add")
+    monkeypatch.setattr(vmvx_lift, "MAX_LANES", 16)
+    a = RNG.integers(0, 256, 48).astype(np.uint8)
+    b = RNG.integers(0, 256, 48).astype(np.uint8)
+    out = np.zeros(48, np.uint8)
+    exe.dispatch(info.ordinal, _state([a, b, out]))
+    assert lift_counter == {"lifted": 0, "vm": 1}
+    assert out.tobytes() == (a + b).tobytes()

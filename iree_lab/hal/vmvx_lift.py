@@ -50,6 +50,8 @@ MOVE_BIT = T.REF_REGISTER_MOVE_BIT
 REF_MASK = T.REF_REGISTER_MASK
 
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+# Most elements one lifted array may have (workgroups x vectorised iterations).
+MAX_LANES = 1 << 24
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _DEFAULT_NAN_BITS = np.uint32(0xFFC00000)
 _QUIET_BIT = np.uint32(0x400000)
@@ -1102,9 +1104,13 @@ class _Walker:
         """How many loops of ``top``'s chain may run at once (0: none)."""
         chain = top.chain
         best = 0
+        lanes = 1 if self.counts is None else self.counts[0] * self.counts[1] * self.counts[2]
         for p in range(1, len(chain) + 1):
             if chain[p - 1].carried or chain[p - 1].live_out:
                 break
+            lanes *= max(1, self.trips[chain[p - 1]])
+            if lanes > MAX_LANES:
+                break  # arrays that large could exhaust memory the VM would not need
             if p < len(chain) and not _only_around(chain[p - 1], chain[p]):
                 break
             if self._independent(self.accesses, chain[:p]):
