@@ -1,4 +1,5 @@
-"""The debugger lets VMVX dispatches without a possible stop run lifted to numpy.
+"""Where the debugger skips work: VMVX dispatches without a possible stop run lifted to
+numpy, and register-only breakpoint conditions are tested without the hook's bookkeeping.
 
 Positions must stay those of a fully hooked run (the lifted run advances them by the
 instructions the VM would have executed): every check compares a debugger run with
@@ -136,3 +137,21 @@ def test_progress_listener_sees_every_dispatch():
 
     submitted, done = _session(setup, True)
     assert submitted == done > 0
+
+
+@pytest.mark.parametrize("condition", ["i0 == 37", "i3 > 600"])
+def test_register_conditions_stop_where_the_full_path_does(condition):
+    """Register-only conditions are tested without the hook's bookkeeping while false;
+    a condition that also names ``position`` takes the full path: same stops, hits."""
+    def stops(cond):
+        path = corpus.build("scalar_vmvx")
+        with Debugger.launch(path, "loop_sum", ["100"], dispatches=False) as dbg:
+            bp = dbg.break_at("loop_sum", 0x4F, condition=cond)
+            first = dbg.cont()
+            second = dbg.cont()
+            back = dbg.reverse_continue()
+            return [(s.reason, s.position, s.text) for s in (first, second, back)], bp.hits
+
+    fast = stops(condition)
+    assert fast[0][0][0] == "breakpoint"
+    assert fast == stops(f"({condition}) and position >= 0")

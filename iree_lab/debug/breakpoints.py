@@ -59,6 +59,7 @@ class Breakpoint:
     temporary: bool = False
     hits: int = 0
     _compiled: object = dataclasses.field(default=None, repr=False)
+    _registers: object = dataclasses.field(default=None, repr=False)
 
     def describe(self) -> str:
         if self.kind == "offset":
@@ -84,6 +85,23 @@ class Breakpoint:
             parts.append("(disabled)")
         parts.append(f"hits={self.hits}")
         return " ".join(parts)
+
+    def register_names(self):
+        """((name, slot), ...) when the condition reads only i32 registers (``i3``), else None."""
+        code = self.compiled_condition()
+        if code is None:
+            return None
+        if self._registers is None:
+            names = []
+            for name in code.co_names:
+                if name[:1] != "i" or not name[1:].isdigit():
+                    names = False
+                    break
+                names.append((name, int(name[1:])))
+            self._registers = tuple(names) if names is not False else False
+        if self._registers is False:
+            return None
+        return self._registers or None
 
     def compiled_condition(self):
         if self.condition and self._compiled is None:

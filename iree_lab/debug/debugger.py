@@ -480,11 +480,17 @@ class _Engine:
         quiet = self.quiet
         hot_set = self.hot_set
 
+        conditions_false = self.conditions_false
+
         def slow(inv, frame, k):
             nonlocal cur_frame, cur_inv, hot
             if not engine.active:
                 cur_frame = frame
                 hot = frozenset()
+                return False
+            if quiet[0] and frame is cur_frame and inv is cur_inv and position < limit[0] \
+                    and conditions_false(frame, k):
+                # Running free past breakpoints whose conditions do not hold: nothing to do.
                 return False
             if quiet[0] and inv is cur_inv and position < limit[0] and frame is not cur_frame:
                 # A call or return while running free: only the breakpoint set changes.
@@ -719,6 +725,32 @@ class _Engine:
             if bp.hits > bp.ignore:
                 hits.append(bp)
         return hits
+
+    def conditions_false(self, frame, k) -> bool:
+        """Whether every breakpoint at ``k`` has a register-only condition that is false now
+        (then the hit needs no bookkeeping). Anything else takes the full path."""
+        entry = self.hot_cache.get(id(frame.code))
+        if entry is None or entry[0] is not frame.code or entry[1] != self.dbg._bp_version:
+            return False
+        candidates = entry[3].get(k)
+        if not candidates:
+            return False
+        regs = None
+        for bp in candidates:
+            if not bp.enabled or bp.kind == "dispatch":
+                return False
+            names = bp.register_names()
+            if names is None:
+                return False
+            if regs is None:
+                regs = frame.registers
+            try:
+                values = {name: regs.i32(n) for name, n in names}
+                if eval(bp.compiled_condition(), _SAFE_BUILTINS, values):  # noqa: S307
+                    return False
+            except Exception:
+                return False
+        return True
 
     def scope(self, inv, frame, k) -> _Scope:
         return _Scope(self, inv, frame, k)

@@ -599,6 +599,10 @@ def _memory_range(buffer) -> tuple[int, int]:
     return start, start + buffer.length
 
 
+_NOT_CONCRETE = (np.ndarray, Aff, _Opaque, Interval)
+_NOT_AFFINE = (np.ndarray, _Opaque, Interval)
+
+
 class _Walker:
     """Walks the structure; ``plan=True`` proves, ``plan=False`` computes."""
 
@@ -694,7 +698,7 @@ class _Walker:
             raise Unliftable("allocation inside a loop")
         reads, writes = self.fn.effects[k]
         args = [self.get(key) for key in reads]
-        if not any(isinstance(a, np.ndarray | Aff | _Opaque | Interval) for a in args):
+        if not any(isinstance(a, _NOT_CONCRETE) for a in args):
             fn = self.fn.scalar(k)
             try:
                 result = fn(*[env[key] for key in fn.keys])
@@ -705,7 +709,7 @@ class _Walker:
                 and (sym.endswith("S") or args[1] <= _I32_MAX)):
             # Only a positive constant divisor cannot fail (zero, INT_MIN / -1).
             raise Unliftable(f"{inst.op.name} on vectors")
-        elif sym in _AFFINE and not any(isinstance(a, np.ndarray | _Opaque | Interval)
+        elif sym in _AFFINE and not any(isinstance(a, _NOT_AFFINE)
                                         for a in args):
             result = self._check_int(self._affine(sym, args), sym)
             if result is None:
@@ -918,7 +922,7 @@ class _Walker:
         fmt = _STORES[sym]
         buffer = self._buffer(buf_raw)
         addr = self.get(("i", off))
-        if isinstance(addr, np.ndarray | _Opaque | Interval):
+        if isinstance(addr, _NOT_AFFINE):
             raise Unliftable("data-dependent address")
         value = self.get(("i", value_reg))
         if self.plan:
