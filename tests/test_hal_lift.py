@@ -71,6 +71,12 @@ def _inputs(function: str) -> list[np.ndarray]:
         x[2, 7] = _f32_bits([0x7FC00ABC])[0]  # a NaN payload through max, exp and sum
         x[5, :] = _f32_bits([0x00000200])[0]  # a row of denormals
         return [x]
+    if function == "resnet_pieces":
+        x = RNG.standard_normal((1, 16, 16, 8)).astype(np.float32)
+        x[0, 3, 4, 2] = _f32_bits([0x7FC01234])[0]  # a NaN payload through pool and conv
+        return [x, RNG.standard_normal((1, 1, 8, 16)).astype(np.float32),
+                RNG.standard_normal(16).astype(np.float32),
+                RNG.standard_normal(16).astype(np.float32)]
     if function == "reverse_transpose":
         return [RNG.standard_normal((37, 20)).astype(np.float32)]
     if function == "block":
@@ -81,7 +87,8 @@ def _inputs(function: str) -> list[np.ndarray]:
 
 
 CASES = [("hal_lift", f) for f in ("f32_arith", "f32_unary", "i32_wrap", "i8_add", "reductions",
-                                   "matmul", "conv", "reverse_transpose", "softmax")]
+                                   "matmul", "conv", "reverse_transpose", "softmax",
+                                   "resnet_pieces")]
 CASES.append(("hal_model_transformer", "block"))
 
 

@@ -138,3 +138,44 @@ func.func @softmax(%a: tensor<16x130xf32>) -> tensor<16x130xf32> {
   %0 = linalg.softmax dimension(1) ins(%a : tensor<16x130xf32>) outs(%empty : tensor<16x130xf32>) -> tensor<16x130xf32>
   return %0 : tensor<16x130xf32>
 }
+
+// ResNet pieces: a padded 3x3 stride-2 max pool, a 1x1 stride-2 convolution
+// (downsample), an inference batch norm and a global average pool.
+func.func @resnet_pieces(%x: tensor<1x16x16x8xf32>, %w: tensor<1x1x8x16xf32>,
+                         %scale: tensor<16xf32>, %shift: tensor<16xf32>) -> (tensor<1x8x8x8xf32>, tensor<1x16xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 1, 1, 0] high[0, 1, 1, 0] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %ninf : f32
+  } : tensor<1x16x16x8xf32> to tensor<1x18x18x8xf32>
+  %win = tensor.empty() : tensor<3x3xf32>
+  %e0 = tensor.empty() : tensor<1x8x8x8xf32>
+  %m0 = linalg.fill ins(%ninf : f32) outs(%e0 : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+  %pool = linalg.pooling_nhwc_max {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}
+      ins(%p, %win : tensor<1x18x18x8xf32>, tensor<3x3xf32>) outs(%m0 : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+  %e1 = tensor.empty() : tensor<1x8x8x16xf32>
+  %z1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<1x8x8x16xf32>) -> tensor<1x8x8x16xf32>
+  %c = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>}
+      ins(%x, %w : tensor<1x16x16x8xf32>, tensor<1x1x8x16xf32>) outs(%z1 : tensor<1x8x8x16xf32>) -> tensor<1x8x8x16xf32>
+  %bn = linalg.generic {indexing_maps = [affine_map<(n, h, w, c) -> (n, h, w, c)>, affine_map<(n, h, w, c) -> (c)>,
+                                         affine_map<(n, h, w, c) -> (c)>, affine_map<(n, h, w, c) -> (n, h, w, c)>],
+                        iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%c, %scale, %shift : tensor<1x8x8x16xf32>, tensor<16xf32>, tensor<16xf32>) outs(%e1 : tensor<1x8x8x16xf32>) {
+  ^bb0(%v: f32, %s: f32, %b: f32, %o: f32):
+    %t = arith.mulf %v, %s : f32
+    %u = arith.addf %t, %b : f32
+    %r = arith.maximumf %u, %zero : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x8x16xf32>
+  %e2 = tensor.empty() : tensor<1x16xf32>
+  %z2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<1x16xf32>) -> tensor<1x16xf32>
+  %sum = linalg.generic {indexing_maps = [affine_map<(n, h, w, c) -> (n, h, w, c)>, affine_map<(n, h, w, c) -> (n, c)>],
+                         iterator_types = ["parallel", "reduction", "reduction", "parallel"]}
+      ins(%bn : tensor<1x8x8x16xf32>) outs(%z2 : tensor<1x16xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %s = arith.addf %v, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<1x16xf32>
+  return %pool, %sum : tensor<1x8x8x8xf32>, tensor<1x16xf32>
+}
