@@ -8,7 +8,7 @@ of ``vm.buffer`` loads/stores):
 * ``convnet``: a ResNet-18-shaped block: a stride-2 3x3 stem to 56x56x64, a 3x3
   64->64 convolution at 56x56 (ResNet-18's layer1 size, 115M multiply-adds) with
   bias, residual and relu, global average pool, a 64->10 fc;
-* ``transformer``: a GPT-2-shaped block (sequence 64, width 128, 4 heads):
+* ``transformer``: a GPT-2-shaped block (sequence 128, width 256, 4 heads):
   layernorm, q/k/v, softmax attention, projection, residuals, a GELU MLP.
 
 Times in the same run, on the same module and inputs (``@file.npy``):
@@ -45,8 +45,8 @@ MODELS = {
     "convnet": ("hal_model_convnet", "convnet",
                 [(1, 113, 113, 3), (3, 3, 3, 64), (64,), (3, 3, 64, 64), (64,), (64, 10)]),
     "transformer": ("hal_model_transformer", "block",
-                    [(64, 128), (128,), (128,), (128, 128), (128, 128), (128, 128), (128, 128),
-                     (128,), (128,), (128, 512), (512, 128)]),
+                    [(128, 256), (256,), (256,), (256, 256), (256, 256), (256, 256), (256, 256),
+                     (256,), (256,), (256, 1024), (1024, 256)]),
 }
 
 

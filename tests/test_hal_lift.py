@@ -80,8 +80,8 @@ def _inputs(function: str) -> list[np.ndarray]:
     if function == "reverse_transpose":
         return [RNG.standard_normal((37, 20)).astype(np.float32)]
     if function == "block":
-        shapes = [(64, 128), (128,), (128,), (128, 128), (128, 128), (128, 128), (128, 128),
-                  (128,), (128,), (128, 512), (512, 128)]
+        shapes = [(128, 256), (256,), (256,), (256, 256), (256, 256), (256, 256), (256, 256),
+                  (256,), (256,), (256, 1024), (1024, 256)]
         return [(RNG.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
     raise AssertionError(function)
 
@@ -138,6 +138,8 @@ def test_lifted_matches_iree_run_module(iree_tool, build_module, tmp_path, lift_
               *[f"--output=@{o}" for o in outs])
     assert [o.read_bytes() for o in outs] == ours
     assert lift_counter["lifted"] > 0 and lift_counter["vm"] == 0, lift_counter
+    if program == "hal_model_transformer":
+        return  # the VM takes minutes on the model; iree-run-module was the reference
     vmvx_module.LIFT = False
     try:
         assert _ours(path, function, specs) == ours
