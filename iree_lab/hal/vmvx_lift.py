@@ -24,7 +24,14 @@ Per workgroup, two passes over the structure:
   loops' induction variables (so no two of their iterations touch the same
   element), in which case reordering them innermost changes nothing.
 * **run**: those outer loops become numpy axes (addresses become strided
-  views), inner loops run in Python with array values.
+  views), inner loops run in Python with array values; stores inside loops are
+  deferred and read back by the loads of the same elements (accumulators).
+
+Indices split by ``div``/``rem`` by constants are bounded intervals: enough for
+gathers (loads), not for stores. All workgroups of a dispatch run at once
+(:func:`prepare`) when the workgroup ids, taken as three more loops, pass the
+same proof. The plan also counts the VM instructions the dispatch would have
+executed, which lets the debugger skip the hook for it (``Device.dispatch_gate``).
 
 Anything the plan cannot prove (a possible out-of-bounds access or fault, a
 data-dependent address, an unknown op) sends the workgroup to the VM, before
@@ -41,7 +48,6 @@ import numpy as np
 
 from iree_lab.isa import tables as T
 from iree_lab.vm import libm
-from iree_lab.vm import ops as vmops
 from iree_lab.vm.emit import RUNTIME, ConstantPool, EmitContext, Naming, emit
 from iree_lab.vm.status import VMStatus
 
@@ -50,9 +56,9 @@ MOVE_BIT = T.REF_REGISTER_MOVE_BIT
 REF_MASK = T.REF_REGISTER_MASK
 
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 # Most elements one lifted array may have (workgroups x vectorised iterations).
 MAX_LANES = 1 << 24
-_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _DEFAULT_NAN_BITS = np.uint32(0xFFC00000)
 _QUIET_BIT = np.uint32(0x400000)
 
@@ -70,20 +76,20 @@ _LOOP_CMP = {"CmpLTI64S": (_I64_MIN, _I64_MAX), "CmpLTI32S": (_I32_MIN, _I32_MAX
 
 
 def _supported(sym: str) -> bool:
+    """Ops the lifter knows: buffer element access, the bindings list, allocation, and
+    straight-line scalar ops without f64 or refs (templates or numpy forms)."""
     if sym in _LOADS or sym in _STORES or sym in _AFFINE:
         return True
     if sym in ("BufferAlloc", "ListGetRef", "DiscardRefs"):
         return True
-    if "F64" in sym or sym.startswith(("Buffer", "List", "Global", "Call", "Switch", "Ref",
-                                       "CastAnyRef", "Select" + "Ref", "Const" + "Ref")):
+    if "F64" in sym or "Ref" in sym or sym.startswith(("Buffer", "List", "Global", "Call",
+                                                       "Switch")):
         return False
-    if sym.startswith(("Const", "Add", "Sub", "Mul", "Div", "Rem", "And", "Or", "Xor", "Min",
-                       "Max", "Shl", "Shr", "Cmp", "Select", "Not", "Abs", "Ctlz", "Trunc",
-                       "Ext", "Cast", "Bitcast", "FMA", "Neg", "Ceil", "Floor", "Round",
-                       "Sqrt", "Rsqrt", "Exp", "Log", "Tanh", "Erf", "Atan", "Cos", "Sin",
-                       "Pow")):
-        return sym not in ("SelectRef",)
-    return False
+    return sym.startswith(("Const", "Add", "Sub", "Mul", "Div", "Rem", "And", "Or", "Xor",
+                           "Min", "Max", "Shl", "Shr", "Cmp", "Select", "Not", "Abs", "Ctlz",
+                           "Trunc", "Ext", "Cast", "Bitcast", "FMA", "Neg", "Ceil", "Floor",
+                           "Round", "Sqrt", "Rsqrt", "Exp", "Log", "Tanh", "Erf", "Atan", "Cos",
+                           "Sin", "Pow"))
 
 
 class Unliftable(Exception):
@@ -1115,8 +1121,6 @@ class _Walker:
             lanes *= max(1, self.trips[chain[p - 1]])
             if lanes > MAX_LANES:
                 break  # arrays that large could exhaust memory the VM would not need
-            if p < len(chain) and not _only_around(chain[p - 1], chain[p]):
-                break
             if self._independent(self.accesses, chain[:p]):
                 best = p
         if best == 0:
@@ -1185,11 +1189,6 @@ class _Walker:
                 return False
             reach += c * (n - 1)
         return True
-
-
-def _only_around(outer: Loop, inner: Loop) -> bool:
-    """Whether ``outer``'s body is straight-line code around ``inner`` only."""
-    return sum(1 for x in outer.body if x[0] == "loop") == 1
 
 
 class Prepared:
@@ -1300,5 +1299,3 @@ def _bind(walker, args):
             count = walker.counts[axis]
             env[("i", n)] = _aff(0, {keys[axis]: 1}) if count > 1 else 0
 
-
-_ = vmops  # the scalar templates use iree_lab.vm.ops through RUNTIME
