@@ -223,6 +223,15 @@ def _enc_ternary(t):
     )
 
 
+def _enc_powi(t):
+    # vm.fpowi: a float base, an i64 exponent (IREE's "ComplexArithmetic" op class).
+    return (
+        f"{t}_i64_binary",
+        (Field("lhs", _k(t), _R), Field("rhs", I64, _R), Field("result", _k(t), _W)),
+        "{2} = {M} {0}, {1}",
+    )
+
+
 def _enc_shift(t):
     return (
         f"{t}_shift",
@@ -595,6 +604,7 @@ _PARAMETRIC = {
     "binary": _enc_binary,
     "ternary": _enc_ternary,
     "shift": _enc_shift,
+    "powi": _enc_powi,
     "select": _enc_select,
     "switch": _enc_switch,
     "unary_comparison": _enc_unary_cmp,
@@ -857,6 +867,8 @@ _EXT_F32 = (
         (0x3B, "CastF32UI64", "cast.f32.ui64", "conversion:f32>i64"),
         (0x3C, "CastSI64F32", "cast.si64.f32", "conversion:i64>f32"),
         (0x3D, "CastUI64F32", "cast.ui64.f32", "conversion:i64>f32"),
+        # Newer than the Aug 2026 isa.json snapshot; found by sweeping the 3.13 tools.
+        (0x3E, "FPowI32", "fpowi.f32", "powi:f32"),
     ]
 )
 
@@ -884,6 +896,7 @@ _EXT_F64 = (
         (0x3D, "MinF64", "min.f64", "binary:f64"),
         (0x3E, "MaxF64", "max.f64", "binary:f64"),
         (0x3F, "RoundF64Even", "round.f64.even", "unary:f64"),
+        (0x40, "FPowI64", "fpowi.f64", "powi:f64"),
     ]
 )
 
