@@ -144,6 +144,8 @@ PROGRAMS: dict[str, Program] = {
             _program(f"exe_{name}", "executables/dispatches.mlir", flags, runnable=run)
             for name, flags, run in _EXECUTABLE_TARGETS
         ],
+        # A GPT-2-style transformer block (attention + tanh GELU with math.fpowi).
+        _program("model_gpt2_block_vmvx", "models/gpt2_block.mlir", _LOCAL_VMVX),
         # ISA coverage (with the compiled modules these use every opcode of iree_lab.isa).
         *[
             _program(f"isa_{n}", f"isa/{n}.vmasm", tool="assemble", runnable=n != "control")
