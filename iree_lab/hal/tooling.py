@@ -60,13 +60,14 @@ class Session:
     def for_modules(cls, user_modules, *, device_uri: str = "local-sync",
                     recorder: Recorder | None = None) -> Session:
         from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
-        from iree_lab.hal.module import HALModule
+        from iree_lab.hal.module_versions import hal_module_class
 
         device = create_device(device_uri, recorder=recorder)
         needed = required_hal_modules(user_modules)
         modules = []
         if "hal" in needed:
-            modules.append(HALModule([device]))
+            # The hal version the modules were built against (older releases: 5, 6).
+            modules.append(hal_module_class(user_modules)([device]))
         if "hal_inline" in needed or "hal_loader" in needed:
             modules += [HALInlineModule(device), HALLoaderModule(device)]
         return cls(device, modules)
