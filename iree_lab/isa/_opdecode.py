@@ -23,6 +23,11 @@ _U16 = struct.Struct("<H")
 _U16N: dict[int, struct.Struct] = {}
 
 
+# ``strict`` value for bytecode 15.x (IREE 3.0-3.9): checks like True, but a move bit
+# on a non-moving ref operand is accepted (and dropped), as that runtime did.
+LEGACY_MOVE_BITS = 2
+
+
 class Fault(Exception):
     """A decode failure: (message, pc or None, opcode or None)."""
 
@@ -201,7 +206,16 @@ def _compile(op: T.OpInfo):
             for k in range(i, j):
                 f = fields[k]
                 v = f"v{k}"
-                if f.kind in _BAD:
+                if f.kind == T.REF:
+                    # Bytecode 15.x (LEGACY_MOVE_BITS) let a move bit through on ops that
+                    # do not move; its runtime ignored it, so it is dropped here.
+                    emit(f"    if strict and {_BAD[T.REF].format(r=v)}:")
+                    emit(f"        if strict == {LEGACY_MOVE_BITS} and not "
+                         f"{_BAD[T.REF_MOVE].format(r=v)}:")
+                    emit(f"            {v} &= 0xBFFF")
+                    emit("        else:")
+                    emit(f"            raise register_error({f.kind}, {v}, il, rl)")
+                elif f.kind in _BAD:
                     emit(f"    if strict and {_BAD[f.kind].format(r=v)}:")
                     emit(f"        raise register_error({f.kind}, {v}, il, rl)")
                 elif f.kind == T.TYPE:

@@ -858,6 +858,8 @@ def decode_function(module, function, *, strict: bool = True) -> DecodedFunction
     from iree_lab.isa import _module as M
 
     ordinal = M.resolve_function(module, function)
+    if strict is True and getattr(module, "bytecode_version_major", 17) < 16:
+        strict = _opdecode.LEGACY_MOVE_BITS
     cache = _module_cache(module)
     key = ("function", ordinal, strict)
     hit = cache.get(key)
