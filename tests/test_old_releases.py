@@ -70,3 +70,103 @@ def test_run_matches_release_run_module(capsys, version, name, entry, run):
                               f"--function={run['function']}",
                               *[f"--input={i}" for i in run["inputs"]]])
     assert out + f"exit: {code}\n" == expected
+
+
+# -- Per-version rules -----------------------------------------------------------------------
+
+from iree_lab.isa import BytecodeError, decode_bytecode, tables  # noqa: E402
+from iree_lab.isa.decoder import ModuleContext  # noqa: E402
+
+# Ops 3.0's runtime lacks that 15.x gained without a bump (3.9 has them).
+_ADDED_WITHIN_15 = {"vm.cast.si64.f32", "vm.cast.ui64.f32"}
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_opcode_sets_match_each_release_runtime(version):
+    """tables.ops_of_bytecode_major vs the opcode bytes each release's verifier knows."""
+    record = json.loads((RELEASES_DIR / version / "opcodes.json").read_text())
+    major = record["bytecode_major"]
+    ours = {}
+    for op in tables.ops_of_bytecode_major(major):
+        ours.setdefault(op.opcode_set, set()).add(op.opcode)
+    theirs = {name: set(opcodes) for name, opcodes in record["known_opcodes"].items()}
+    if version == "3.0.0":
+        for name in _ADDED_WITHIN_15:
+            op = tables.lookup(name)
+            ours[op.opcode_set].discard(op.opcode)
+    assert theirs == ours
+
+
+def _one_op(major: int, body: bytes) -> str:
+    """Decodes a one-block function ``<block> body`` as bytecode ``major``; "" or the error."""
+    code = bytes([tables.BLOCK_OPCODE]) + body
+    try:
+        decode_bytecode(code, i32_register_count=8, ref_register_count=8,
+                        context=ModuleContext(bytecode_major=major))
+    except BytecodeError as e:
+        return str(e)
+    return ""
+
+
+def test_newer_ops_are_unknown_to_older_versions():
+    call_yieldable = tables.lookup("vm.call.yieldable").encoded_opcode
+    for major in (15, 16):
+        error = _one_op(major, call_yieldable + bytes(16))
+        assert "unknown opcode 0x87" in error and "arrived with 17.x" in error, error
+    fpowi = tables.lookup("vm.fpowi.f32").encoded_opcode + bytes([0, 0, 2, 0, 4, 0])
+    assert "vm.fpowi.f32 is not in bytecode 16.x" in _one_op(16, fpowi)
+    ret = tables.lookup("vm.return").encoded_opcode + bytes(2)  # empty list at even pc 10
+    assert _one_op(17, fpowi + ret) == ""
+
+
+def test_move_bits_on_non_moving_refs_are_15_only():
+    # vm.list.size %R1 (the move bit on an operand that does not move), then return.
+    body = (tables.lookup("vm.list.size").encoded_opcode + (0xC001).to_bytes(2, "little")
+            + (0).to_bytes(2, "little") + tables.lookup("vm.return").encoded_opcode
+            + bytes(3))  # pad to even pc 8, empty list
+    assert _one_op(15, body) == ""
+    for major in (16, 17):
+        assert "has the move bit but the op does not move" in _one_op(major, body)
+
+
+def _with_version(tmp_path, major: int) -> Path:
+    data = (RELEASES_DIR / "3.12.0" / "scalar_vmvx.vmfb").read_bytes()
+    assert data.count((17 << 16).to_bytes(4, "little")) == 1
+    path = tmp_path / f"bytecode{major}.vmfb"
+    path.write_bytes(data.replace((17 << 16).to_bytes(4, "little"),
+                                  (major << 16).to_bytes(4, "little")))
+    return path
+
+
+@pytest.mark.parametrize("major", [14, 18])
+def test_unknown_bytecode_version_is_a_clear_error(capsys, tmp_path, major):
+    path = _with_version(tmp_path, major)
+    for args in (["dump", "--output=metadata", str(path)], ["dump", str(path)],
+                 ["run", f"--module={path}", "--function=add_i32", "--input=1", "--input=2"]):
+        capsys.readouterr()
+        code = main(args)
+        captured = capsys.readouterr()
+        assert code != 0, args
+        assert f"unsupported bytecode version {major}.0" in captured.err, (args, captured.err)
+        assert "15.0, 16.0, 17.0" in captured.err
+        assert "result[0]" not in captured.out
+
+
+@pytest.mark.parametrize(("version", "text"), [
+    ("3.0.0", "bytecode version 15.0 (read with the rules of IREE 3.0-3.9)"),
+    ("3.10.0", "bytecode version 16.0 (read with the rules of IREE 3.10)"),
+])
+def test_outputs_name_older_bytecode_versions(capsys, version, text):
+    path = RELEASES_DIR / version / "tensor_vmvx.vmfb"
+    for args in (["dump", "--output=metadata", str(path)],
+                 ["run", f"--module={path}", "--function=add", "--input=4xf32=1",
+                  "--input=4xf32=2"],
+                 ["executables", str(path)]):
+        capsys.readouterr()
+        assert main(args) == 0
+        captured = capsys.readouterr()
+        assert text in captured.err + captured.out, args
+    # The current version adds nothing to the output.
+    capsys.readouterr()
+    assert main(["dump", "--output=metadata", str(RELEASES_DIR / "3.12.0" / "tensor_vmvx.vmfb")]) == 0
+    assert "bytecode version" not in capsys.readouterr().err

@@ -12,6 +12,11 @@ sources, then that release's own ``iree-dump-module --output=metadata`` and
     tests/releases/<version>/<name>.metadata.txt
     tests/releases/<version>/<name>.<function>-<k>.run.txt    (stdout, then "exit: N")
     tests/releases/<version>/manifest.json                    (what was built and run)
+    tests/releases/<version>/opcodes.json                     (opcode bytes its runtime knows)
+
+opcodes.json comes from sweeping every byte of every opcode set through that
+release's bytecode verifier (iree.runtime of the venv), in the sweep module of
+tests/test_isa_pinned.py with its bytecode version set to the release's.
 
 The modules are small and built by this project, so they are committed: tests
 (tests/test_old_releases.py) compare iree_lab with these recorded outputs and need
@@ -130,13 +135,69 @@ def build_release(version: str, bindir: Path, out_root: Path = OUT_ROOT) -> dict
     return manifest
 
 
+# Run by the release's own Python: which opcode bytes its verifier knows.
+_SWEEP_SCRIPT = r"""
+import json, re, sys
+import iree.runtime as rt
+data = open(sys.argv[1], "rb").read()
+major, start, end_pc = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+assert data.count((17 << 16).to_bytes(4, "little")) == 1
+data = data.replace((17 << 16).to_bytes(4, "little"), (major << 16).to_bytes(4, "little"))
+instance = rt.VmInstance()
+known = {}
+for name, prefix in (("core", None), ("ext_f32", 0xE0), ("ext_f64", 0xE1)):
+    known[name] = []
+    for byte in range(256):
+        if prefix is None and byte in (0xE0, 0xE1):
+            continue
+        encoded = bytes([byte]) if prefix is None else bytes([prefix, byte])
+        body = encoded + b"\xff" * (end_pc - 1 - len(encoded))
+        try:
+            rt.VmModule.copy_buffer(instance, data[:start + 1] + body + data[start + end_pc:])
+            verdict = "OK"
+        except Exception as e:
+            verdict = str(e)
+        unknown = re.search(r"unrecognized opcode (\d+)|unhandled ext \w+ opcode", verdict)
+        at = re.search(r"@0\+([0-9A-Fa-f]{8})", verdict)
+        if not (unknown and at and int(at.group(1), 16) == 1):
+            known[name].append(byte)
+print(json.dumps(known))
+"""
+
+
+def sweep_opcodes(version: str, bindir: Path, major: int, out_root: Path = OUT_ROOT) -> dict:
+    sys.path.insert(0, str(REPO_ROOT))
+    import iree_lab
+    from iree_lab.testing import corpus
+
+    program = corpus.Program("isa_opcode_sweep", "isa/opcode_sweep.vmasm", tool="assemble")
+    path = corpus.build(program)
+    module = iree_lab.open(str(path))
+    fn = module.functions[0]
+    start = module.bytecode_file_offset + fn.bytecode_offset
+    result = subprocess.run([str(bindir / "python"), "-c", _SWEEP_SCRIPT, str(path), str(major),
+                             str(start), str(fn.bytecode_length - 3)],
+                            capture_output=True, text=True, check=True)
+    known = json.loads(result.stdout)
+    record = {"release": version, "bytecode_major": major, "known_opcodes": known}
+    (out_root / version / "opcodes.json").write_text(json.dumps(record) + "\n")
+    return record
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", default=",".join(RELEASES))
     parser.add_argument("--venv-root", default="/tmp", type=Path)
     args = parser.parse_args(argv)
     for version in args.releases.split(","):
-        build_release(version, _venv(args.venv_root, version))
+        bindir = _venv(args.venv_root, version)
+        manifest = build_release(version, bindir)
+        sys.path.insert(0, str(REPO_ROOT))
+        import iree_lab
+
+        scalar = manifest["modules"]["scalar_vmvx"]["module"]
+        major = iree_lab.open(str(OUT_ROOT / version / scalar)).bytecode_version_major
+        sweep_opcodes(version, bindir, major)
     return 0
 
 

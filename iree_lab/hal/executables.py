@@ -319,7 +319,10 @@ class _State:
             return v[1] if v and v[0] == "const" else None
 
         if import_name == "hal.executable.create" and len(args) >= 4:
-            fmt_ordinal, data_ordinal = rodata_of(args[2]), rodata_of(args[3])
+            # hal v6/v7: (device, queue affinity, format, data, constants); v5 (IREE
+            # 3.0): (device, format, data, constants).
+            fmt_arg, data_arg = (args[1], args[2]) if cconv == "rrrr" else (args[2], args[3])
+            fmt_ordinal, data_ordinal = rodata_of(fmt_arg), rodata_of(data_arg)
             if data_ordinal is None:
                 self.notes.append(Note(f"{site(inst.pc)}: hal.executable.create data is not a "
                                        "rodata segment"))

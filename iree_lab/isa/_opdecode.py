@@ -316,3 +316,23 @@ PREFIXED = {
     prefix: _build({"ext_f32": T.EXT_F32_OPS, "ext_f64": T.EXT_F64_OPS}[name])
     for prefix, name in T.PREFIX_OPCODES.items()
 }
+
+
+_BY_MAJOR: dict[int, tuple[list, dict[int, list]]] = {}
+
+
+def tables_for(major: int | None) -> tuple[list, dict[int, list]]:
+    """(core, prefixed) decoder tables for bytecode major version ``major`` (None: the
+    newest): ops a runtime of that version did not know are unassigned there."""
+    if major is None or major >= T.BYTECODE_VERSION_MAJOR:
+        return CORE, PREFIXED
+    hit = _BY_MAJOR.get(major)
+    if hit is None:
+        known = T.ops_of_bytecode_major(major)
+        hit = _BY_MAJOR[major] = (
+            _build([op for op in known if op.opcode_set == "core"]),
+            {prefix: _build([op for op in known if op.opcode_set == name])
+             for prefix, name in T.PREFIX_OPCODES.items()},
+        )
+    return hit
+

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+from iree_lab.format.module import SUPPORTED_BYTECODE_VERSIONS
+
 BYTECODE_VERSION_MAJOR = 17
 BYTECODE_VERSION_MINOR = 0
 
@@ -956,6 +958,30 @@ del _set_name, _ops, _table, _op
 OPS_BY_NAME: dict[str, OpInfo] = {op.name: op for op in ALL_OPS}
 OPS_BY_SYMBOL: dict[tuple[str, str], OpInfo] = {(op.opcode_set, op.symbol): op for op in ALL_OPS}
 BLOCK_OP: OpInfo = OPCODE_TABLES["core"][BLOCK_OPCODE]  # type: ignore[assignment]
+
+
+SUPPORTED_BYTECODE_MAJORS = tuple(SUPPORTED_BYTECODE_VERSIONS)
+# The first bytecode major version whose runtimes know an op, for ops newer than 15.0
+# (found by sweeping every opcode byte through each release's verifier; see
+# tools/build_old_release_corpus.py). Ops are also added without a bump:
+# vm.cast.si64.f32 / cast.ui64.f32 arrived within 15.x (3.9 has them, 3.0 does not)
+# and vm.fpowi.* within 17.x (3.12); a module's version cannot tell those apart, so
+# each major accepts what its last release knows.
+OP_FIRST_MAJOR: dict[str, int] = {
+    "vm.discard.refs": 16,
+    "vm.assign.ref": 16,
+    "vm.call.yieldable": 17,
+    "vm.call.variadic.yieldable": 17,
+    "vm.fpowi.f32": 17,
+    "vm.fpowi.f64": 17,
+}
+
+
+def ops_of_bytecode_major(major: int) -> tuple[OpInfo, ...]:
+    """The ops a runtime of bytecode major version ``major`` decodes."""
+    if major not in SUPPORTED_BYTECODE_MAJORS:
+        raise ValueError(f"unsupported bytecode version {major}")
+    return tuple(op for op in ALL_OPS if OP_FIRST_MAJOR.get(op.name, 15) <= major)
 
 
 def lookup(name_or_symbol: str, opcode_set: str | None = None) -> OpInfo:
