@@ -170,3 +170,55 @@ def test_outputs_name_older_bytecode_versions(capsys, version, text):
     capsys.readouterr()
     assert main(["dump", "--output=metadata", str(RELEASES_DIR / "3.12.0" / "tensor_vmvx.vmfb")]) == 0
     assert "bytecode version" not in capsys.readouterr().err
+
+
+# -- Disassembly, trace and debugger on old modules -------------------------------------------
+
+
+def _disassemblies():
+    """Recorded disassemblies in the 3.11+ layout iree_lab prints (3.12's). 3.0/3.9 have no
+    --output=disassembly; 3.10 printed an older layout (a banner per function, `<block>`
+    lines, `^PPPPPPPP` targets, a process address in rodata comments) that iree_lab does
+    not reproduce."""
+    for version, name, entry in _modules():
+        path = entry.get("disassembly")
+        if path and (RELEASES_DIR / version / path).read_text().startswith("vm.module @"):
+            yield pytest.param(version, name, entry, id=f"{version}-{name}")
+
+
+def test_disassembly_records():
+    recorded = {(v, n) for v, n, e in _modules() if e.get("disassembly")}
+    assert {v for v, _ in recorded} == {"3.10.0", "3.12.0"}
+    assert {p.values[:2] for p in _disassemblies()} == {r for r in recorded if r[0] == "3.12.0"}
+
+
+@pytest.mark.parametrize(("version", "name", "entry"), list(_disassemblies()))
+def test_disassembly_matches_release_dump(capsys, version, name, entry):
+    expected = (RELEASES_DIR / version / entry["disassembly"]).read_text()
+    code, out = _cli(capsys, ["dump", "--output=disassembly",
+                              str(RELEASES_DIR / version / entry["module"])])
+    assert code == 0
+    assert out == expected
+
+
+@pytest.mark.parametrize("version", ["3.0.0", "3.9.0", "3.10.0"])
+def test_trace_and_debugger_run_old_modules(capsys, monkeypatch, version):
+    import io
+
+    entry = _manifest(version)["modules"]["tensor_vmvx"]
+    run = entry["runs"][0]
+    path = RELEASES_DIR / version / entry["module"]
+    inputs = [f"--input={i}" for i in run["inputs"]]
+    capsys.readouterr()
+    code = main(["run", "--trace_execution", f"--module={path}", "--function=add", *inputs])
+    captured = capsys.readouterr()
+    assert captured.out + f"exit: {code}\n" == (RELEASES_DIR / version / run["output"]).read_text()
+    trace = [line for line in captured.err.splitlines() if line.startswith("[")]
+    assert any("hal.command_buffer.dispatch" in line for line in trace)
+    assert len(trace) > 50
+    monkeypatch.setattr("sys.stdin", io.StringIO("step\nstep\nbt\ncontinue\n"))
+    code = main(["debug", f"--module={path}", "--function=add", *inputs])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[step] position 2 module.add+00000001" in out
+    assert "returned result[0]: hal.buffer_view" in out

@@ -10,6 +10,7 @@ sources, then that release's own ``iree-dump-module --output=metadata`` and
 
     tests/releases/<version>/<name>.vmfb
     tests/releases/<version>/<name>.metadata.txt
+    tests/releases/<version>/<name>.disassembly.txt           (releases that have it)
     tests/releases/<version>/<name>.<function>-<k>.run.txt    (stdout, then "exit: N")
     tests/releases/<version>/manifest.json                    (what was built and run)
     tests/releases/<version>/opcodes.json                     (opcode bytes its runtime knows)
@@ -117,6 +118,13 @@ def build_release(version: str, bindir: Path, out_root: Path = OUT_ROOT) -> dict
         dump = subprocess.run([_tool(bindir, "iree-dump-module"), "--output=metadata", str(rel)],
                               cwd=REPO_ROOT, capture_output=True)
         (out / f"{name}.metadata.txt").write_bytes(dump.stdout)
+        # --output=disassembly exists from 3.10 on (3.10's format differs from 3.12's).
+        dis = subprocess.run([_tool(bindir, "iree-dump-module"), "--output=disassembly",
+                              str(rel)], cwd=REPO_ROOT, capture_output=True)
+        disassembly = None
+        if dis.returncode == 0:
+            disassembly = f"{name}.disassembly.txt"
+            (out / disassembly).write_bytes(dis.stdout)
         runs = []
         for k, (function, inputs) in enumerate(cases):
             run = subprocess.run([_tool(bindir, "iree-run-module"), "--device=local-sync",
@@ -129,7 +137,7 @@ def build_release(version: str, bindir: Path, out_root: Path = OUT_ROOT) -> dict
                          "exit": run.returncode})
         manifest["modules"][name] = {"source": source, "flags": list(flags),
                                      "module": module.name, "metadata": f"{name}.metadata.txt",
-                                     "runs": runs}
+                                     "disassembly": disassembly, "runs": runs}
         print(f"{version} {name}: ok ({len(runs)} runs)")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

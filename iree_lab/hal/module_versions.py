@@ -19,7 +19,13 @@ from __future__ import annotations
 from iree_lab.hal.buffer import Buffer
 from iree_lab.hal.command_buffer import CommandBuffer
 from iree_lab.hal.device import Device
-from iree_lab.hal.module import HAL_MODULE_VERSION, HALModule, _deref, hal_export
+from iree_lab.hal.module import (
+    HAL_MODULE_VERSION,
+    HALModule,
+    _deref,
+    _unimplemented,
+    hal_export,
+)
 from iree_lab.hal.semaphore import Fence
 from iree_lab.hal.types import WHOLE_BUFFER, device_size, status
 from iree_lab.vm.native import export
@@ -62,6 +68,14 @@ class HALModuleV5(HALModuleV6):
     buffer_allocation_is_terminal = None
     command_buffer_advise_buffer = None
     device_queue_barrier = None
+
+    @hal_export("0rIirrii_r", "channel.create")
+    def channel_create(self, device, queue_affinity, flags, id, group, rank, count):
+        _unimplemented("channel.create")
+
+    @hal_export("0riii_r", "channel.split")
+    def channel_split(self, channel, color, key, flags):
+        _unimplemented("channel.split")
 
     @hal_export("0riii_v", "command_buffer.execution_barrier")
     def command_buffer_execution_barrier(self, command_buffer, source_stage_mask,
