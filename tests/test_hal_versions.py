@@ -210,6 +210,8 @@ def test_each_release_links_against_its_hal_version(release):
     expected = {"3.0.0": 5, "3.9.0": 6, "3.10.0": 6, "3.12.0": 7}[release]
     checked = 0
     for entry in manifest["modules"].values():
+        if "module" not in entry:
+            continue  # a program that release cannot compile (see test_old_releases.py)
         module = vm.BytecodeModule.load(RELEASES_DIR / release / entry["module"])
         if not any(d.name == "hal" for d in module.dependencies):
             continue

@@ -23,9 +23,17 @@ def _manifest(version: str) -> dict:
     return json.loads((RELEASES_DIR / version / "manifest.json").read_text())
 
 
+# math.fpowi has no VMVX lowering before vm.fpowi (3.12): those releases cannot build
+# the GPT-2 block (the tool records their compiler's error instead of a module).
+_CANNOT_COMPILE = {(v, "gpt2_block_vmvx") for v in ("3.0.0", "3.9.0", "3.10.0")}
+
+
 def _modules():
     for version in RELEASES:
         for name, entry in _manifest(version)["modules"].items():
+            if (version, name) in _CANNOT_COMPILE:
+                assert "failed to run translation" in entry["error"], entry
+                continue
             assert "error" not in entry, (version, name, entry.get("error"))
             yield version, name, entry
 
@@ -41,7 +49,7 @@ def _runs():
 
 def test_corpus_is_complete():
     names = {(v, n) for v, n, _ in _modules()}
-    assert len(names) == 4 * 8
+    assert len(names) == 4 * 8 + 1  # + the GPT-2 block from 3.12
     for version in RELEASES:
         assert _manifest(version)["compiler"].startswith(f"IREE compiler version {version}")
 
@@ -62,11 +70,14 @@ def test_metadata_matches_release_dump(capsys, version, name, entry):
     assert out == expected
 
 
+# local-task: old modules call hal.fence.await with a plain vm.call (no yieldable calls
+# before bytecode 17), which must wait inline; the output is the same as local-sync's.
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
 @pytest.mark.parametrize(("version", "name", "entry", "run"), list(_runs()))
-def test_run_matches_release_run_module(capsys, version, name, entry, run):
+def test_run_matches_release_run_module(capsys, version, name, entry, run, device):
     folder = RELEASES_DIR / version
     expected = (folder / run["output"]).read_text()
-    code, out = _cli(capsys, ["run", "--device=local-sync", f"--module={folder / entry['module']}",
+    code, out = _cli(capsys, ["run", f"--device={device}", f"--module={folder / entry['module']}",
                               f"--function={run['function']}",
                               *[f"--input={i}" for i in run["inputs"]]])
     assert out + f"exit: {code}\n" == expected

@@ -50,6 +50,23 @@ _I16 = "16xi32=" + " ".join(str(i * 3 - 20) for i in range(16))
 _CONV_IN = "1x6x6x2xf32=" + " ".join(str((i % 9) * 0.25 - 1) for i in range(72))
 _CONV_F = "3x3x2x4xf32=" + " ".join(str((i * 5) % 7 - 3) for i in range(72))
 
+def _gpt2_inputs() -> list[str]:
+    """Deterministic weights of moderate size for tests/programs/models/gpt2_block.mlir."""
+    shapes = [(8, 16), (16, 16), (16, 16), (16, 16), (16, 16), (16, 32), (32, 16), (16,), (16,)]
+    out = []
+    for k, shape in enumerate(shapes):
+        count = 1
+        for d in shape:
+            count *= d
+        scale = 0.5 if k == 0 else 0.125
+        values = [((i * 37 + k * 11) % 17 - 8) * scale / 4 for i in range(count)]
+        if k == 7:
+            values = [1 + v / 4 for v in values]
+        dims = "x".join(str(d) for d in shape)
+        out.append(f"{dims}xf32=" + " ".join(repr(v) for v in values))
+    return out
+
+
 # name -> (source under tests/programs, flags, [(function, [inputs])]).
 CORPUS: dict[str, tuple[str, tuple[str, ...], list[tuple[str, list[str]]]]] = {
     "scalar_vmvx": ("scalar.mlir", _VMVX, [
@@ -71,6 +88,8 @@ CORPUS: dict[str, tuple[str, tuple[str, ...], list[tuple[str, list[str]]]]] = {
     "async_vmvx": ("tensor.mlir", _VMVX + _ASYNC, [
         ("add", [_F4A, _F4B]), ("matmul", [_M48, _M84]),
     ]),
+    # A GPT-2-style block (attention, softmax, layernorm, tanh GELU with math.fpowi).
+    "gpt2_block_vmvx": ("models/gpt2_block.mlir", _VMVX, [("block", _gpt2_inputs())]),
     # llvm-cpu: metadata comparison now; runs are recorded for when native CPU
     # executables run in iree_lab.
     "tensor_llvm_cpu": ("tensor.mlir", _LLVM_CPU, [("add", [_F4A, _F4B]), ("matmul", [_M48, _M84])]),
@@ -110,9 +129,12 @@ def build_release(version: str, bindir: Path, out_root: Path = OUT_ROOT) -> dict
                str(module.relative_to(REPO_ROOT))]
         result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
         if result.returncode != 0:
-            print(f"{version} {name}: compile failed\n{result.stderr[-2000:]}", file=sys.stderr)
+            # The diagnostics, not the IR dumps around them.
+            error = "\n".join(line for line in result.stderr.splitlines()
+                              if "error:" in line)[:2000] or result.stderr[-2000:]
+            print(f"{version} {name}: compile failed\n{error}", file=sys.stderr)
             manifest["modules"][name] = {"source": source, "flags": list(flags),
-                                         "error": result.stderr[-2000:]}
+                                         "error": error}
             continue
         rel = module.relative_to(REPO_ROOT)
         dump = subprocess.run([_tool(bindir, "iree-dump-module"), "--output=metadata", str(rel)],
