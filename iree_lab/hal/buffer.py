@@ -357,6 +357,18 @@ def fill_bytes(target: np.ndarray, pattern: bytes) -> None:
     target[: count * n] = np.frombuffer(pattern * count, dtype=np.uint8)
 
 
+# IREE_HAL_HEAP_BUFFER_ALIGNMENT: generated CPU code uses aligned vector loads and
+# stores (e.g. AVX-512 vmovaps) on bindings, so allocations start on 64 bytes.
+HEAP_BUFFER_ALIGNMENT = 64
+
+
+def aligned_zeros(size: int, alignment: int = HEAP_BUFFER_ALIGNMENT) -> np.ndarray:
+    """``size`` zero bytes whose first byte sits on an ``alignment`` boundary."""
+    raw = np.zeros(size + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + size]
+
+
 class Allocator(RefObject):
     """``iree_hal_allocator_t`` of a local device: heap memory, host visible."""
 
@@ -408,7 +420,7 @@ class Allocator(RefObject):
                 f"({MAX_ALLOCATION_SIZE} bytes)",
             )
         buffer = Buffer(
-            storage=np.zeros(allocation_size, dtype=np.uint8),
+            storage=aligned_zeros(allocation_size),
             allocated=None,
             byte_offset=0,
             byte_length=allocation_size,
@@ -440,6 +452,12 @@ class Allocator(RefObject):
         storage = np.frombuffer(data, dtype=np.uint8) if len(memoryview(data)) else np.zeros(
             0, dtype=np.uint8
         )
+        if storage.ctypes.data % HEAP_BUFFER_ALIGNMENT and not access & MemoryAccess.WRITE:
+            # Read-only host data that is not 64-byte aligned (a module opened from
+            # bytes): native dispatches may load it with aligned vector instructions.
+            aligned = aligned_zeros(storage.size)
+            aligned[:] = storage
+            storage = aligned
         buffer = Buffer(
             storage=storage,
             allocated=None,

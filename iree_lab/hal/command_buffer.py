@@ -417,6 +417,7 @@ class CommandBuffer(RefObject):
             constants=constants,
             bindings=views,
             local_memory_size=info.local_memory_size,
+            max_concurrency=self.device.worker_count if self.device is not None else 1,
         )
         device = self.device
         record = None
