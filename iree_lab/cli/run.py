@@ -30,8 +30,11 @@ def add_parser(sub) -> None:
                    help="function argument in iree-run-module's syntax: 42, 2x2xf32=1 2 3 4, "
                    "@file.npy, (null)")
     p.add_argument("--device", action="append", default=[],
-                   help="HAL device (local-sync or local-task: VMVX executables run in the "
-                   "Python VM); default local-sync")
+                   help="HAL device: local-sync (default) or local-task (workgroups on a "
+                   "thread pool); VMVX executables run in the Python VM, llvm-cpu ones natively")
+    p.add_argument("--no_native", action="store_true",
+                   help="refuse executables that run native code (llvm-cpu embedded/system "
+                   "ELF): only VMVX dispatches run")
     p.add_argument("--output_max_element_count", type=int, default=1024, metavar="N",
                    help="print up to N elements of each output tensor and elide the rest")
     from iree_lab.cli.debug import add_trace_flags
@@ -71,7 +74,8 @@ def run(args) -> int:
     # Like iree-run-module, the HAL modules the program depends on are created first
     # (iree_tooling_load_modules_with_dependencies).
     try:
-        session = Session.for_modules(modules, device_uri=(args.device or ["local-sync"])[0])
+        session = Session.for_modules(modules, device_uri=(args.device or ["local-sync"])[0],
+                                      native=not args.no_native)
     except VMStatus as status:
         _fail(_text(status, ["creating device", "creating run context"]))
         return 1

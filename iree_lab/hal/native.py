@@ -388,6 +388,7 @@ class EmbeddedELFLoader(_NativeLoader):
         self._refuse_if_disabled(executable_format)
         raw = memoryview(data).cast("B")
         layout = elf_module.plan(raw)
+        query_vaddr = layout.lookup_export(LIBRARY_QUERY_SYMBOL)  # before anything is mapped
         executable = NativeExecutable(executable_format, len(raw), constants)
         loaded = layout.map()
         executable._image = loaded
@@ -396,7 +397,7 @@ class EmbeddedELFLoader(_NativeLoader):
             seg = layout.segment_at(address - loaded.bias)
             return seg is not None and seg.executable
 
-        query = loaded.address(layout.lookup_export(LIBRARY_QUERY_SYMBOL))
+        query = loaded.address(query_vaddr)
         executable._query(query, _Reader(loaded.read), is_code)
         return executable
 
