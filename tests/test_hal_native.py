@@ -89,3 +89,12 @@ def test_models_match_iree_run_module(iree_tool, capsys, tmp_path, name, device)
             f"--input=@{tmp_path / 'x.npy'}", "--output_max_element_count=100000"]
     expected = iree_tool("iree-run-module", *args).stdout.decode()
     assert run_cli(capsys, args) == (0, expected)
+
+
+def test_bundled_llvm_cpu_sample_matches_iree_run_module(iree_tool, capsys):
+    from iree_lab import samples
+
+    args = [f"--module={samples.path('mlp_llvm_cpu')}", "--function=predict",
+            "--input=1x8xf32=1 2 3 4 5 6 7 8"]
+    expected = iree_tool("iree-run-module", *args).stdout.decode()
+    assert run_cli(capsys, args) == (0, expected)
