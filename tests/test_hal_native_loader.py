@@ -241,13 +241,13 @@ def test_required_imports_are_unavailable_and_optional_ones_null():
     table = (ctypes.c_void_p * 2)(*[ctypes.addressof(s) for s in strings])
     library = (ctypes.c_uint64 * 3)(0, 1, ctypes.addressof(table))
     reader = native._Reader(lambda address, size: ctypes.string_at(address, size))
-    exe = native.NativeExecutable("embedded-elf-x86_64", 0, ())
+    exe = native.NativeExecutable("embedded-elf-x86_64", b"", ())
     exe._resolve_imports(reader, ctypes.addressof(library))  # count 1: the optional one
     assert exe._import_symbols == ("?optional_fn",)
     funcs = (ctypes.c_void_p * 1).from_address(exe._environment.import_funcs)
     assert funcs[0] is None and exe._environment.import_thunk
     library[1] = 2
-    exe = native.NativeExecutable("embedded-elf-x86_64", 0, ())
+    exe = native.NativeExecutable("embedded-elf-x86_64", b"", ())
     with pytest.raises(VMStatus) as e:
         exe._resolve_imports(reader, ctypes.addressof(library))
     assert e.value.code == StatusCode.UNAVAILABLE and "required_fn" in e.value.message

@@ -97,6 +97,9 @@ class Device(RefObject):
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
         # cautious caller reaches into executables.
         self.dispatch_context_options: dict = dict(dispatch_context_options or {})
+        # Called as observer(phase, executable, function, state) around every dispatch
+        # ("before" / "after"): how a debugger stops at dispatches that run native code.
+        self.dispatch_observers: list = []
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:

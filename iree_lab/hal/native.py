@@ -161,11 +161,13 @@ class _Reader:
 class NativeExecutable(Executable):
     """A loaded CPU library: its export table and dispatch function pointers."""
 
-    __slots__ = ("library_name", "_image", "_environment", "_dispatch_fns", "_keep",
+    __slots__ = ("library_name", "data", "_image", "_environment", "_dispatch_fns", "_keep",
                  "_import_symbols")
 
-    def __init__(self, executable_format: str, data_size: int, constants):
-        super().__init__(None, executable_format, (), constants, data_size)
+    def __init__(self, executable_format: str, data, constants):
+        data = memoryview(data).cast("B")
+        super().__init__(None, executable_format, (), constants, len(data))
+        self.data = data  # the executable's bytes (static reading: listings)
         self.library_name = ""
         self._image = None  # LoadedImage (embedded) or ctypes.CDLL (system)
         self._environment = EnvironmentV0()
@@ -279,6 +281,18 @@ class NativeExecutable(Executable):
         self.exports = tuple(exports)
         self._dispatch_fns = fns
 
+    def listing(self, function: int) -> tuple[str, list[str]]:
+        """The export's machine code disassembled (read statically, like BlobView)."""
+        from iree_lab.format.executables import parse_executable
+        from iree_lab.hal.executables import export_listing
+
+        parsed = parse_executable(self.data, self.format)
+        info = self.function_info(function)
+        export = next((e for e in parsed.exports if e.name == info.name), None)
+        if export is None:
+            return ("none", [f"export {info.name!r} not found by the static reader"])
+        return export_listing(parsed, export)
+
     # -- Dispatch -----------------------------------------------------------------------
 
     def dispatch(self, function: int, state: DispatchState, on_workgroup=None) -> None:
@@ -389,7 +403,7 @@ class EmbeddedELFLoader(_NativeLoader):
         raw = memoryview(data).cast("B")
         layout = elf_module.plan(raw)
         query_vaddr = layout.lookup_export(LIBRARY_QUERY_SYMBOL)  # before anything is mapped
-        executable = NativeExecutable(executable_format, len(raw), constants)
+        executable = NativeExecutable(executable_format, raw, constants)
         loaded = layout.map()
         executable._image = loaded
 
@@ -432,7 +446,7 @@ class SystemLibraryLoader(_NativeLoader):
         machine = elf_module.MACHINES.get(cpu.HOST_ARCH or "", -1)
         ehdr = elf_module._verify_ehdr(library_data, machine)
         elf_module._read_program_headers(library_data, ehdr[5], ehdr[10])
-        executable = NativeExecutable(executable_format, len(raw), constants)
+        executable = NativeExecutable(executable_format, data, constants)
         directory = tempfile.mkdtemp(prefix="iree_lab-aot-")
         try:
             path = os.path.join(directory, "aot.so")
