@@ -97,3 +97,19 @@ def test_cli_prompt_shows_native_dispatches():
     assert "; x86_64 disassembly of predict_dispatch_0_matmul_1x4x8_f32" in out
     assert "(after native dispatch)" in out
     assert "binding 1: 16 bytes  9a 99 21 41" in out  # 10.1f after the dispatch
+
+
+def test_panel_state_carries_the_native_dispatch():
+    from iree_lab.views.debugger_data import panel_state
+
+    with Debugger.launch(samples.path("mlp_llvm_cpu"), "predict", [INPUT]) as dbg:
+        dbg.break_dispatch()
+        state = panel_state(dbg.cont(), -1, dbg.breakpoints)
+        native = state["native"]
+        assert native["export"] == "predict_dispatch_0_matmul_1x4x8_f32"
+        assert native["phase"] == "before" and native["workgroup_count"] == [1, 1, 1]
+        assert native["listing_kind"] == "x86_64 disassembly" and native["listing"]
+        assert [b["bytes"] for b in native["bindings"]] == [32, 16]
+        assert state["frame"]["kind"] == "dispatch"
+        assert panel_state(dbg.step(), -1)["native"]["phase"] == "after"
+        assert panel_state(dbg.step(), -1)["native"] is None
