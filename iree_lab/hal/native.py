@@ -37,6 +37,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import threading
 
 import numpy as np
 
@@ -314,8 +315,9 @@ class NativeExecutable(Executable):
             binding_ptrs=ctypes.addressof(ptrs), binding_lengths=ctypes.addressof(lengths))
         total = count_x * count_y * dispatch_state.workgroup_count_z
         workers = 1 if on_workgroup is not None else min(state.max_concurrency, total)
+        cancel = threading.Event()  # set: workers stop before their next workgroup
         args = (self, info.name, fn, dispatch_state, state.local_memory_size,
-                state.flush_denormals)
+                state.flush_denormals, cancel)
         if workers <= 1:
             _run_workgroups(*args, 0, total, 0, on_workgroup)
             return
@@ -324,14 +326,19 @@ class NativeExecutable(Executable):
         futures = [pool.submit(_run_workgroups, *args, start, min(start + chunk, total), worker,
                                None)
                    for worker, start in enumerate(range(0, total, chunk))]
-        errors = [f.exception() for f in futures]
+        try:
+            errors = [f.exception() for f in futures]
+        except BaseException:  # Ctrl-C while waiting: stop the workers, leave nothing running
+            cancel.set()
+            concurrent.futures.wait(futures)
+            raise
         for error in errors:
             if error is not None:
                 raise error
 
 
-def _run_workgroups(executable, name, fn, dispatch_state, local_memory_size, flush, start, end,
-                    processor_id, on_workgroup) -> None:
+def _run_workgroups(executable, name, fn, dispatch_state, local_memory_size, flush, cancel,
+                    start, end, processor_id, on_workgroup) -> None:
     """Workgroups [start, end) in z/y/x order (flat index x fastest) on this thread."""
     local = aligned_zeros(local_memory_size) if local_memory_size else None
     workgroup = WorkgroupStateV0(
@@ -344,6 +351,8 @@ def _run_workgroups(executable, name, fn, dispatch_state, local_memory_size, flu
     count_x, count_y = dispatch_state.workgroup_count_x, dispatch_state.workgroup_count_y
     with flush_denormals() if flush else contextlib.nullcontext():
         for index in range(start, end):
+            if cancel.is_set():
+                return
             x = index % count_x
             y = index // count_x % count_y
             z = index // (count_x * count_y)
