@@ -23,8 +23,10 @@ operations whose details name the parameter (``parameter``, ``scope``,
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
+from iree_lab.errors import FormatError
 from iree_lab.format.parameters import (
     ParameterEntry,
     ParameterFile,
@@ -386,3 +388,171 @@ class ParametersModule(NativeModule):
     def __repr__(self) -> str:
         scopes = ", ".join(repr(p.scope) for p in self.providers)
         return f"<vm.NativeModule io_parameters version 0 scopes [{scopes}]>"
+
+
+# -- Which globals load which parameters (static, from the bytecode) -------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterBinding:
+    """One parameter a module loads: the ``io_parameters`` call, the key and its span,
+    and the ref global (``.refs[N]``, as iree-dump-module names it) the loaded buffer
+    is stored to, when the bytecode shows it."""
+
+    function: str
+    pc: int
+    op: str  # "load" | "gather"
+    scope: str | None  # None: not a rodata constant
+    key: str
+    parameter_offset: int
+    buffer_offset: int
+    length: int
+    global_ordinal: int | None = None
+
+    @property
+    def global_name(self) -> str | None:
+        return f".refs[{self.global_ordinal}]" if self.global_ordinal is not None else None
+
+
+def parameter_bindings(module) -> list[ParameterBinding]:
+    """The parameters a module's initializers load, found by reading their bytecode.
+
+    Follows, in instruction order, rodata constants into ``io_parameters.load`` /
+    ``gather`` calls, the loaded buffers out of the result list
+    (``vm.list.get.ref``) and into ``vm.global.store.ref``. Register contents are
+    tracked linearly (the compiler emits initializers as straight-line code);
+    what cannot be followed is left unbound rather than guessed. Reads only.
+    """
+    from iree_lab.isa import decode_function
+    from iree_lab.isa import tables as T
+    from iree_lab.isa.decoder import Register
+
+    imports = [i.full_name for i in module.imports]
+    bindings: list[ParameterBinding] = []
+    for function in module.functions:
+        try:
+            decoded = decode_function(module, function, strict=False)
+        except FormatError:
+            continue
+        if not any(i.name.startswith("vm.call") for i in decoded.instructions):
+            continue
+        found = _bindings_of(module, function.iree_name, decoded, imports, T, Register)
+        bindings.extend(found)
+    return bindings
+
+
+def _bindings_of(module, name, decoded, imports, T, Register) -> list[ParameterBinding]:
+    regs: dict = {}
+    calls: list[list[ParameterBinding]] = []
+
+    def key(kind, raw):
+        reg = Register.decode(kind, raw)
+        return ("r" if reg.is_ref else "i", reg.ordinal)
+
+    def rodata(ref_key) -> bytes | None:
+        value = regs.get(ref_key)
+        if isinstance(value, tuple) and value[0] == "rodata":
+            try:
+                return bytes(module.rodata[value[1]].data)
+            except (IndexError, FormatError):
+                return None
+        return None
+
+    for inst in decoded.instructions:
+        op = inst.name
+        fields = dict(zip((f.name for f in inst.op.fields), inst.values, strict=True))
+        kinds = {f.name: f for f in inst.op.fields}
+        handled = None
+        if op in ("vm.const.i32", "vm.const.i64"):
+            handled = (key(kinds["result"].kind, fields["result"]), fields["value"])
+        elif op in ("vm.const.i32.zero", "vm.const.i64.zero"):
+            handled = (key(kinds["result"].kind, fields["result"]), 0)
+        elif op == "vm.const.ref.rodata":
+            handled = (key(kinds["value"].kind, fields["value"]), ("rodata", fields["rodata"]))
+        elif op == "vm.list.get.ref":
+            source = regs.get(key(kinds["list"].kind, fields["list"]))
+            index = regs.get(key(kinds["index"].kind, fields["index"]))
+            value = None
+            if isinstance(source, tuple) and source[0] == "load" and isinstance(index, int):
+                value = ("buffer", source[1], index)
+            handled = (key(kinds["result"].kind, fields["result"]), value)
+        elif op == "vm.global.store.ref":
+            value = regs.get(key(kinds["value"].kind, fields["value"]))
+            if isinstance(value, tuple) and value[0] == "buffer":
+                entries = calls[value[1]]
+                if 0 <= value[2] < len(entries):
+                    entries[value[2]] = dataclasses.replace(
+                        entries[value[2]], global_ordinal=fields["global"])
+            elif isinstance(value, tuple) and value[0] == "gather":
+                calls[value[1]][:] = [dataclasses.replace(b, global_ordinal=fields["global"])
+                                      for b in calls[value[1]]]
+        elif op.startswith("vm.call") and "callee_ordinal" in fields:
+            callee = fields["callee_ordinal"]
+            callee_name = None
+            if callee & 0x80000000 and (callee & 0x7FFFFFFF) < len(imports):
+                callee_name = imports[callee & 0x7FFFFFFF]
+            operands = [key(T.ANY, raw) for raw in fields.get("operands", ())]
+            if callee_name in ("io_parameters.load", "io_parameters.gather") \
+                    and len(operands) >= 9:
+                kind = callee_name.split(".")[1]
+                scope_bytes = rodata(operands[4])
+                scope = (scope_bytes.decode("utf-8", "surrogateescape")
+                         if scope_bytes is not None else
+                         ("" if regs.get(operands[4], "?") is None else None))
+                tail = operands[-3:]
+                table, data, spans = (rodata(k) for k in tail)
+                entries = []
+                if table is not None and data is not None and spans is not None:
+                    for i in range(len(spans) // _SPAN_ENTRY.size):
+                        if (i + 1) * _STRING_ENTRY.size > len(table):
+                            break
+                        off, n = _STRING_ENTRY.unpack_from(table, i * _STRING_ENTRY.size)
+                        p_off, b_off, length = _SPAN_ENTRY.unpack_from(spans, i * _SPAN_ENTRY.size)
+                        entries.append(ParameterBinding(
+                            name, inst.pc, kind, scope,
+                            data[off:off + n].decode("utf-8", "surrogateescape"),
+                            p_off, b_off, length))
+                calls.append(entries)
+                if kind == "gather":
+                    regs[operands[5]] = ("gather", len(calls) - 1)
+                results = [key(T.ANY, raw) for raw in fields.get("results", ())]
+                if kind == "load" and results:
+                    regs[results[0]] = ("load", len(calls) - 1)
+                continue
+        # Anything else an instruction writes is no longer known.
+        for f, v in zip(inst.op.fields, inst.values, strict=True):
+            if f.access == T.WRITE:
+                if f.kind == T.REG_LIST:
+                    for raw in v:
+                        regs[key(f.element if f.element is not None else T.ANY, raw)] = None
+                elif f.kind in T.REGISTER_KINDS:
+                    regs[key(f.kind, v)] = None
+        if handled is not None:
+            regs[handled[0]] = handled[1]
+    return [b for entries in calls for b in entries]
+
+
+class ModuleParameters:
+    """A module's parameter bindings next to the parameter files meant to serve them.
+
+    ``files``: ParameterFiles or paths. ``missing`` lists bindings no file provides
+    (by key; scopes are how the files are registered at run time, not known here).
+    Shows as a table in a notebook, globals and keys linked both ways.
+    """
+
+    def __init__(self, module, files=()):
+        from iree_lab.format.parameters import open_parameter_file
+
+        self.module = module
+        self.bindings = parameter_bindings(module)
+        self.files = [f if isinstance(f, ParameterFile) else open_parameter_file(f)
+                      for f in files]
+
+    @property
+    def missing(self) -> list[ParameterBinding]:
+        keys = {e.key for f in self.files for e in f.entries}
+        return [b for b in self.bindings if b.key not in keys]
+
+    def __repr__(self) -> str:
+        return (f"<ModuleParameters {len(self.bindings)} bindings, {len(self.files)} files, "
+                f"{len(self.missing)} missing>")

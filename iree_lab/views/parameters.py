@@ -84,12 +84,37 @@ def parameter_file_html(file: ParameterFile, *, max_entries: int = 2000) -> str:
                     title=f"parameter file {file.path}")
 
 
+def parameter_bindings_table(bindings, *, anchor: str | None = None,
+                             position: dict | None = None, files_given: bool = False) -> Raw:
+    """One row per parameter a module loads: global, scope, key, the loading call.
+
+    With ``anchor``, globals get ids and keys found in ``position`` link to their
+    parameter row (see :func:`module_parameters_html`)."""
+    position = position or {}
+    rows = []
+    for g, b in enumerate(bindings):
+        name = esc(b.global_name or "(not stored to a global)")
+        if anchor is not None:
+            name = Raw(f'<span id="{esc(anchor)}-g{g}">{name}</span>')
+        key = esc(f"`{b.key}`")
+        if anchor is not None and b.key in position:
+            key = Raw(f'<a href="#{esc(anchor)}-p{position[b.key]}">{key}</a>')
+        span = f"{b.length} bytes" + (f" at +{b.parameter_offset}" if b.parameter_offset else "")
+        if b.buffer_offset:
+            span += f" into buffer +{b.buffer_offset}"
+        status = ("missing" if files_given and b.key not in position else "")
+        rows.append((name, "<global>" if b.scope == "" else (b.scope or "?"), key, span,
+                     f"io_parameters.{b.op} in @{b.function}+{b.pc:08X}", status))
+    return table(("global", "scope", "key", "span", "loaded by", ""), rows,
+                 mono_columns=(0, 2, 4))
+
+
 def module_parameters_html(bindings, files=(), *, anchor: str = "ilparams") -> str:
     """Which globals load which parameter keys, linked both ways.
 
-    ``bindings``: objects with ``global_name``, ``scope`` and ``key`` (see
-    :func:`iree_lab.hal.parameters.parameter_bindings`); ``files``: optional
-    ParameterFiles to show the keys' sizes and where they come from.
+    ``bindings``: :class:`iree_lab.hal.parameters.ParameterBinding` s; ``files``:
+    ParameterFiles whose entries (sizes, ranges, dtypes) are listed with links back
+    to the globals that load them.
     """
     entries: list[ParameterEntry] = []
     seen = set()
@@ -100,20 +125,15 @@ def module_parameters_html(bindings, files=(), *, anchor: str = "ilparams") -> s
                 entries.append(e)
     position = {e.key: i for i, e in enumerate(entries)}
     users: dict[str, list] = {}
-    global_rows = []
     for g, b in enumerate(bindings):
         users.setdefault(b.key, []).append((g, b.global_name or "(local)"))
-        target = (Raw(f'<a href="#{esc(anchor)}-p{position[b.key]}">{esc(f"`{b.key}`")}</a>')
-                  if b.key in position else esc(f"`{b.key}`"))
-        found = "" if not files else ("" if b.key in position else "missing")
-        global_rows.append((Raw(f'<span id="{esc(anchor)}-g{g}">{esc(b.global_name or "")}</span>'),
-                            b.scope or "<global>", target, b.function, found))
     parts = [section("Globals loaded from parameters",
-                     table(("global", "scope", "key", "loaded in", ""), global_rows,
-                           mono_columns=(0, 2)), open_=True, count=len(global_rows))]
+                     parameter_bindings_table(bindings, anchor=anchor, position=position,
+                                              files_given=bool(files)),
+                     open_=True, count=len(bindings))]
     if entries:
         parts.append(section("Parameters", table(
             ("key", "bytes", "file range / splat", "dtype", "shape", "loaded into"),
             _entry_rows(entries, anchor, users), mono_columns=(0, 2, 3, 4)),
             open_=True, count=len(entries)))
-    return document(*parts, title=f"{len(global_rows)} parameter-backed globals")
+    return document(*parts, title=f"{len(bindings)} parameters loaded by the module")

@@ -240,7 +240,7 @@ class ParameterIndex:
             files = ", ".join(f"'{f.path}'" for f in self.files) or "no files"
             raise ParameterFormatError(
                 f"no parameter found in index with key '{key}'{scope}; indexed: {files}",
-                code="NOT_FOUND", key=key, where="parameter index")
+                code="NOT_FOUND", key=key, where="")
         return entry
 
     @property
