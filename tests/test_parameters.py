@@ -480,6 +480,13 @@ def test_recorder_shows_weight_loading(archives):
         assert op.wait == alloca.signal
         assert op.status == "OK"
     assert [c.args["scope"] for c in recorder.calls_to("io_parameters.load")] == ["model", "extra"]
+    # The statically found bindings name the globals that hold the loaded bytes.
+    state = context.state_of(module)
+    expected = {"weight": WEIGHT.tobytes(), "bias": BIAS.tobytes(), "table": TABLE.tobytes()}
+    bindings = parameter_bindings(iree_lab.open(_program("scoped", "vmvx")))
+    for b in bindings:
+        buffer = state.global_refs[b.global_ordinal]
+        assert buffer.map_read(0, b.length) == expected[b.key], b
     context.close()
 
 

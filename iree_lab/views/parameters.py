@@ -20,18 +20,24 @@ _ROWS_RULE = "//---------------+------------------+------------------+" + "-" * 
 
 def dump_index(index: ParameterIndex) -> str:
     """``iree_io_parameter_index_dump`` of one scope."""
-    scope = f"`{index.scope}`" if index.scope else "<global>"
+    scope = f"`{_c_string(index.scope)}`" if index.scope else "<global>"
     lines = [_RULE,
              f"// Parameter scope {scope} ({len(index.entries)} entries, "
              f"{index.total_bytes} total bytes)\n",
              _COLUMNS_RULE, _HEADINGS, _ROWS_RULE]
     for e in index.entries:
+        key = _c_string(e.key)
         if e.storage == "splat":
-            lines.append(f"               - |                - | {e.length:16d} | `{e.key}`\n")
+            lines.append(f"               - |                - | {e.length:16d} | `{key}`\n")
         else:
-            lines.append(f"{e.offset:16d} | {e.end:16d} | {e.length:16d} | `{e.key}`\n")
+            lines.append(f"{e.offset:16d} | {e.end:16d} | {e.length:16d} | `{key}`\n")
     lines.append("\n")
     return "".join(lines)
+
+
+def _c_string(text: str) -> str:
+    """What C's ``%.*s`` prints of a key: up to its first NUL."""
+    return text.split("\0", 1)[0]
 
 
 def dump_text(scope_map) -> str:

@@ -20,6 +20,8 @@ from iree_lab.errors import FormatError
 
 # ``iree_io_parse_file_index`` picks the parser by extension (case-insensitive).
 FORMATS = ("irpa", "gguf", "safetensors")
+# Splat entries are virtual: reading one materialises the bytes, up to this many at once.
+MAX_SPLAT_READ = 1 << 30
 
 
 class ParameterFormatError(FormatError):
@@ -87,6 +89,12 @@ class ParameterEntry:
                 f"length={length}, size={self.length})", code="OUT_OF_RANGE",
                 path=self.file.path if self.file is not None else None, key=self.key)
         if self.storage == "splat":
+            if length > MAX_SPLAT_READ:
+                raise ParameterFormatError(
+                    f"splat parameter `{self.key}`: {length} bytes requested at once (at most "
+                    f"{MAX_SPLAT_READ} are materialised; read it in pieces)",
+                    code="RESOURCE_EXHAUSTED",
+                    path=self.file.path if self.file is not None else None, key=self.key)
             return memoryview(splat_bytes(self.pattern, offset, length))
         return self.file.view(self.offset + offset, length)
 

@@ -71,6 +71,19 @@ def parse_safetensors(file: ParameterFile) -> list[ParameterEntry]:
     return entries
 
 
+_ESCAPE = re.compile(r'\\(?:["\\/bfnrt]|u[0-9A-Fa-f]{4})')
+
+
+def _string_problem(raw: str) -> str | None:
+    """Why a raw JSON string body is invalid (RFC 8259, as IREE's JSON reader checks)."""
+    for ch in raw:
+        if ord(ch) < 0x20:
+            return f"unescaped control character 0x{ord(ch):02X} in string"
+    if "\\" in raw and "\\" in _ESCAPE.sub("", raw):
+        return "unrecognized string escape code"
+    return None
+
+
 def _members(file: ParameterFile, text: str):
     """(raw key, decoded value, offset in the header) of the top-level JSON object."""
 
@@ -98,6 +111,9 @@ def _members(file: ParameterFile, text: str):
                 break
             end += 1
         key = text[key_at + 1:end]
+        problem = _string_problem(key)
+        if problem:
+            raise bad(problem, key_at)
         pos = _WS.match(text, end + 1).end()
         if not text.startswith(":", pos):
             raise bad("missing object member separator", pos)
