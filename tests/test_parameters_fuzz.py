@@ -19,8 +19,8 @@ import pytest
 from paramfiles import gguf_bytes, irpa_bytes, safetensors_bytes
 
 from iree_lab.format.parameters import ParameterFormatError, ParameterIndex, open_parameter_file
+from iree_lab.format.parameters.dump import dump_index
 from iree_lab.testing import corpus
-from iree_lab.views.parameters import dump_index
 
 CASES_PER_FORMAT = 3000
 DIFFERENTIAL_EVERY = 6  # every 6th case also through iree-dump-parameters

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from iree_lab.format.parameters import ParameterFormatError, ScopeMap
-    from iree_lab.views.parameters import dump_text
+    from iree_lab.format.parameters.dump import dump_text
 
     flags = list(args.parameters) + list(args.files)
     try:
