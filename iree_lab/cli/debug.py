@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--input", action="append", default=[], metavar="VALUE",
                    help="function argument, as iree-run-module takes it")
     p.add_argument("--device", default="local-sync", help="local-sync or local-task")
+    p.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
+                   help="parameter file (.irpa, .safetensors, .gguf); repeatable")
     p.add_argument("--break", dest="breaks", action="append", default=[], metavar="SPEC",
                    help="a breakpoint to set before starting (see `help break`)")
     p.add_argument("--no_dispatches", action="store_true",
@@ -59,8 +61,15 @@ def run(args) -> int:
     if not args.function:
         print("iree-lab debug: --function= is required", file=sys.stderr)
         return 1
-    program = Program(args.module, args.function, args.input, device=args.device,
-                      replay_imports=args.replay_imports, native=not args.no_native)
+    from iree_lab.format.parameters import ParameterFormatError
+
+    try:
+        program = Program(args.module, args.function, args.input, device=args.device,
+                          replay_imports=args.replay_imports, parameters=args.parameters,
+                          native=not args.no_native)
+    except ParameterFormatError as e:
+        print(f"iree-lab debug: {e.status_text()}", file=sys.stderr)
+        return 1
     dbg = Debugger(program, dispatches=not args.no_dispatches, init=args.init)
     try:
         stop = dbg.start()

@@ -19,6 +19,7 @@ from iree_lab.errors import IreeLabError
 SUBCOMMANDS = {
     "debug": "iree_lab.cli.debug",
     "dump": "iree_lab.cli.dump",
+    "dump-parameters": "iree_lab.cli.dump_parameters",
     "executables": "iree_lab.cli.executables",
     "extract": "iree_lab.cli.extract",
     "run": "iree_lab.cli.run",
