@@ -2,7 +2,8 @@
 """Benchmark: real-model-sized llvm-cpu modules, ``iree-lab run`` vs ``iree-run-module``.
 
 Models (MLIR written by this project, ``tests/programs/models/generate.py``):
-ResNet-18 (11.7 M parameters embedded, 46.8 MB) on a 224x224 image and a GPT-2
+ResNet-18 (11.7 M parameters embedded, 46.8 MB) on a 224x224 image, the same with
+its weights in a 46.7 MB .safetensors file (``--parameters``), and a GPT-2
 small transformer block (7.1 M parameters, sequence 128), compiled for
 ``llvm-cpu`` (embedded ELF, host CPU). Times in the same run, best of N:
 
@@ -36,18 +37,22 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "programs" / "models"))
 
 INPUT_SHAPES = {"resnet18": (1, 224, 224, 3), "resnet18_small": (1, 64, 64, 3),
-                "gpt2_block": (128, 768), "gpt2_block_small": (32, 128)}
+                "gpt2_block": (128, 768), "gpt2_block_small": (32, 128),
+                "resnet18_ext": (1, 224, 224, 3)}
 FLAGS = ["--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu",
          "--iree-llvmcpu-target-cpu=host"]
 
 
-def build(name: str) -> Path:
+def build(name: str) -> tuple[Path, list[str]]:
+    """(module, --parameters flags): *_ext models keep their weights in a .safetensors file."""
     import generate
 
     from iree_lab.testing import corpus
 
     source = generate.source(name, corpus.cache_dir())
-    return corpus.build(corpus.Program(f"model_{name}", str(source), tuple(FLAGS)))
+    module = corpus.build(corpus.Program(f"model_{name}", str(source), tuple(FLAGS)))
+    params = generate.parameters(source)
+    return module, ([f"--parameters=model={params}"] if params.exists() else [])
 
 
 def median_time(fn, runs: int) -> float:
@@ -70,12 +75,14 @@ def run_process(cmd: list[str]) -> bytes:
     return out.stdout
 
 
-def in_process(path: Path, input_path: Path, device: str, recorder=None) -> str:
+def in_process(path: Path, input_path: Path, device: str, recorder=None, parameters=()) -> str:
     from iree_lab import vm
     from iree_lab.hal import tooling
 
     module = vm.BytecodeModule.load(path)
-    session = tooling.Session.for_modules([module], device_uri=device, recorder=recorder)
+    session = tooling.Session.for_modules(
+        [module], device_uri=device, recorder=recorder,
+        parameters=[p.split("=", 1)[1] for p in parameters] or None)
     ctx = vm.Context(session.modules + [module])
     fn = ctx.lookup_function("main")
     args = session.parse_inputs(fn.cconv.arguments, [f"@{input_path}"])
@@ -86,7 +93,7 @@ def in_process(path: Path, input_path: Path, device: str, recorder=None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--models", default="resnet18,gpt2_block")
+    parser.add_argument("--models", default="resnet18,gpt2_block,resnet18_ext")
     parser.add_argument("--device", default="local-sync")
     args = parser.parse_args()
     from iree_lab.testing import corpus
@@ -109,23 +116,24 @@ def bench_model(name: str, tmp: Path, args, native: str, startup: float) -> None
 
     python = sys.executable
     t0 = time.perf_counter()
-    path = build(name)
+    path, parameters = build(name)
     build_s = time.perf_counter() - t0
     x = np.random.default_rng(0).standard_normal(INPUT_SHAPES[name]).astype(np.float32)
     input_path = tmp / f"{name}.npy"
     np.save(input_path, x)
     common = [f"--device={args.device}", f"--module={path}", "--function=main",
-              f"--input=@{input_path}"]
+              f"--input=@{input_path}", *parameters]
     ours_cmd = [python, "-m", "iree_lab.cli.main", "run", *common]
     assert run_process(ours_cmd) == run_process([native, *common]), f"{name}: outputs differ"
     t_native = median_time(lambda: run_process([native, *common]), args.runs)
     t_ours = median_time(lambda: run_process(ours_cmd), args.runs)
-    in_process(path, input_path, args.device)  # warm: page cache, libm, loaders
-    t_in = median_time(lambda: in_process(path, input_path, args.device), args.runs)
-    t_rec = median_time(lambda: in_process(path, input_path, args.device, Recorder()),
-                        args.runs)
-    t_cap = median_time(lambda: in_process(path, input_path, args.device,
-                                           Recorder(capture_buffers=True)), args.runs)
+    def once(recorder=None):
+        return in_process(path, input_path, args.device, recorder, parameters)
+
+    once()  # warm: page cache, libm, loaders
+    t_in = median_time(once, args.runs)
+    t_rec = median_time(lambda: once(Recorder()), args.runs)
+    t_cap = median_time(lambda: once(Recorder(capture_buffers=True)), args.runs)
     size_mb = path.stat().st_size / 1e6
     print(f"{name:<18}{t_native * 1e3:>13.0f} ms{t_ours * 1e3:>11.0f} ms"
           f"{t_ours / t_native:>7.2f}x{(t_ours - startup) / t_native:>15.2f}x"

@@ -64,10 +64,13 @@ def test_native_matches_iree_run_module(iree_tool, capsys, flavour, device, prog
 
 # Real-model-shaped programs (tests/programs/models/generate.py), reduced in width so the
 # suite stays quick: every dispatch kind of ResNet-18 and of a GPT-2 block.
-MODEL_INPUTS = {"resnet18_small": (1, 64, 64, 3), "gpt2_block_small": (32, 128)}
+# resnet18_small_ext: the same network with its weights in a .safetensors parameter file.
+MODEL_INPUTS = {"resnet18_small": (1, 64, 64, 3), "gpt2_block_small": (32, 128),
+                "resnet18_small_ext": (1, 64, 64, 3)}
 
 
-def model_module(name: str):
+def model_module(name: str) -> tuple:
+    """(compiled module, --parameters flags) of a generated model."""
     import sys
 
     sys.path.insert(0, str(corpus.PROGRAMS_DIR / "models"))
@@ -75,7 +78,9 @@ def model_module(name: str):
 
     source = generate.source(name, corpus.cache_dir())
     flags = corpus._LOCAL_LLVM_CPU[:-1] + ["--iree-llvmcpu-target-cpu=host"]
-    return corpus.build(corpus.Program(f"model_{name}", str(source), tuple(flags)))
+    module = corpus.build(corpus.Program(f"model_{name}", str(source), tuple(flags)))
+    params = generate.parameters(source)
+    return module, ([f"--parameters=model={params}"] if params.exists() else [])
 
 
 @pytest.mark.parametrize("device", ["local-sync", "local-task"])
@@ -85,7 +90,8 @@ def test_models_match_iree_run_module(iree_tool, capsys, tmp_path, name, device)
 
     x = np.random.default_rng(7).standard_normal(MODEL_INPUTS[name]).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    args = [f"--device={device}", f"--module={model_module(name)}", "--function=main",
+    module, parameters = model_module(name)
+    args = [f"--device={device}", f"--module={module}", "--function=main", *parameters,
             f"--input=@{tmp_path / 'x.npy'}", "--output_max_element_count=100000"]
     expected = iree_tool("iree-run-module", *args).stdout.decode()
     assert run_cli(capsys, args) == (0, expected)

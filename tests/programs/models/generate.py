@@ -18,17 +18,23 @@ without external parameters carries them. The sources are generated on demand
 from __future__ import annotations
 
 import hashlib
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
 
 
 class _Emitter:
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, external: bool = False):
         self.lines: list[str] = []
         self.resources: dict[str, bytes] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
         self.rng = np.random.default_rng(seed)
         self.count = 0
+        # External: weights are util.globals initialised from parameters ("model" scope),
+        # as iree-turbine's externalize_module_parameters exports them.
+        self.external = external
 
     def tmp(self, prefix: str = "v") -> str:
         self.count += 1
@@ -45,16 +51,36 @@ class _Emitter:
     def constant(self, values: np.ndarray) -> str:
         name = f"w{len(self.resources)}"
         self.resources[name] = values.astype(np.float32).tobytes()
+        self.shapes[name] = tuple(values.shape)
         v = self.tmp("c")
-        self.emit(f"{v} = arith.constant dense_resource<{name}> : {_t(values.shape)}")
+        if self.external:
+            self.emit(f"{v} = util.global.load @{name} : {_t(values.shape)}")
+        else:
+            self.emit(f"{v} = arith.constant dense_resource<{name}> : {_t(values.shape)}")
         return v
 
     def module(self, signature: str, result: str, result_type: str) -> str:
         body = "\n".join(self.lines)
+        func = (f"func.func @main({signature}) -> {result_type} {{\n{body}\n"
+                f"  return {result} : {result_type}\n}}\n")
+        if self.external:
+            globals_ = "".join(f'util.global private @{k} = #flow.parameter.named<"model"::"{k}">'
+                               f" : {_t(self.shapes[k])}\n" for k in self.resources)
+            return globals_ + func
         blobs = ",\n".join(f'      {k}: "0x04000000{v.hex()}"' for k, v in self.resources.items())
-        return (f"func.func @main({signature}) -> {result_type} {{\n{body}\n"
-                f"  return {result} : {result_type}\n}}\n"
-                f"{{-#\n  dialect_resources: {{\n    builtin: {{\n{blobs}\n    }}\n  }}\n#-}}\n")
+        return func + (f"{{-#\n  dialect_resources: {{\n    builtin: {{\n{blobs}\n    }}\n"
+                       "  }\n#-}\n")
+
+    def safetensors(self) -> bytes:
+        """The weights as a .safetensors file (the external variant's parameters)."""
+        header, offset = {}, 0
+        for name, data in self.resources.items():
+            header[name] = {"dtype": "F32", "shape": list(self.shapes[name]),
+                            "data_offsets": [offset, offset + len(data)]}
+            offset += len(data)
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        return struct.pack("<Q", len(text)) + text + b"".join(self.resources.values())
 
 
 def _t(shape) -> str:
@@ -126,9 +152,10 @@ def _bias_act(e: _Emitter, x: str, shape, residual: str | None = None, relu: boo
     return v
 
 
-def resnet18(width: int = 64, image: int = 224, classes: int = 1000, seed: int = 0) -> str:
-    """ResNet-18 (``width`` channels in the first stage) as MLIR; @main(image) -> logits."""
-    e = _Emitter(seed)
+def resnet18(width: int = 64, image: int = 224, classes: int = 1000, seed: int = 0,
+             external: bool = False) -> _Emitter:
+    """ResNet-18 (``width`` channels in the first stage); @main(image) -> logits."""
+    e = _Emitter(seed, external)
     e.emit(f"{_ZERO} = arith.constant 0.0 : f32")
     e.emit("%ninf = arith.constant -3.40282347e+38 : f32")
     shape = (1, image, image, 3)
@@ -170,7 +197,8 @@ def resnet18(width: int = 64, image: int = 224, classes: int = 1000, seed: int =
     logits = e.tmp("fc")
     e.emit(f"{logits} = linalg.matmul ins({pooled}, {fc} : {_t((1, c))}, {_t((c, classes))}) "
            f"outs({init} : {_t((1, classes))}) -> {_t((1, classes))}")
-    return e.module(f"%input: {_t((1, image, image, 3))}", logits, _t((1, classes)))
+    e.text = e.module(f"%input: {_t((1, image, image, 3))}", logits, _t((1, classes)))
+    return e
 
 
 def _linear(e: _Emitter, x: str, rows: int, din: int, dout: int) -> str:
@@ -256,9 +284,9 @@ def _elementwise(e: _Emitter, inputs: list[str], shape, body: list[str]) -> str:
 
 
 def transformer_block(seq: int = 128, d: int = 768, heads: int = 12, ffn: int = 3072,
-                      seed: int = 1) -> str:
-    """A GPT-2 transformer block as MLIR; @main(x: seq x d) -> seq x d."""
-    e = _Emitter(seed)
+                      seed: int = 1, external: bool = False) -> _Emitter:
+    """A GPT-2 transformer block; @main(x: seq x d) -> seq x d."""
+    e = _Emitter(seed, external)
     hd = d // heads
     e.emit(f"{_ZERO} = arith.constant 0.0 : f32")
     e.emit("%ninf = arith.constant -3.40282347e+38 : f32")
@@ -328,7 +356,8 @@ def transformer_block(seq: int = 128, d: int = 768, heads: int = 12, ffn: int = 
     down = _linear(e, gelu, seq, ffn, d)
     out = _elementwise(e, [res1, down], (seq, d), ["%s = arith.addf %a0, %a1 : f32",
                                                    "linalg.yield %s : f32"])
-    return e.module(f"%input: {_t((seq, d))}", out, _t((seq, d)))
+    e.text = e.module(f"%input: {_t((seq, d))}", out, _t((seq, d)))
+    return e
 
 
 MODELS = {
@@ -337,16 +366,33 @@ MODELS = {
     "resnet18_small": lambda: resnet18(width=16, image=64, classes=100),
     "gpt2_block": lambda: transformer_block(),
     "gpt2_block_small": lambda: transformer_block(seq=32, d=128, heads=4, ffn=512),
+    # Weights in a parameter file (scope "model"), like an externalized export.
+    "resnet18_ext": lambda: resnet18(external=True),
+    "resnet18_small_ext": lambda: resnet18(width=16, image=64, classes=100, external=True),
 }
 
 
 def source(name: str, directory: Path) -> Path:
-    """Writes model ``name``'s MLIR into ``directory`` (once; keyed by content) and returns it."""
-    text = MODELS[name]()
+    """Writes model ``name``'s MLIR into ``directory`` (once; keyed by content) and returns it.
+
+    External-parameter models also get ``<source>.safetensors`` beside it.
+    """
+    emitter = MODELS[name]()
+    text = emitter.text
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = Path(directory) / f"model-{name}-{digest}.mlir"
     if not path.exists():
+        if emitter.external:
+            weights = path.with_suffix(".safetensors")
+            tmp = weights.with_suffix(".tmp")
+            tmp.write_bytes(emitter.safetensors())
+            tmp.replace(weights)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(path)
     return path
+
+
+def parameters(source_path: Path) -> Path:
+    """The parameter file written beside an external model's source."""
+    return Path(source_path).with_suffix(".safetensors")
