@@ -530,13 +530,13 @@ def check_functions(module) -> list:
 
 
 def run_checks(modules, *, device_uri: str = "local-sync", function: str | None = None,
-               observer=None) -> CheckReport:
+               observer=None, fast: bool = True) -> CheckReport:
     """Runs each test function of the last of ``modules`` in a fresh context.
 
     ``modules``: VM modules (the last is the one tested; earlier ones are linked like
     extra ``--module=`` flags). ``function`` runs only that export. ``observer``, when
     given, is called as ``observer(event, test)`` with ``"start"``/``"end"`` (the CLI
-    prints gtest's lines from it).
+    prints gtest's lines from it). ``fast=False`` runs in the stepping interpreter.
     """
     from iree_lab.hal.tooling import Session
     from iree_lab.vm import Context, VMError
@@ -562,7 +562,7 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
         context = None
         try:
             session = Session.for_modules(modules, device_uri=device_uri)
-            context = Context([check, *session.modules, *modules])
+            context = Context([check, *session.modules, *modules], fast=fast)
             context.call_function(fn, [])
         except VMError as e:
             test.error = _error_text(e)
