@@ -332,6 +332,11 @@ def test_run_skips_checks_like_iree_run_module_unless_asked(fail_path):
     assert checked.stderr.count(": Failure") == 2
 
 
+def test_run_checks_takes_paths(pass_path):
+    report = run_checks(str(pass_path), function="scalars")
+    assert [(t.function, t.checks, t.passed) for t in report.tests] == [("scalars", 5, True)]
+
+
 def test_report_text_and_rich_display(fail_report):
     from iree_lab.views.rich import render_html
 
@@ -394,6 +399,6 @@ def test_directory_suite_runs_pass_and_fail_programs():
     assert results["expect_pass.mlir"].tests_passed == 11
     failing = results["expect_fail.mlir"]
     assert failing.outcome == "fail" and failing.tests_failed == 20
-    assert failing.cause == "module.fail_true: Failure"
+    assert failing.cause == "module.fail_true: Failure Expected 0 to be nonzero."
     summary = check_suite.summarize(list(results.values()))
     assert summary.startswith("2 jobs: 1 pass, 1 fail")

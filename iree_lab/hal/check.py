@@ -533,15 +533,15 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
                observer=None, fast: bool = True) -> CheckReport:
     """Runs each test function of the last of ``modules`` in a fresh context.
 
-    ``modules``: VM modules (the last is the one tested; earlier ones are linked like
-    extra ``--module=`` flags). ``function`` runs only that export. ``observer``, when
+    ``modules``: VM modules or paths of ``.vmfb`` / ``.py`` module files (the last is the
+    one tested; earlier ones are linked like extra ``--module=`` flags). ``function`` runs only that export. ``observer``, when
     given, is called as ``observer(event, test)`` with ``"start"``/``"end"`` (the CLI
     prints gtest's lines from it). ``fast=False`` runs in the stepping interpreter.
     """
     from iree_lab.hal.tooling import Session
     from iree_lab.vm import Context, VMError
 
-    modules = list(modules)
+    modules = _load_modules(modules)
     main = modules[-1]
     functions = check_functions(main)
     if function is not None:
@@ -577,6 +577,26 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
             observer("end", test)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _load_modules(items) -> list:
+    import os
+
+    from iree_lab.vm import BytecodeModule, load_module_file
+
+    if isinstance(items, str | os.PathLike):
+        items = [items]
+    modules = []
+    for item in items:
+        if isinstance(item, str | os.PathLike):
+            path = os.fspath(item)
+            if path.endswith(".py"):
+                modules.extend(load_module_file(path))
+            else:
+                modules.append(BytecodeModule.load(path))
+        else:
+            modules.append(item)
+    return modules
 
 
 def _error_text(error) -> str:

@@ -201,9 +201,13 @@ class JobResult:
             return first.split("error:", 1)[-1].strip()
         if self.outcome == "timeout":
             return "timed out"
-        for line in self.output.splitlines():
-            if line.startswith("  Actual: ") or ": Failure" in line or "iree-lab check:" in line:
+        lines = self.output.splitlines()
+        for k, line in enumerate(lines):
+            if line.startswith("  Actual: ") or "iree-lab check:" in line:
                 return line.strip()
+            if line.endswith(": Failure") and k + 1 < len(lines) and \
+                    lines[k + 1] != "Value of: status":  # an error: its Actual line follows
+                return f"{line} {lines[k + 1].strip()}"
         return ""
 
 
