@@ -76,11 +76,13 @@ def failure_html(failure: CheckFailure) -> Raw:
         parts.append(Raw(f"<div class=\"il-side\">{''.join(sides)}</div>"))
     if failure.differing_count:
         listed = failure.differing_elements()
-        rows = [(", ".join(map(str, index)), _value(a), "" if failure.rhs is None else _value(b))
+        has_rhs = failure.rhs is not None
+        rows = [(", ".join(map(str, index)), _value(a), *((_value(b),) if has_rhs else ()))
                 for index, a, b in listed]
         parts.append(Raw(f"<div>{failure.differing_count} differing element"
                          f"{'s' if failure.differing_count != 1 else ''}</div>"))
-        parts.append(table(["index", "lhs", "rhs"], rows, mono_columns=(0, 1, 2)))
+        header = ["index", "lhs", "rhs"] if has_rhs else ["index", "value"]
+        parts.append(table(header, rows, mono_columns=(0, 1, 2)))
     return Raw("".join(parts))
 
 
