@@ -73,7 +73,7 @@ PASS_CHECKS = {
     "scalars": 5, "all_true_integers": 4, "eq_integers": 4, "eq_floats_bitwise": 1,
     "almost_eq_default_tolerance": 1, "almost_eq_explicit_tolerances": 2,
     "almost_eq_non_finite": 1, "almost_eq_f64": 2, "almost_eq_f16": 1, "almost_eq_bf16": 1,
-    "all_true_floats": 1,
+    "all_true_floats": 1, "almost_eq_f8": 2,
 }
 
 
@@ -145,6 +145,14 @@ EXPECTED_FAILURES = {
         "Expected near equality of these values. Contents does not match to tolerance "
         "parameters atol=0.0001, rtol=0. The first failure occurs at index 0 as the lhs "
         "value 1 differs from the rhs value 2 by 1.000e+00."))],
+    "fail_almost_eq_f8": [("expect_almost_eq", (
+        "Expected near equality of these values. Contents does not match to tolerance "
+        "parameters atol=0.0001, rtol=0. The first failure occurs at index 1 as the lhs "
+        "value 2 differs from the rhs value 2.5 by 5.000e-01."))],
+    "fail_eq_i1": [("expect_eq", "Expected equality of these values. Contents does not "
+                    "match.")],
+    "fail_all_true_f64": [("expect_all_true", "Expected all elements to be nonzero "
+                           "(Each(Not(0))); element #0 is 0.")],
 }
 
 
@@ -182,6 +190,7 @@ def test_failure_operands_and_differing_elements(fail_report):
     assert (bf16.atol, bf16.rtol) == (float(np.float32(1e-2)), 0.0)
     zero = by["fail_eq_negative_zero"].failures[0]  # bytes differ, values compare equal
     assert zero.differing == [0]
+    assert by["fail_eq_i1"].failures[0].differing_elements() == [((1,), 0, 1)]
     all_true = by["fail_all_true_i8"].failures[0]
     assert all_true.differing == [1, 3] and all_true.rhs is None
 
@@ -207,7 +216,7 @@ def test_failure_site_is_the_check_call(fail_path, fast):
             instruction = lines_by_function[test.function][failure.site.pc]
             assert instruction.startswith(f"vm.call @check.{failure.check}("), instruction
             sites += 1
-    assert sites == 21
+    assert sites == 24
 
 
 # -- Semantics against module.cc's formulas ------------------------------------------------
@@ -281,13 +290,13 @@ def test_cli_passing_module_prints_gtest_lines(pass_path):
     out = _run_tool("check", f"--module={pass_path}")
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert lines[:3] == ["[==========] Running 11 tests from 1 test suite.",
+    assert lines[:3] == ["[==========] Running 12 tests from 1 test suite.",
                          "[----------] Global test environment set-up.",
-                         "[----------] 11 tests from module"]
+                         "[----------] 12 tests from module"]
     assert [ln.split(" (")[0] for ln in lines if ln.startswith(("[ RUN", "[    "))] == [
         x for name in PASS_CHECKS for x in (f"[ RUN      ] module.{name}",
                                             f"[       OK ] module.{name}")]
-    assert lines[-1] == "[  PASSED  ] 11 tests."
+    assert lines[-1] == "[  PASSED  ] 12 tests."
 
 
 def test_cli_failing_module_exits_non_zero(fail_path):
@@ -301,7 +310,7 @@ def test_cli_failing_module_exits_non_zero(fail_path):
     assert "[  FAILED  ] module.fail_eq_i32, where GetParam() = " in out.stdout
     assert out.stdout.rstrip().endswith(" 1 FAILED TEST\nTest failed")
     expect = _run_tool("check", f"--module={fail_path}", "--expect_failure")
-    assert expect.returncode == 0 and "20 FAILED TESTS" in expect.stdout
+    assert expect.returncode == 0 and "23 FAILED TESTS" in expect.stdout
     assert expect.stdout.rstrip().endswith("Test failed as expected")
     wrong = _run_tool("check", f"--module={corpus.build('check_expect_pass')}",
                       "--expect_failure")
@@ -341,10 +350,10 @@ def test_report_text_and_rich_display(fail_report):
     from iree_lab.views.rich import render_html
 
     text = format_report(fail_report)
-    assert text.startswith("[==========] Running 20 tests from 1 test suite.")
-    assert "[  FAILED  ] 20 tests, listed below:" in text
+    assert text.startswith("[==========] Running 23 tests from 1 test suite.")
+    assert "[  FAILED  ] 23 tests, listed below:" in text
     html = render_html(fail_report)
-    assert html.count("il-fail") >= 21 and "fail_eq_i32" in html
+    assert html.count("il-fail") >= 24 and "fail_eq_i32" in html
     failure = next(t for t in fail_report.tests if t.function == "fail_eq_i32").failures[0]
     one = render_html(failure)
     # lhs beside rhs, the differing element highlighted in both grids.
@@ -396,9 +405,9 @@ def test_directory_suite_runs_pass_and_fail_programs():
     results = {r.job.name: r for r in
                (check_suite.run_job(job) for job in check_suite.directory_jobs(directory, flags))}
     assert results["expect_pass.mlir"].outcome == "pass"
-    assert results["expect_pass.mlir"].tests_passed == 11
+    assert results["expect_pass.mlir"].tests_passed == 12
     failing = results["expect_fail.mlir"]
-    assert failing.outcome == "fail" and failing.tests_failed == 20
+    assert failing.outcome == "fail" and failing.tests_failed == 23
     assert failing.cause == "module.fail_true: Failure Expected 0 to be nonzero."
     summary = check_suite.summarize(list(results.values()))
     assert summary.startswith("2 jobs: 1 pass, 1 fail")

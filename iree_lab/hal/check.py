@@ -384,7 +384,10 @@ def _element(operand: Operand | None, flat: int):
     if operand is None or operand.values is None:
         return None
     values = operand.values.reshape(-1)
-    return values[flat].item() if flat < values.size else None
+    if flat >= values.size:
+        return None
+    value = values[flat].item()
+    return int(value) if isinstance(value, bool) else value  # i1 as IREE's 0/1
 
 
 def _value_text(value) -> str:

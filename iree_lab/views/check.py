@@ -27,6 +27,8 @@ _STYLE = Raw("""<style>
 
 
 def _value(value) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))  # i1 as IREE prints it
     if isinstance(value, float | np.floating):
         return f"{float(value):g}"
     return str(value)

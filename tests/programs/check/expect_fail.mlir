@@ -148,3 +148,24 @@ func.func @fail_many_elements() {
   check.expect_almost_eq_const(%a, dense<2.0> : tensor<10x10xf32>) : tensor<10x10xf32>
   return
 }
+
+func.func @fail_almost_eq_f8() {
+  %a = util.unfoldable_constant dense<[1.0, 2.0]> : tensor<2xf8E5M2>
+  check.expect_almost_eq_const(%a, dense<[1.0, 2.5]> : tensor<2xf8E5M2>) : tensor<2xf8E5M2>
+  return
+}
+
+func.func @fail_eq_i1() {
+  %a = util.unfoldable_constant dense<[true, false]> : tensor<2xi1>
+  check.expect_eq_const(%a, dense<[true, true]> : tensor<2xi1>) : tensor<2xi1>
+  return
+}
+
+func.func @fail_all_true_f64() {
+  %a = util.unfoldable_constant dense<[0.0, 1.0]> : tensor<2xf64>
+  %view = hal.tensor.export %a : tensor<2xf64> -> !hal.buffer_view
+  %c0 = arith.constant 0 : index
+  %device = hal.devices.get %c0 : !hal.device
+  check.expect_all_true<%device>(%view) : !hal.buffer_view
+  return
+}

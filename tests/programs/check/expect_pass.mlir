@@ -104,3 +104,11 @@ func.func @all_true_floats() {
   check.expect_all_true<%device>(%view) : !hal.buffer_view
   return
 }
+
+func.func @almost_eq_f8() {
+  %a = util.unfoldable_constant dense<[1.0, 2.0, -0.5]> : tensor<3xf8E4M3FN>
+  check.expect_almost_eq_const(%a, dense<[1.0, 2.0, -0.5]> : tensor<3xf8E4M3FN>) : tensor<3xf8E4M3FN>
+  %b = util.unfoldable_constant dense<[1.0, 3.0]> : tensor<2xf8E5M2>
+  check.expect_almost_eq_const(%b, dense<[1.0, 3.5]> : tensor<2xf8E5M2>, atol 0.5) : tensor<2xf8E5M2>
+  return
+}
