@@ -379,6 +379,8 @@ iree_check_single_backend_test_suite(
     "local-task"
   COMPILER_FLAGS
     "--iree-vmvx-enable-microkernels"
+  WILL_FAIL
+    "ON"
 )
 
 iree_check_single_backend_test_suite(
@@ -394,7 +396,7 @@ iree_check_single_backend_test_suite(
     assert suites == [
         {"NAME": ["check_vmvx_local-task"], "SRCS": ["a.mlir", "c.mlir"],
          "TARGET_BACKEND": ["vmvx"], "DRIVER": ["local-task"],
-         "COMPILER_FLAGS": ["--iree-vmvx-enable-microkernels"]},
+         "COMPILER_FLAGS": ["--iree-vmvx-enable-microkernels"], "WILL_FAIL": ["ON"]},
         {"NAME": ["compile_only"], "SRCS": ["d.mlir"], "TARGET_BACKEND": ["llvm-cpu"]},
     ]
 
@@ -411,3 +413,9 @@ def test_directory_suite_runs_pass_and_fail_programs():
     assert failing.cause == "module.fail_true: Failure Expected 0 to be nonzero."
     summary = check_suite.summarize(list(results.values()))
     assert summary.startswith("2 jobs: 1 pass, 1 fail")
+    # As negative controls both pass: the failing file must fail.
+    jobs = check_suite.directory_jobs(directory, flags, will_fail="*fail*")
+    assert [j.will_fail for j in jobs] == [True, False]
+    control = check_suite.run_job(jobs[0])
+    assert control.outcome == "pass" and control.tests_failed == 23
+    assert control.output.rstrip().endswith("Test failed as expected")

@@ -48,6 +48,9 @@ class CheckJob:
     driver: str | None = "local-task"
     runner_args: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    # The tests must fail (CMake's WILL_FAIL; negative controls): run with
+    # --expect_failure, so the job passes when some check fails.
+    will_fail: bool = False
 
 
 @dataclasses.dataclass
@@ -125,13 +128,18 @@ def fetch_e2e_jobs(git_dir: Path, backend: str = "vmvx", dirs=E2E_DIRS,
                     name=f"{folder.removeprefix('tests/e2e/')}/{suite['NAME'][0]}_{src}",
                     source=path, flags=tuple(flags), driver=driver,
                     runner_args=tuple(suite.get("RUNNER_ARGS", [])),
-                    labels=tuple(suite.get("LABELS", []))))
+                    labels=tuple(suite.get("LABELS", [])),
+                    will_fail=suite.get("WILL_FAIL", ["OFF"])[0].upper() in
+                    ("ON", "TRUE", "1", "YES")))
     return jobs
 
 
-def directory_jobs(directory: Path, flags, pattern: str = "*.mlir") -> list[CheckJob]:
-    """One job per ``pattern`` file of ``directory`` (sorted), all with ``flags``."""
-    return [CheckJob(name=p.name, source=p, flags=tuple(flags))
+def directory_jobs(directory: Path, flags, pattern: str = "*.mlir",
+                   will_fail: str | None = None) -> list[CheckJob]:
+    """One job per ``pattern`` file of ``directory`` (sorted), all with ``flags``;
+    files matching the glob ``will_fail`` are negative controls."""
+    return [CheckJob(name=p.name, source=p, flags=tuple(flags),
+                     will_fail=bool(will_fail) and p.match(will_fail))
             for p in sorted(Path(directory).glob(pattern))]
 
 
@@ -191,6 +199,8 @@ class JobResult:
     output: str = ""
     tests_passed: int = 0
     tests_failed: int = 0
+    # Time inside the tests (gtest's "(N ms total)"), i.e. without Python start-up.
+    test_seconds: float = 0.0
 
     @property
     def cause(self) -> str:
@@ -221,7 +231,8 @@ def run_job(job: CheckJob, *, timeout: float = 600.0, python: str | None = None)
     if job.driver is None:
         return JobResult(job, "compiled", compiled)
     cmd = [python or sys.executable, "-m", "iree_lab", "check", f"--module={compiled.module}",
-           f"--device={job.driver}", *job.runner_args]
+           f"--device={job.driver}", *job.runner_args,
+           *(["--expect_failure"] if job.will_fail else [])]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(corpus.REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -237,7 +248,9 @@ def run_job(job: CheckJob, *, timeout: float = 600.0, python: str | None = None)
     failed = sum(ln.startswith("[  FAILED  ]") and "(" in ln and ln.endswith("ms)")
                  for ln in proc.stdout.splitlines())
     outcome = "pass" if proc.returncode == 0 else "fail"
-    return JobResult(job, outcome, compiled, seconds, output, passed, failed)
+    total = re.search(r"^\[==========\] .* ran\. \((\d+) ms total\)$", proc.stdout, re.M)
+    return JobResult(job, outcome, compiled, seconds, output, passed, failed,
+                     int(total.group(1)) / 1000 if total else 0.0)
 
 
 def summarize(results: list[JobResult]) -> str:
@@ -247,6 +260,7 @@ def summarize(results: list[JobResult]) -> str:
         by.setdefault(r.outcome, []).append(r)
     compile_s = sum(r.compile.seconds for r in results)
     run_s = sum(r.run_seconds for r in results)
+    test_s = sum(r.test_seconds for r in results)
     ran = [r for r in results if r.outcome in ("pass", "fail", "timeout")]
     lines = [f"{len(results)} jobs: " + ", ".join(
         f"{len(by.get(k, []))} {k}" for k in ("pass", "fail", "timeout", "compile-error",
@@ -254,7 +268,8 @@ def summarize(results: list[JobResult]) -> str:
              f"tests (exported functions): {sum(r.tests_passed for r in ran)} passed, "
              f"{sum(r.tests_failed for r in ran)} failed",
              f"time: iree-compile {compile_s:.1f} s, iree-lab check {run_s:.1f} s "
-             f"(ratio {run_s / compile_s if compile_s else 0:.2f})"]
+             f"(ratio {run_s / compile_s if compile_s else 0:.2f}; {test_s:.1f} s inside the "
+             "tests, the rest is process start-up and module loading)"]
     for kind in ("fail", "timeout", "compile-error"):
         for r in by.get(kind, []):
             lines.append(f"  {kind}: {r.job.name}: {r.cause}")
@@ -280,6 +295,8 @@ def main(argv=None) -> int:
     d.add_argument("directory")
     d.add_argument("--flag", action="append", default=[],
                    help="iree-compile flag (repeatable); default: local vmvx")
+    d.add_argument("--will-fail", default=None, metavar="GLOB",
+                   help="files whose tests must fail (negative controls), e.g. '*fail*'")
     for p in (e2e, d):
         p.add_argument("-k", "--filter", default="", help="only jobs whose name contains this")
         p.add_argument("--timeout", type=float, default=600.0, help="seconds per job")
@@ -292,7 +309,7 @@ def main(argv=None) -> int:
     else:
         flags = args.flag or ["--iree-hal-target-device=local",
                               "--iree-hal-local-target-device-backends=vmvx"]
-        jobs = directory_jobs(Path(args.directory), flags)
+        jobs = directory_jobs(Path(args.directory), flags, will_fail=args.will_fail)
     jobs = [j for j in jobs if args.filter in j.name]
     results = []
     for job in jobs:
