@@ -261,6 +261,18 @@ class Buffer(RefObject):
             self.byte_offset, self.byte_length, byte_offset, byte_length
         )
         view = self.storage[offset : offset + length]
+        if access & MemoryAccess.ANY and not view.flags.writeable and \
+                self._allocated.origin == "import":
+            # Dispatch bindings are mapped with ACCESS_ANY and IREE's CPU executables
+            # write through them even into an import of module rodata (iree-run-module
+            # reads the vmfb into writable heap memory; stablehlo sort runs in place on
+            # its constant input). The mmap'd rodata here is read-only, so the allocation
+            # takes a private writable copy (its subspans share it).
+            allocated = self._allocated
+            private = aligned_zeros(allocated._storage.size)  # native code: aligned loads
+            private[:] = allocated._storage
+            allocated._storage = private
+            view = self.storage[offset : offset + length]
         if not access & (MemoryAccess.WRITE | MemoryAccess.ANY) and view.flags.writeable:
             view = view.view()
             view.flags.writeable = False
