@@ -15,7 +15,14 @@ import pytest
 
 from iree_lab import vm
 from iree_lab.hal.module import HALModule
-from iree_lab.hal.module_versions import HALModuleV5, HALModuleV6, hal_module_class
+from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
+from iree_lab.hal.module_versions import (
+    HALLoaderModuleV0,
+    HALModuleV5,
+    HALModuleV6,
+    hal_loader_module_class,
+    hal_module_class,
+)
 
 HAL_5 = {
     "allocator.allocate": "0rIiiI_r",
@@ -192,6 +199,19 @@ HAL_7 = {
     "fence.signal": "0r_v",
 }
 
+# runtime/src/iree/modules/hal/loader/exports.inl before and after 5e1a57678a.
+HAL_LOADER_0 = {
+    "executable.dispatch": "0riiiiCiDCrIID_v",
+    "executable.load": "0rrr_r",
+    "executable.query_support": "0r_i",
+}
+HAL_LOADER_1 = {
+    "executable.dispatch": "0rIiiiCiDCrIID_v",
+    "executable.load": "0rrr_r",
+    "executable.lookup.function": "0rr_I",
+    "executable.query_support": "0r_i",
+}
+
 RELEASES_DIR = Path(__file__).parent / "releases"
 
 
@@ -204,6 +224,14 @@ def test_exports_match_exports_inl(cls, expected, version):
     assert ours == expected
 
 
+@pytest.mark.parametrize(("cls", "expected", "version"), [
+    (HALLoaderModuleV0, HAL_LOADER_0, 0), (HALLoaderModule, HAL_LOADER_1, 1)])
+def test_loader_exports_match_exports_inl(cls, expected, version):
+    module = cls()
+    assert module.version == version
+    assert {name: fn.cconv.text for name, fn in module.exports.items()} == expected
+
+
 @pytest.mark.parametrize("release", ["3.0.0", "3.9.0", "3.10.0", "3.12.0"])
 def test_each_release_links_against_its_hal_version(release):
     manifest = json.loads((RELEASES_DIR / release / "manifest.json").read_text())
@@ -213,13 +241,15 @@ def test_each_release_links_against_its_hal_version(release):
         if "module" not in entry:
             continue  # a program that release cannot compile (see test_old_releases.py)
         module = vm.BytecodeModule.load(RELEASES_DIR / release / entry["module"])
-        if not any(d.name == "hal" for d in module.dependencies):
-            continue
-        cls = hal_module_class([module])
-        assert cls().version == expected
-        exports = {name: fn.cconv.text for name, fn in cls().exports.items()}
+        provided = {"hal": hal_module_class([module])(),
+                    "hal_loader": hal_loader_module_class([module])(),
+                    "hal_inline": HALInlineModule()}
+        if any(d.name == "hal" for d in module.dependencies):
+            assert provided["hal"].version == expected
         for imp in module.imports:
-            if imp.full_name.startswith("hal."):
-                assert exports[imp.full_name[4:]] == imp.cconv.text, imp.full_name
+            name, _, function = imp.full_name.partition(".")
+            if name in provided:
+                exports = provided[name].exports
+                assert exports[function].cconv.text == imp.cconv.text, imp.full_name
                 checked += 1
     assert checked > 20

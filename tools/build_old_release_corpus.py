@@ -88,6 +88,11 @@ CORPUS: dict[str, tuple[str, tuple[str, ...], list[tuple[str, list[str]]]]] = {
     "async_vmvx": ("tensor.mlir", _VMVX + _ASYNC, [
         ("add", [_F4A, _F4B]), ("matmul", [_M48, _M84]),
     ]),
+    # inline-dynamic: hal_inline + hal_loader instead of hal (3.9/3.10's compilers fail
+    # on it: "util.initializer op failed to inline into combined initializer").
+    "inline_vmvx": ("tensor.mlir", _VMVX + ("--iree-execution-model=inline-dynamic",), [
+        ("add", [_F4A, _F4B]), ("matmul", [_M48, _M84]),
+    ]),
     # A GPT-2-style block (attention, softmax, layernorm, tanh GELU with math.fpowi).
     "gpt2_block_vmvx": ("models/gpt2_block.mlir", _VMVX, [("block", _gpt2_inputs())]),
     # llvm-cpu: metadata comparison now; runs are recorded for when native CPU

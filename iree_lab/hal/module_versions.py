@@ -1,4 +1,4 @@
-"""The ``hal`` module at the versions older releases import: 5 (3.0), 6 (3.1-3.10).
+"""The ``hal`` (5, 6) and ``hal_loader`` (0) module versions older releases import.
 
 Each version keeps version 7's objects and semantics and differs only where IREE's
 ``runtime/src/iree/modules/hal/exports.inl`` / ``module.c`` of that version differ
@@ -11,12 +11,18 @@ Each version keeps version 7's objects and semantics and differs only where IREE
   flags are i32; ``queue.execute`` takes a list of zero or one command buffers;
   ``executable.create`` has no queue affinity; fill_buffer's pattern is i32.
 
-:func:`hal_module_class` picks the class for the ``hal`` version a module requires.
+``hal_loader`` 0 -> 1 (inline-dynamic modules): ``executable.dispatch`` takes an i32
+export ordinal (1: an i64 function id from ``executable.lookup.function``, which 0
+lacks). ``hal_inline`` did not change.
+
+:func:`hal_module_class` / :func:`hal_loader_module_class` pick the class for the
+version a module requires.
 """
 
 from __future__ import annotations
 
 from iree_lab.hal.buffer import Buffer
+from iree_lab.hal.inline import HALLoaderModule
 from iree_lab.hal.command_buffer import CommandBuffer
 from iree_lab.hal.device import Device
 from iree_lab.hal.module import (
@@ -171,7 +177,22 @@ class HALModuleV5(HALModuleV6):
         return (yield from _V7.fence_await(self, timeout_millis, 0, fences))
 
 
+class HALLoaderModuleV0(HALLoaderModule):
+    """``hal_loader`` version 0 (IREE releases before May 2026, e.g. 3.0)."""
+
+    version = 0
+    executable_lookup_function = None  # added in version 1
+
+    @export("0riiiiCiDCrIID_v", name="executable.dispatch")
+    def executable_dispatch(self, executable, entry_point, workgroup_x, workgroup_y,
+                            workgroup_z, constants, bindings):
+        HALLoaderModule.executable_dispatch(self, executable, entry_point & 0xFFFFFFFF,
+                                            workgroup_x, workgroup_y, workgroup_z, constants,
+                                            bindings)
+
+
 _CLASSES = {5: HALModuleV5, 6: HALModuleV6, HAL_MODULE_VERSION: HALModule}
+_LOADER_CLASSES = {0: HALLoaderModuleV0, HALLoaderModule.version: HALLoaderModule}
 SUPPORTED_VERSIONS = tuple(sorted(_CLASSES))
 del Buffer, WHOLE_BUFFER  # imported for the signatures' documentation only
 
@@ -185,3 +206,11 @@ def hal_module_class(modules) -> type[HALModule]:
                 if dep.name == "hal"]
     version = max(required, default=HAL_MODULE_VERSION)
     return _CLASSES.get(version, HALModule)
+
+
+def hal_loader_module_class(modules) -> type[HALLoaderModule]:
+    """The ``hal_loader`` class for the version ``modules`` require (as for ``hal``)."""
+    required = [dep.minimum_version for module in modules for dep in module.dependencies
+                if dep.name == "hal_loader"]
+    version = max(required, default=HALLoaderModule.version)
+    return _LOADER_CLASSES.get(version, HALLoaderModule)
