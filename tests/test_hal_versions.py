@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from iree_lab import vm
-from iree_lab.hal.module import HALModule
 from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
+from iree_lab.hal.module import HALModule
 from iree_lab.hal.module_versions import (
     HALLoaderModuleV0,
     HALModuleV5,

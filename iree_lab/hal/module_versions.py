@@ -21,10 +21,9 @@ version a module requires.
 
 from __future__ import annotations
 
-from iree_lab.hal.buffer import Buffer
-from iree_lab.hal.inline import HALLoaderModule
 from iree_lab.hal.command_buffer import CommandBuffer
 from iree_lab.hal.device import Device
+from iree_lab.hal.inline import HALLoaderModule
 from iree_lab.hal.module import (
     HAL_MODULE_VERSION,
     HALModule,
@@ -33,7 +32,7 @@ from iree_lab.hal.module import (
     hal_export,
 )
 from iree_lab.hal.semaphore import Fence
-from iree_lab.hal.types import WHOLE_BUFFER, device_size, status
+from iree_lab.hal.types import device_size, status
 from iree_lab.vm.native import export
 from iree_lab.vm.status import StatusCode
 
@@ -194,7 +193,6 @@ class HALLoaderModuleV0(HALLoaderModule):
 _CLASSES = {5: HALModuleV5, 6: HALModuleV6, HAL_MODULE_VERSION: HALModule}
 _LOADER_CLASSES = {0: HALLoaderModuleV0, HALLoaderModule.version: HALLoaderModule}
 SUPPORTED_VERSIONS = tuple(sorted(_CLASSES))
-del Buffer, WHOLE_BUFFER  # imported for the signatures' documentation only
 
 
 def hal_module_class(modules) -> type[HALModule]:
