@@ -1,4 +1,6 @@
-"""Opcode tables of the VM bytecode ISA, version 17.0 (what IREE 3.13 emits and runs).
+"""Opcode tables of the VM bytecode ISA, version 17.0 (what IREE 3.13 emits and runs),
+checked byte by byte against the pinned tools (tests/test_isa_pinned.py); the subsets
+older bytecode versions (15.0, 16.0) know: :func:`ops_of_bytecode_major`.
 
 Every instruction is described by an :class:`OpInfo`: its opcode set (``core`` or
 one of the prefixed extension sets), opcode byte, IREE symbol (``AddI32``),
