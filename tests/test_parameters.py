@@ -549,3 +549,45 @@ def test_open_parameters_api_and_lazy_mapping(tmp_path):
         iree_lab.open_parameters(path.read_bytes()[:len(head)], format="safetensors")
     with pytest.raises(ParameterFormatError, match="unsupported file format"):
         iree_lab.open_parameters(b"", format="npz")
+
+
+# -- A realistic model: a conv net with 42 MB of external weights --------------------------------
+
+
+def _convnet_generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_convnet", corpus.PROGRAMS_DIR / "parameters" / "gen_convnet.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    return gen
+
+
+def test_convnet_generator_is_current():
+    gen = _convnet_generator()
+    assert (corpus.PROGRAMS_DIR / "parameters" / "convnet.mlir").read_text() == gen.mlir()
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_convnet_with_42mb_of_parameters(capsys, tmp_path, target):
+    gen = _convnet_generator()
+    rng = np.random.default_rng(7)
+    entries = [("data", key, (rng.standard_normal(shape, dtype=np.float32)
+                              * (0.05 if key.startswith("fc") else 0.3)).tobytes())
+               for key, shape in gen.LAYERS.items()]
+    archive = tmp_path / "convnet.irpa"
+    archive.write_bytes(irpa_bytes(entries))
+    assert archive.stat().st_size >= 40 << 20
+    image = tmp_path / "image.npy"
+    np.save(image, rng.standard_normal((1, gen.H + 2, gen.W + 2, gen.C0), dtype=np.float32))
+    module = _program("convnet", target)
+    argv = [f"--module={module}", "--function=forward", f"--input=@{image}",
+            f"--parameters=model={archive}", "--output_max_element_count=4096"]
+    expected = subprocess.run([corpus.tool_path("iree-run-module"), *argv], capture_output=True,
+                              text=True)
+    assert expected.returncode == 0, expected.stderr
+    assert main(["run", *argv]) == 0
+    out = capsys.readouterr().out
+    assert out == expected.stdout
+    assert out.count(" ") > gen.OUT // 2  # all 2912 values printed, not elided
