@@ -487,6 +487,13 @@ def test_recorder_shows_weight_loading(archives):
     for b in bindings:
         buffer = state.global_refs[b.global_ordinal]
         assert buffer.map_read(0, b.length) == expected[b.key], b
+    # The HAL views say which parameter each operation moves.
+    from iree_lab.views.hal import dependency_dot, queue_operations_html
+    from iree_lab.views.hal_data import hal_view_data
+
+    assert "parameter model::weight" in queue_operations_html(recorder)
+    assert "parameter extra::table" in dependency_dot(recorder)
+    assert "parameter model::bias" in str(hal_view_data(recorder))
     context.close()
 
 
