@@ -616,3 +616,14 @@ def test_chained_irpa_headers(tmp_path):
     # iree-dump-parameters fails here; iree_lab follows the format's definition.
     ref = _tool("iree-dump-parameters", f"--parameters={path}")
     assert ref.returncode != 0 and b"metadata segment reference out of range" in ref.stderr
+
+
+def test_async_external_function_with_parameters(capsys, archives):
+    # Coarse-fences exports: the parameter loads of __init and the call's own queue
+    # work are ordered by fences only.
+    module = corpus.build(corpus.Program(
+        "parameters_scoped_async_vmvx", "parameters/scoped.mlir",
+        (*TARGETS["vmvx"], "--iree-execution-model=async-external")))
+    code, out, _ = _compare_run(capsys, module, "predict", ["4xf32=1 2 3 4"], [
+        f"model={archives['model.gguf']}", f"extra={archives['extra.safetensors']}"])
+    assert code == 0 and "2x3xi32=[-3 -2 -1][0 1 2]" in out
