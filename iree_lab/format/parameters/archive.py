@@ -51,7 +51,7 @@ class ParameterFormatError(FormatError):
         return f"{self.code}; {self}"
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class ParameterEntry:
     """``iree_io_parameter_index_entry_t`` plus what the file format says about it.
 
