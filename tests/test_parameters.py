@@ -627,3 +627,25 @@ def test_async_external_function_with_parameters(capsys, archives):
     code, out, _ = _compare_run(capsys, module, "predict", ["4xf32=1 2 3 4"], [
         f"model={archives['model.gguf']}", f"extra={archives['extra.safetensors']}"])
     assert code == 0 and "2x3xi32=[-3 -2 -1][0 1 2]" in out
+
+
+def test_program_api_and_debug_cli_take_parameters(archives, capsys, monkeypatch):
+    import io
+
+    from iree_lab.debug import Program
+    from iree_lab.hal import io as hal_io
+
+    program = Program(_program("scoped", "vmvx"), "predict", ["4xf32=2 2 2 2"], parameters=[
+        f"model={archives['own.irpa']}", f"extra={archives['extra_own.irpa']}"])
+    results = program.run()
+    text = hal_io.format_results(results, "rr")
+    assert "4xf32=2.5 -2.5 8 1.502" in text and "2x3xi32=[-3 -2 -1][0 1 2]" in text
+    assert len(program.run()) == 2  # a second world reuses the opened files
+    monkeypatch.setattr("sys.stdin", io.StringIO("continue\nquit\n"))
+    assert main(["debug", f"--module={_program('scoped', 'vmvx')}", "--function=predict",
+                 "--input=4xf32=2", f"--parameters=model={archives['own.irpa']}",
+                 f"--parameters=extra={archives['extra_own.irpa']}"]) == 0
+    assert "2x3xi32=[-3 -2 -1][0 1 2]" in capsys.readouterr().out
+    assert main(["debug", f"--module={_program('scoped', 'vmvx')}", "--function=predict",
+                 "--parameters=model=missing.irpa"]) == 1
+    assert "NOT_FOUND; failed to open file 'missing.irpa'" in capsys.readouterr().err
