@@ -649,3 +649,39 @@ def test_program_api_and_debug_cli_take_parameters(archives, capsys, monkeypatch
     assert main(["debug", f"--module={_program('scoped', 'vmvx')}", "--function=predict",
                  "--parameters=model=missing.irpa"]) == 1
     assert "NOT_FOUND; failed to open file 'missing.irpa'" in capsys.readouterr().err
+
+
+# -- Against iree.runtime's own parameter index -------------------------------------------------
+
+
+def test_entries_match_iree_runtime_index(archives, exported, tmp_path):
+    """Every entry (key, length, storage, splat pattern, metadata, file bytes) as
+    iree.runtime.ParameterIndex reads it, including an archive written by
+    iree.runtime itself (with metadata blobs)."""
+    rt = pytest.importorskip("iree.runtime", reason="the iree-base-runtime wheel")
+    index = rt.ParameterIndex()
+    index.add_buffer("w", np.arange(10, dtype=np.float32), metadata='{"dtype": "f32"}')
+    index.add_splat("s", np.array([3], dtype=np.int16), 64, metadata="splat meta")
+    index.add_buffer("b", b"hello")
+    written = tmp_path / "runtime.irpa"
+    index.create_archive_file(str(written))
+    paths = [written, *(p for name, p in archives.items() if not name.startswith("empty")),
+             exported["irpa"], exported["splat"]]
+    compared = 0
+    for path in paths:
+        reference = rt.ParameterIndex()
+        reference.load(str(path))
+        ours = open_parameter_file(path)
+        assert [k for k, _ in reference.items()] == [e.key for e in ours], path
+        for (_, ref), entry in zip(reference.items(), ours, strict=True):
+            assert ref.length == entry.length
+            assert ref.is_splat == (entry.storage == "splat")
+            assert bytes(ref.metadata or b"") == entry.metadata
+            if ref.is_splat:
+                assert bytes(ref.splat_pattern) == entry.pattern
+            else:
+                assert ref.file_storage[1] == entry.offset
+                assert bytes(ref.file_view) == bytes(entry.read())
+            compared += 1
+    assert compared >= 35
+    assert open_parameter_file(written)["w"].metadata == b'{"dtype": "f32"}'
