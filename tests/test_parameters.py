@@ -529,7 +529,9 @@ def test_rich_views(archives):
                               [archives["model.safetensors"]])
     html = render_html(params)
     # Globals link to their parameter rows and parameters link back to the globals.
-    assert 'href="#ilparams-p0"' in html and 'href="#ilparams-g0"' in html
+    anchor = f"ilparams{id(params):x}"
+    assert f'href="#{anchor}-p0"' in html and f'href="#{anchor}-g0"' in html
+    assert f'id="{anchor}-p0"' in html and f'id="{anchor}-g0"' in html
     assert [b.key for b in params.missing] == ["table"]
     assert "Parameters (3)" in render_html(iree_lab.open(_program("scoped", "vmvx")))
 
