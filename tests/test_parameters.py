@@ -44,6 +44,8 @@ from iree_lab.vm.status import StatusCode, VMStatus
 
 TARGETS = {
     "vmvx": ["--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=vmvx"],
+    # Native CPU executables (iree_lab.hal.native): parameters feed llvm-cpu dispatches too.
+    "llvm_cpu": corpus._LOCAL_LLVM_CPU,
 }
 
 
@@ -139,6 +141,15 @@ def exported(tmp_path_factory) -> dict[str, Path]:
                  "--iree-preprocessing-pass-pipeline=builtin.module(iree-io-export-parameters"
                  f"{{path=model={out['irpa']} minimum-size=0}})",
                  f"--iree-opt-splat-parameters={out['splat']}", "-o", out["vmfb"]))
+    out["vmfb_vmvx"] = out["vmfb"]
+    for target in TARGETS:  # the same export for every target (the archives are the same)
+        if target != "vmvx":
+            out[f"vmfb_{target}"] = d / f"inline_{target}.vmfb"
+            _check(_tool("iree-compile", *TARGETS[target], source,
+                         "--iree-preprocessing-pass-pipeline=builtin.module("
+                         f"iree-io-export-parameters{{path=model={d / 'unused.irpa'} "
+                         "minimum-size=0})", f"--iree-opt-splat-parameters={d / 'unused.splat'}",
+                         "-o", out[f"vmfb_{target}"]))
     return out
 
 
@@ -219,13 +230,13 @@ def test_run_two_byte_splat(capsys, tmp_path):
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_run_compiler_exported_archives(capsys, exported, target):
+    module = exported[f"vmfb_{target}"]
     for archive in ("irpa", "splat"):
-        code, out, _ = _compare_run(capsys, exported["vmfb"], "main", ["2x3xf32=1 2 3 4 5 6"],
+        code, out, _ = _compare_run(capsys, module, "main", ["2x3xf32=1 2 3 4 5 6"],
                                     [f"model={exported[archive]}"])
         assert code == 0
     assert "2x3xf32=[1 4 9][16 25 36]" in _compare_run(
-        capsys, exported["vmfb"], "main", ["2x3xf32=1 2 3 4 5 6"],
-        [f"model={exported['irpa']}"])[1]
+        capsys, module, "main", ["2x3xf32=1 2 3 4 5 6"], [f"model={exported['irpa']}"])[1]
 
 
 # -- dump-parameters vs iree-dump-parameters -----------------------------------------------------

@@ -159,13 +159,15 @@ class Program:
     """A function of some modules with inputs: everything needed to (re)build a run."""
 
     def __init__(self, modules, function: str, inputs=(), *, device: str = "local-sync",
-                 replay_imports=(), base_dir: str | None = None, parameters=()):
+                 replay_imports=(), base_dir: str | None = None, native: bool = True,
+                 parameters=()):
         if isinstance(modules, str | Path | Module):
             modules = [modules]
         self.module_specs = list(modules)
         self.function_name = function
         self.inputs = list(inputs)
         self.device_uri = device
+        self.native = native  # False refuses native CPU executables
         self.base_dir = base_dir
         self.replay_imports = tuple(replay_imports)
         self._bytecode: dict[int, BytecodeModule] = {}
@@ -209,7 +211,7 @@ class Program:
             replay.cursor = 0
             replay.install(modules)
         session = Session.for_modules(modules, device_uri=self.device_uri, recorder=recorder,
-                                      parameters=self.parameters)
+                                      native=self.native, parameters=self.parameters)
         if dispatch_hook is not None:
             session.device.dispatch_context_options["hook"] = dispatch_hook
         if tracer is not None:

@@ -88,19 +88,26 @@ class Device(RefObject):
     ref_type = RefType.get("hal.device")
 
     def __init__(self, identifier: str = "local-sync", *, loaders=None, recorder=None,
-                 dispatch_context_options: dict | None = None):
+                 dispatch_context_options: dict | None = None, native: bool = True):
         self.identifier = identifier
+        # Whether native CPU executables may load (iree-lab run --no_native refuses them).
+        self.native = native
         self.recorder: rec.Recorder | None = recorder
         # Keyword arguments for the VM contexts that run dispatch functions
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
         # cautious caller reaches into executables.
         self.dispatch_context_options: dict = dict(dispatch_context_options or {})
+        # Called as observer(phase, executable, function, state) around every dispatch
+        # ("before" / "after"): how a debugger stops at dispatches that run native code.
+        self.dispatch_observers: list = []
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:
+            from iree_lab.hal.native import native_loaders
             from iree_lab.hal.vmvx import VMVXLoader
 
             self.loaders.append(VMVXLoader())
+            self.loaders += native_loaders(native=native)
         self._counters: dict[str, itertools.count] = {}
         self._clock = 0
         self._pending: list[QueueOperation] = []
@@ -113,6 +120,15 @@ class Device(RefObject):
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier!r}>"
+
+    @property
+    def worker_count(self) -> int:
+        """Workers that run a dispatch's workgroups: local-task's pool, else 1."""
+        if self.identifier.startswith("local-task"):
+            from iree_lab.hal.native import task_worker_count
+
+            return task_worker_count()
+        return 1
 
     # -- Ids and clocks -------------------------------------------------------------------
 

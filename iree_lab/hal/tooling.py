@@ -23,20 +23,26 @@ from iree_lab.hal.recorder import Recorder
 from iree_lab.hal.types import status
 from iree_lab.vm.status import StatusCode
 
-# Devices iree_lab can stand in for: all run VMVX executables on the host.
+# Devices iree_lab can stand in for: VMVX executables run in the Python VM, CPU
+# libraries (embedded/system ELF for the host) natively; local-task spreads a
+# dispatch's workgroups over a thread pool.
 LOCAL_DEVICES = ("local-sync", "local-task")
 
 
-def create_device(uri: str = "local-sync", *, recorder: Recorder | None = None) -> Device:
-    """A device for ``--device=URI`` (``local-sync`` / ``local-task``)."""
+def create_device(uri: str = "local-sync", *, recorder: Recorder | None = None,
+                  native: bool = True) -> Device:
+    """A device for ``--device=URI`` (``local-sync`` / ``local-task``).
+
+    ``native=False`` refuses executables that would run native code (llvm-cpu).
+    """
     name = uri.split("://", 1)[0].split(":", 1)[0] or "local-sync"
     if name not in LOCAL_DEVICES:
         raise status(
             StatusCode.NOT_FOUND,
             f"no driver registered for device '{uri}'; iree_lab provides "
-            f"{', '.join(LOCAL_DEVICES)} (VMVX executables run in the Python VM)",
+            f"{', '.join(LOCAL_DEVICES)} (VMVX and host CPU executables)",
         )
-    return Device(name, recorder=recorder)
+    return Device(name, recorder=recorder, native=native)
 
 
 def parameters_module(parameters=None):
@@ -71,7 +77,8 @@ class Session:
 
     @classmethod
     def for_modules(cls, user_modules, *, device_uri: str = "local-sync",
-                    recorder: Recorder | None = None, parameters=None) -> Session:
+                    recorder: Recorder | None = None, native: bool = True,
+                    parameters=None) -> Session:
         """``parameters``: ``--parameters=[scope=]FILE`` strings, a
         :class:`~iree_lab.format.parameters.ScopeMap`, or a ready
         :class:`~iree_lab.hal.parameters.ParametersModule`; the ``io_parameters``
@@ -80,7 +87,7 @@ class Session:
         from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
         from iree_lab.hal.module import HALModule
 
-        device = create_device(device_uri, recorder=recorder)
+        device = create_device(device_uri, recorder=recorder, native=native)
         needed = required_hal_modules(user_modules)
         modules = []
         if "hal" in needed:

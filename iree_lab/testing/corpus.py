@@ -128,6 +128,11 @@ PROGRAMS: dict[str, Program] = {
         _program("debug_app", "debug/app.vmasm", tool="assemble"),
         _program("debug_source", "debug/source.mlir", _LOCAL_VMVX),
         _program("debug_tensors", "debug/tensors.mlir", _LOCAL_VMVX),
+        # The check module's own tests (tests/test_check.py): checks that hold and
+        # negative controls that must fail, f64 kept.
+        *[_program(f"check_{p.stem}", f"check/{p.name}", _LOCAL_VMVX + [
+            "--iree-input-demote-f64-to-f32=false", "--iree-vm-target-extension-f64"])
+          for p in sorted((PROGRAMS_DIR / "check").glob("*.mlir"))],
         # Fibers and the scheduler (tests/test_fibers*.py).
         _program("fibers", "fibers/fibers.vmasm", tool="assemble"),
         _program("fibers_async", "fibers/async.mlir",

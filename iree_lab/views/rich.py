@@ -197,6 +197,13 @@ def render_html(obj) -> str | None:
         from iree_lab.views.hal_data import recorder_html
 
         return recorder_html(obj)
+    if type(obj).__module__ == "iree_lab.hal.check":
+        from iree_lab.views import check
+
+        if type(obj).__name__ == "CheckReport":
+            return check.report_html(obj)
+        if type(obj).__name__ == "CheckFailure":
+            return check.check_failure_html(obj)
     if isinstance(obj, Timeline):
         from iree_lab.views.timeline_data import timeline_html
 
