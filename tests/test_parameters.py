@@ -6,9 +6,8 @@ iree-convert-parameters, iree-compile's parameter export) and through iree_lab.
 Test modules come from tests/programs/parameters; archives from the runtime
 wheel's tools and from this project's own writers (tests/paramfiles.py).
 
-llvm-cpu variants are not here yet: on this branch the Python HAL has no
-native-ELF loader, so `iree-lab run` cannot run llvm-cpu modules. Once it can,
-add ``"llvm_cpu"`` to TARGETS below (every run case is parametrized by it).
+Every run case is parametrized by TARGETS: VMVX executables (nested Python VM)
+and llvm-cpu ones (native code through iree_lab.hal.native).
 """
 
 from __future__ import annotations
