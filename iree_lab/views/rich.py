@@ -219,5 +219,6 @@ def _parameters_html(obj) -> str | None:
     if isinstance(obj, ParameterFile):
         return parameter_file_html(obj)
     if isinstance(obj, ModuleParameters):
-        return module_parameters_html(obj.bindings, obj.files)
+        # Anchors unique per object: several views can share one notebook page.
+        return module_parameters_html(obj.bindings, obj.files, anchor=f"ilparams{id(obj):x}")
     return None

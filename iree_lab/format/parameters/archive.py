@@ -51,7 +51,7 @@ class ParameterFormatError(FormatError):
         return f"{self.code}; {self}"
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class ParameterEntry:
     """``iree_io_parameter_index_entry_t`` plus what the file format says about it.
 
@@ -315,12 +315,12 @@ def open_parameter_file(source, *, format: str | None = None) -> ParameterFile: 
         file = ParameterFile(source, format=format)
     except FileNotFoundError as e:
         raise ParameterFormatError(f"failed to open file '{source}'", code="NOT_FOUND",
-                                   path=str(source)) from e
+                                   path=str(source), where="") from e
     except IsADirectoryError as e:
         raise ParameterFormatError(f"failed to open file '{source}': is a directory",
-                                   code="INVALID_ARGUMENT", path=str(source)) from e
+                                   code="INVALID_ARGUMENT", path=str(source), where="") from e
     except PermissionError as e:
         raise ParameterFormatError(f"failed to open file '{source}': permission denied",
-                                   code="PERMISSION_DENIED", path=str(source)) from e
+                                   code="PERMISSION_DENIED", path=str(source), where="") from e
     file.entries  # noqa: B018 - index now so that bad input fails here, like IREE
     return file

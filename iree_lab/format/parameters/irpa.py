@@ -35,10 +35,6 @@ DATA_ENTRY_SIZE = ENTRY_HEADER.size + DATA_TAIL.size
 MAX_CHAINED_HEADERS = 1 << 16
 
 
-def _align(value: int, alignment: int) -> int:
-    return (value + alignment - 1) // alignment * alignment
-
-
 def parse_irpa(file: ParameterFile) -> list[ParameterEntry]:
     """The entries of every archive in ``file`` (raises ParameterFormatError)."""
     entries: list[ParameterEntry] = []
@@ -98,6 +94,9 @@ def _parse_archive(file: ParameterFile, base: int, entries: list[ParameterEntry]
     metadata_offset, metadata_length = segments["metadata segment"]
     storage_offset, storage_length = segments["storage segment"]
 
+    metadata_start = base + metadata_offset
+    metadata = bytes(data[metadata_start:metadata_start + metadata_length])
+
     def metadata_ref(offset, length, what, at):
         if length == 0:
             return b""
@@ -105,8 +104,7 @@ def _parse_archive(file: ParameterFile, base: int, entries: list[ParameterEntry]
             raise _fail(file, f"metadata segment reference out of range ({offset} to "
                         f"{offset + length - 1} for {length}, segment_size={metadata_length}); "
                         f"resolving entry {what}", "OUT_OF_RANGE", at)
-        start = base + metadata_offset + offset
-        return bytes(data[start:start + length])
+        return metadata[offset:offset + length]
 
     position = base + entry_segment_offset
     remaining = entry_segment_length
@@ -114,22 +112,29 @@ def _parse_archive(file: ParameterFile, base: int, entries: list[ParameterEntry]
         # Each entry needs at least a header: a larger count cannot be honest.
         raise _fail(file, f"entry table truncated; {entry_count} entries declared in "
                     f"{remaining} bytes", "OUT_OF_RANGE", base + 40)
+    unpack_header = ENTRY_HEADER.unpack_from
+    header_size = ENTRY_HEADER.size
+    append = entries.append
     for i in range(entry_count):
-        if remaining < ENTRY_HEADER.size:
+        if remaining < header_size:
             raise _fail(file, f"entry table truncated; insufficient bytes for base entry header "
                         f"(entry {i})", "OUT_OF_RANGE", position)
         (entry_size, entry_type, _eflags, name_off, name_len, meta_off, meta_len,
-         min_alignment) = ENTRY_HEADER.unpack_from(data, position)
-        if entry_size < ENTRY_HEADER.size or remaining < entry_size:
+         min_alignment) = unpack_header(data, position)
+        if entry_size < header_size or remaining < entry_size:
             raise _fail(file, f"entry table truncated; insufficient bytes for sized header "
                         f"(entry {i}, entry_size={entry_size}, {remaining} bytes left)",
                         "OUT_OF_RANGE", position)
         entry_at = position
-        aligned = _align(entry_size, ENTRY_ALIGNMENT)
+        aligned = (entry_size + ENTRY_ALIGNMENT - 1) & -ENTRY_ALIGNMENT
         position += aligned
-        remaining = max(remaining - aligned, 0)
-        name = metadata_ref(name_off, name_len, "name", entry_at).decode("utf-8", "surrogateescape")
-        metadata = metadata_ref(meta_off, meta_len, "metadata", entry_at)
+        remaining = remaining - aligned if remaining > aligned else 0
+        if name_len and name_off + name_len <= metadata_length:
+            name = metadata[name_off:name_off + name_len].decode("utf-8", "surrogateescape")
+        else:
+            name = metadata_ref(name_off, name_len, "name", entry_at).decode(
+                "utf-8", "surrogateescape")
+        metadata_blob = metadata_ref(meta_off, meta_len, "metadata", entry_at) if meta_len else b""
         if entry_type == 0:  # SKIP
             continue
         if entry_type == 1:  # SPLAT
@@ -142,7 +147,7 @@ def _parse_archive(file: ParameterFile, base: int, entries: list[ParameterEntry]
                             "INVALID_ARGUMENT", entry_at, name)
             entries.append(ParameterEntry(
                 name, length, "splat", file, pattern=pattern[:pattern_length],
-                metadata=metadata, header_offset=entry_at, alignment=min_alignment))
+                metadata=metadata_blob, header_offset=entry_at, alignment=min_alignment))
         elif entry_type == 2:  # DATA
             if entry_size < DATA_ENTRY_SIZE:
                 raise _fail(file, "data entry length underflow", "OUT_OF_RANGE", entry_at, name)
@@ -154,8 +159,8 @@ def _parse_archive(file: ParameterFile, base: int, entries: list[ParameterEntry]
                                 f"{offset + length - 1} for {length}, segment_size="
                                 f"{storage_length})", "OUT_OF_RANGE", entry_at, name)
                 absolute = base + storage_offset + offset
-            entries.append(ParameterEntry(
-                name, length, "file", file, offset=absolute, metadata=metadata,
+            append(ParameterEntry(
+                name, length, "file", file, offset=absolute, metadata=metadata_blob,
                 header_offset=entry_at, alignment=min_alignment))
         else:
             what = ("external entries (data in another file) are not supported"
