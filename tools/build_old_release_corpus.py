@@ -22,7 +22,10 @@ tests/test_isa_pinned.py with its bytecode version set to the release's.
 The modules are small and built by this project, so they are committed: tests
 (tests/test_old_releases.py) compare iree_lab with these recorded outputs and need
 no old release installed. Sources are compiled from the repository root with
-relative paths, so no machine path enters a module's debug locations.
+relative paths, so no machine path enters a module's debug locations. 3.10's compiler
+is not deterministic (its modules differ from run to run); each recorded output always
+belongs to the module written next to it. A program a release cannot compile is
+recorded with its compiler's diagnostics instead of a module.
 """
 
 from __future__ import annotations
