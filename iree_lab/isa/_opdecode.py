@@ -335,4 +335,3 @@ def tables_for(major: int | None) -> tuple[list, dict[int, list]]:
              for prefix, name in T.PREFIX_OPCODES.items()},
         )
     return hit
-
