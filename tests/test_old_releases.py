@@ -3,8 +3,8 @@
 tests/releases/<version>/ holds modules compiled from this project's sources by each
 release, with that release's own iree-dump-module metadata and iree-run-module outputs
 (tools/build_old_release_corpus.py). iree_lab must print the same metadata and the
-same run output (VMVX, and llvm-cpu from 3.9: 3.0's executable library format 0.5 is
-refused with a clear error); no old release is needed to run these tests.
+same run output (VMVX, and llvm-cpu: 3.0's executables are executable-library format 0.5,
+which the native loader reads with 0.5's layout); no old release is needed to run these tests.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ def _modules():
 
 def _runs():
     for version, name, entry in _modules():
-        if "llvm_cpu" in name and version == "3.0.0":
-            continue  # executable library format 0.5: test_llvm_cpu_library_0_5_is_refused
         for run in entry["runs"]:
             yield pytest.param(version, name, entry, run,
                                id=f"{version}-{run['output'].removesuffix('.run.txt')}")
@@ -252,17 +250,18 @@ def test_trace_and_debugger_run_old_modules(capsys, monkeypatch, version):
     assert "returned result[0]: hal.buffer_view" in out
 
 
-def test_llvm_cpu_library_0_5_is_refused(capsys):
-    """3.0's llvm-cpu executables are executable-library format 0.5 (0.6 from Sep 2025,
-    which iree_lab's native loader implements): a clear error, not a crash."""
+def test_llvm_cpu_library_0_5_loads_with_its_layout():
+    """3.0's llvm-cpu executables are executable-library format 0.5 (0.6 from Sep 2025): the
+    loader asks for 0.6, then 0.5, and reads 0.5's export table and 72-byte attributes."""
+    import iree_lab
+    from iree_lab.hal import Device
+
     entry = _manifest("3.0.0")["modules"]["tensor_llvm_cpu"]
-    run = entry["runs"][0]
-    capsys.readouterr()
-    code = main(["run", f"--module={RELEASES_DIR / '3.0.0' / entry['module']}",
-                 f"--function={run['function']}", *[f"--input={i}" for i in run["inputs"]]])
-    captured = capsys.readouterr()
-    assert code == 1 and "result[0]" not in captured.out
-    assert "executable does not support this version of the runtime" in captured.err
+    module = iree_lab.open(str(RELEASES_DIR / "3.0.0" / entry["module"]))
+    blob = next(bytes(s.data) for s in module.rodata if bytes(s.data[:4]) == b"\x7fELF")
+    executable = Device().create_executable("embedded-elf-x86_64", blob)
+    assert executable.library_version == 5
+    assert executable.exports and all(e.name for e in executable.exports)
 
 
 @pytest.mark.parametrize(("version", "name", "entry"),
