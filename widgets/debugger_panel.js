@@ -23,7 +23,7 @@ function keyName(ev) {
 }
 
 async function render({ model, el, host }) {
-  el.classList.add('iree-lab', 'il-debugger');
+  el.classList.add('iree-lab', 'tex2jax_ignore', 'mathjax_ignore', 'il-debugger');
   el.tabIndex = 0;
   // JupyterLab must not treat our shortcut letters as notebook commands (b, c, ...).
   el.setAttribute('data-lm-suppress-shortcuts', 'true');

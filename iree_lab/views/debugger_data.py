@@ -87,11 +87,26 @@ def frame_rows(frames) -> list[dict]:
             "function": f.function,
             "pc": f.pc if f.pc is not None else -1,
             "name": f.name,
-            "label": str(f),
+            "label": frame_label(f),
             "nested": f.invocation > 0,
             "workgroup": list(f.workgroup) if f.workgroup is not None else None,
         })
     return rows
+
+
+def frame_label(frame) -> str:
+    """A stack frame as the panel lists it: the debugger's text with the function named the
+    way every view names it (the name IREE's tools print, ordinal alongside)."""
+    text = str(frame)
+    code = getattr(frame.frame, "code", None) if frame.kind == "bytecode" else None
+    source = getattr(getattr(code, "module", None), "source", None)
+    functions = getattr(source, "functions", None)
+    ordinal = getattr(code, "ordinal", None)
+    if functions is None or ordinal is None or not 0 <= ordinal < len(functions):
+        return text
+    where = f"{frame.module}.{frame.function}"
+    shown = f"{frame.module}.{functions[ordinal].iree_name}"
+    return text.replace(where, shown, 1) + f" (ordinal {ordinal})"
 
 
 def function_spec(frame) -> str:

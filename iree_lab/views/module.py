@@ -474,6 +474,24 @@ class ModuleView:
         return out
 
 
+def largest_function(module) -> int | None:
+    """Ordinal of the function with the most instructions (not bytes: an initializer full of
+    constant operands is long in bytes and has one block); None when there are none."""
+    from iree_lab.isa import BytecodeError, decode_function
+
+    best, best_count = None, -1
+    for f in module.functions:
+        try:
+            count = len(decode_function(module, f.ordinal, strict=False).instructions)
+        except BytecodeError as e:
+            count = len(e.partial.instructions) if e.partial is not None else 0
+        except FormatError:
+            continue
+        if count > best_count:
+            best, best_count = f.ordinal, count
+    return best
+
+
 def function_label(f) -> str:
     """How every view names an internal function: the name IREE's tools print
     (``Function.iree_name``: export alias, else the debug database entry at that ordinal,
