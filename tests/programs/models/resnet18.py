@@ -33,7 +33,7 @@ def main():
     logits = b.matmul(mean, b.weight((512, 1000)))
     out = b.generic((1, 1000), [(logits, ["d0", "d1"]), (b.weight((1000,), 0.01), ["d1"])],
                     ["%r = arith.addf %a0, %a1 : f32"])
-    sys.stdout.write(b.module("main", [x], out))
+    sys.stdout.write(b.module("main$async", [x], out))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def main():
     b.emit(f"{wt} = linalg.transpose ins({wte} : {ty((VOCAB, WIDTH))}) "
            f"outs({wt}_e : {ty((WIDTH, VOCAB))}) permutation = [1, 0]")
     logits = b.matmul(x, wt)
-    text = b.module("main", [tokens], logits)
+    text = b.module("main$async", [tokens], logits)
     text = text.replace(f"%tokens: {ty((SEQ,))}", f"%tokens: tensor<{SEQ}xi32>")
     sys.stdout.write(text)
 
