@@ -246,9 +246,12 @@ def build(name_or_program: str | Program) -> Path:
         return out
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
+    gen_dir = None
     try:
         if program.generated:
-            mlir = tmp_path.with_suffix(".mlir")
+            # Named after the script: iree-compile names executables after the source file.
+            gen_dir = Path(tempfile.mkdtemp(dir=out.parent, suffix=".gen"))
+            mlir = gen_dir / (program.source_path.stem + ".mlir")
             with mlir.open("wb") as f:
                 subprocess.run([sys.executable, str(program.source_path)], stdout=f, check=True)
             cmd = [tool_path(tool), *program.flags, str(mlir), "-o", str(tmp_path)]
@@ -264,5 +267,6 @@ def build(name_or_program: str | Program) -> Path:
         os.replace(tmp_path, out)  # atomic: parallel test workers never see a partial file
     finally:
         tmp_path.unlink(missing_ok=True)
-        tmp_path.with_suffix(".mlir").unlink(missing_ok=True)
+        if gen_dir is not None:
+            shutil.rmtree(gen_dir, ignore_errors=True)
     return out
