@@ -135,7 +135,8 @@ async function render({ model, el, host }) {
         class: `il-dbg-frame il-mono il-kind-${f.kind}` + (i === s.level ? ' il-selected' : ''),
         dataset: { level: i }, title: f.kind === 'bytecode' ? 'show this frame' : f.kind,
         onclick: () => { model.set('frame_level', i === frames.length - 1 ? -1 : i); model.save_changes(); },
-      }, `#${f.level} ${f.name}`, f.kind !== 'bytecode' ? h('span', { class: 'il-dim' }, ` (${f.kind})`) : null,
+      }, `#${f.level} ${f.shown || f.name}`, f.ordinal !== null && f.ordinal !== undefined ? h('span', { class: 'il-dim' }, ` (ordinal ${f.ordinal})`) : null,
+      f.kind !== 'bytecode' ? h('span', { class: 'il-dim' }, ` (${f.kind})`) : null,
       f.workgroup ? h('span', { class: 'il-dim' }, ` wg (${f.workgroup.join(', ')})`) : null);
       stackEl.append(row);
     }

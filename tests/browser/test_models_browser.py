@@ -13,11 +13,19 @@ IREE_LAB_UPDATE_SCREENSHOTS=1).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from test_debugger_browser import ROUND_TRIP_JS
 from test_notebook_browser import wait_idle
+
+from iree_lab.testing import corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "programs"))
+import gen_cfg_large  # noqa: E402
 
 RUNS = 1500  # sample predictions recorded for HALView: 1,500 dispatches, ~15,000 hal calls
 
@@ -194,6 +202,27 @@ def test_models_in_jupyterlab(models_lab, browser_context, artifacts, publish_sc
     assert_blocks_in_view(cfg)
     check_widget(page, cfg, "CFGView")
 
+    # -- A 3,000-instruction function: opens at the entry block, readable; fit shows all ---
+    vmasm = models_lab.root / "cfg_3000.vmasm"
+    vmasm.write_text(gen_cfg_large.generate(3000))
+    subprocess.run([corpus.tool_path("iree-as-module"), f"--output={vmasm.with_suffix('.vmfb')}",
+                    str(vmasm)], check=True)
+    run_code(page, "big = CFGView('cfg_3000.vmfb', 'big', height=600)\nbig")
+    big = nb.locator(".il-cfg").last
+    page.wait_for_function("(el) => el.dataset.drawMs", arg=big.element_handle(), timeout=60_000)
+    count = big.locator(".il-cfg-inst").count()
+    assert count >= 2900
+    print(f"CFGView of a {count}-instruction function: drawn in "
+          f"{float(big.get_attribute('data-draw-ms')):.0f} ms")
+    facts = assert_entry_readable(big)
+    assert facts["scale"] >= 0.5 and "fit" in big.locator(".il-cfg-status").inner_text()
+    check_widget(page, big, "CFGView (3,000 instructions)")
+    shot = artifacts / "cfg_view.png"
+    big.screenshot(path=str(shot))
+    publish_screenshot(shot, "cfg_view.png")
+    big.locator(".il-btn", has_text="fit").click()
+    assert_blocks_in_view(big)
+
     # -- DebuggerPanel on the ResNet-18 (vmvx): steps ------------------------------------
     start = time.perf_counter()
     run_code(page, "from iree_lab.notebook import DebuggerPanel\n"
@@ -208,6 +237,8 @@ def test_models_in_jupyterlab(models_lab, browser_context, artifacts, publish_sc
     assert panel.get_attribute("data-pc") not in (None, "-1")
     where = panel.locator(".il-dbg-where").inner_text()
     assert "main$async" in where and "(ordinal 1)" in where, where
+    stack = panel.locator(".il-dbg-frame").first.inner_text()
+    assert "main$async" in stack and "(ordinal 1)" in stack, stack
     check_widget(page, panel, "DebuggerPanel")
     shot = artifacts / "debugger_panel.png"
     panel.screenshot(path=str(shot))
@@ -273,6 +304,8 @@ print(len(recorder.calls), "hal calls,", len(recorder.dispatches), "dispatches,"
     hal.locator(".il-hal-filter").select_option("all")
     check_widget(page, hal, "HALView")
     hal.locator(".il-hal-filter").select_option("dispatches")
+    hal.locator(".il-hal-list").evaluate("(el) => { el.scrollTop = 0; }")
+    hal.locator('.il-hal-row[data-id="dispatch:0"]').wait_for()
     shot = artifacts / "hal_view.png"
     hal.screenshot(path=str(shot))
     publish_screenshot(shot, "hal_view.png")
@@ -320,3 +353,4 @@ def assert_entry_readable(cfg) -> None:
     }""")
     assert facts["left"] >= -1 and facts["left"] < facts["width"] - 40, facts
     assert facts["top"] >= -1, facts
+    return facts
