@@ -36,10 +36,10 @@ export function notebookFor(path) {
   ].join('\n');
   return {
     cells: [
-      { cell_type: 'markdown', metadata: {}, source: `# ${name}\n\nOpened with iree_lab. ` +
+      { id: 'iree-lab-title', cell_type: 'markdown', metadata: {}, source: `# ${name}\n\nOpened with iree_lab. ` +
         '`explorer.module` is the module (`iree_lab.open`); see the tour notebooks for stepping, ' +
         'HAL recordings and executables.' },
-      { cell_type: 'code', metadata: {}, source, outputs: [], execution_count: null },
+      { id: 'iree-lab-explorer', cell_type: 'code', metadata: {}, source, outputs: [], execution_count: null },
     ],
     metadata: {
       kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' },
