@@ -12,7 +12,7 @@ case "$tours/" in
   *)
     if [ ! -e "$here/iree_lab_tours" ]; then
       ln -s "$tours" "$here/iree_lab_tours"
-      echo "iree_lab: tour notebooks linked as $here/iree_lab_tours"
+      echo "iree_lab: tour notebooks linked as $here/iree_lab_tours" >&2
     fi
     ;;
 esac
