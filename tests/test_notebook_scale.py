@@ -116,6 +116,19 @@ def test_progress_bar_short_work_stays_hidden_and_failures_show():
     assert bar.state == "failed" and bar.visible and bar.total == 0
 
 
+def test_progress_bar_listens_to_dispatch_progress():
+    """The HAL's dispatch progress (done of submitted, the one running) drives it as is."""
+
+    class Progress:
+        done, submitted, current = 3, 28, "main$async_dispatch_3_conv"
+
+    clock = FakeClock()
+    bar = ProgressBar("dispatches", clock=clock)
+    clock.now = 1.5
+    bar(Progress())
+    assert (bar.done, bar.total, bar.current, bar.visible) == (3, 28, Progress.current, True)
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_vmfb_opener_notebook(tmp_path):
     """The notebook the JupyterLab extension writes (its notebookFor(), run under node) is

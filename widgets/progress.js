@@ -22,11 +22,12 @@ function render({ model, el }) {
     track.setAttribute('aria-valuenow', String(done));
     track.setAttribute('aria-valuemax', String(total));
     const elapsed = model.get('elapsed_s');
+    const current = state === 'running' ? model.get('current') : '';
     count.textContent = (total > 0 ? `${done} / ${total}` : `${done}`) + (elapsed ? ` \u00b7 ${elapsed.toFixed(1)} s` : '') +
-      (state === 'failed' ? ' \u00b7 failed' : '');
+      (current ? ` \u00b7 ${current}` : '') + (state === 'failed' ? ' \u00b7 failed' : '');
   }
   draw();
-  const names = ['done', 'total', 'state', 'description', 'visible', 'elapsed_s'];
+  const names = ['done', 'total', 'state', 'description', 'visible', 'elapsed_s', 'current'];
   for (const n of names) model.on(`change:${n}`, draw);
   return () => { for (const n of names) model.off(`change:${n}`, draw); };
 }

@@ -1,7 +1,10 @@
 """ProgressBar: progress of a run or a recording that takes longer than a second.
 
-Anything that reports ``(done, total)`` can drive it: it is a plain callable, so a HAL or
-debugger progress callback takes it directly (``callback=bar``), and a loop can call it::
+Anything that reports ``(done, total)`` can drive it: it is a plain callable, so a progress
+callback takes it directly (``callback=bar``). It is also a listener for an object with
+``done``, ``submitted`` and ``current`` (the HAL's dispatch progress:
+``device.progress.add_listener(bar)``: dispatches done of submitted, the one running now).
+A loop can call it::
 
     bar = ProgressBar("recording")      # shows nothing for the first second
     display(bar)
@@ -26,6 +29,9 @@ __all__ = ["ProgressBar"]
 
 
 class ProgressBar(LabWidget):
+    """A labelled progress bar: ``bar(done, total)`` or ``bar(progress_object)``; see the
+    module docstring."""
+
     _entry = "progress.js"
     description = t.Unicode("").tag(sync=True)
     done = t.Int(0).tag(sync=True)
@@ -33,6 +39,7 @@ class ProgressBar(LabWidget):
     state = t.Unicode("running").tag(sync=True)  # running, done, failed
     visible = t.Bool(False).tag(sync=True)
     elapsed_s = t.Float(0.0).tag(sync=True)
+    current = t.Unicode("").tag(sync=True)  # what runs now (a dispatch's name), if known
 
     def __init__(self, description: str = "", total: int = 0, *, show_after_s: float = 1.0,
                  interval_s: float = 0.1, clock=time.monotonic, **kwargs):
@@ -43,9 +50,15 @@ class ProgressBar(LabWidget):
         self.show_after_s = show_after_s
         self.interval_s = interval_s
         self._pending: tuple[int, int] | None = None
+        self._current = ""
 
-    def __call__(self, done: int, total: int | None = None) -> None:
-        """Records progress; sends it when the last update is ``interval_s`` old."""
+    def __call__(self, done, total: int | None = None) -> None:
+        """Records progress (``done``, ``total``; or one object with ``done``, ``submitted``
+        and ``current``); sends it when the last update is ``interval_s`` old."""
+        if not isinstance(done, int) and hasattr(done, "done"):
+            source = done
+            done, total = source.done, getattr(source, "submitted", None)
+            self._current = getattr(source, "current", None) or ""
         self._pending = (int(done), int(self.total if total is None else total))
         now = self._clock()
         if now - self._last >= self.interval_s:
@@ -59,6 +72,7 @@ class ProgressBar(LabWidget):
         with self.hold_sync():
             if self._pending is not None:
                 self.done, self.total = self._pending
+            self.current = self._current
             self.elapsed_s = round(elapsed, 2)
             if not self.visible and elapsed >= self.show_after_s:
                 self.visible = True
