@@ -244,6 +244,21 @@ def test_models_in_jupyterlab(models_lab, browser_context, artifacts, publish_sc
     panel.screenshot(path=str(shot))
     publish_screenshot(shot, "debugger_panel.png")
 
+    # A command that runs for seconds shows a bar with the time taken, gone when it ends.
+    run_code(page, "from iree_lab import samples\n"
+                   "loop = DebuggerPanel(samples.path('mlp'), 'loop_sum', ['6000000'])\nloop")
+    loop = nb.locator(".il-debugger").last
+    loop.locator(".il-cfg-block").first.wait_for()
+    loop.locator('.il-dbg-btn[data-command="continue"]').click()
+    page.wait_for_function("(el) => el.dataset.lastRunMs", arg=loop.element_handle(),
+                           timeout=120_000)
+    ran_ms = int(loop.get_attribute("data-last-run-ms"))
+    shown = loop.get_attribute("data-progress-shown") == "1"
+    print(f"DebuggerPanel continue through loop_sum(6000000): {ran_ms / 1000:.1f} s "
+          f"(progress bar {'shown' if shown else 'not shown'})")
+    assert shown == (ran_ms >= 1200) or 1000 <= ran_ms < 1200
+    assert loop.locator(".il-dbg-progress").is_hidden()
+
     # -- A long recording with a progress bar; HALView and TimelineView of it --------------
     start = time.perf_counter()
     run_code(page, f"""from IPython.display import display
