@@ -69,6 +69,8 @@ async function openInNotebook(app, path, status) {
   await panel.context.ready;
   await panel.sessionContext.ready;
   await NotebookActions.runAll(panel.content, panel.sessionContext);
+  // Saved with its outputs, so closing the tab asks nothing; the next open runs it again.
+  await panel.context.save();
   return panel;
 }
 

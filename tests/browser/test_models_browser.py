@@ -83,7 +83,12 @@ def open_from_file_browser(page, lab, name: str, open_with: bool = False) -> flo
     wait_idle(page)
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .il-explorer .il-node-row").first.wait_for(
         timeout=120_000)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    # The extension saves the notebook it ran: closing it asks nothing.
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+                           timeout=30_000)
+    assert (lab.root / (name + ".ipynb")).exists()
+    return elapsed
 
 
 def run_code(page, code: str) -> str:
@@ -128,6 +133,7 @@ def test_models_in_jupyterlab(models_lab, browser_context, artifacts, publish_sc
     seconds = open_from_file_browser(page, models_lab, "resnet18_llvm_cpu.vmfb")
     print(f"\nresnet18_llvm_cpu.vmfb (45 MB): double-click -> ModuleExplorer tree on screen "
           f"{seconds:.1f} s (kernel start included)")
+    page.screenshot(path=str(artifacts / "models_opened.png"))
     nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     explorer = nb.locator(".il-explorer").first
     # One naming rule: the tools' names, ordinals alongside; `$` shown as typed, not math.
@@ -172,6 +178,7 @@ def test_models_in_jupyterlab(models_lab, browser_context, artifacts, publish_sc
     rich.wait_for()
     assert page.evaluate(MATH_JS) == 0, "the rich display was typeset as math"
     assert "main$async" in rich.inner_text()
+    check_widget(page, rich, "rich display of the module")
 
     # -- BlobView: every export, searchable; a dispatch's code --------------------------------
     start = time.perf_counter()
