@@ -246,7 +246,7 @@ class _State:
 
     # -- per function ----------------------------------------------------------
     def scan(self, function, fn) -> None:
-        name = function.display_name
+        name = function.iree_name  # the name IREE's tools print, as every view shows it
         values: dict[tuple[str, int], tuple] = {}
         queries = self.queries.setdefault(function.ordinal, [])
 

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,12 @@ class Program:
     @property
     def source_path(self) -> Path:
         return PROGRAMS_DIR / self.source
+
+    @property
+    def generated(self) -> bool:
+        """The source is a Python script that writes the MLIR to stdout (model-sized programs
+        whose weights would make a committed source file tens of megabytes)."""
+        return self.source.endswith(".py")
 
 
 def _program(name, source, flags=(), **kwargs) -> Program:
@@ -160,6 +167,19 @@ PROGRAMS: dict[str, Program] = {
 }
 
 
+# Model-sized modules, kept out of PROGRAMS (which every format test walks, mutating copies):
+# a ResNet-18 (28 dispatches, 47 MB of weights) and a GPT-2-style transformer (17 dispatches,
+# 15 MB), from generated MLIR. tests/test_models.py and tests/browser/test_models_browser.py.
+MODELS: dict[str, Program] = {
+    p.name: p
+    for p in [
+        _program(f"model_{model}_{target}", f"models/{model}.py", flags)
+        for model in ("resnet18", "transformer")
+        for target, flags in (("vmvx", _LOCAL_VMVX), ("llvm_cpu", _LOCAL_LLVM_CPU))
+    ]
+}
+
+
 def cache_dir() -> Path:
     root = os.environ.get("IREE_LAB_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "iree_lab"
@@ -212,10 +232,13 @@ def tool_version(tool: str) -> str:
 
 def build(name_or_program: str | Program) -> Path:
     """Returns the path of the compiled module, compiling it into the cache if needed."""
-    program = (
-        PROGRAMS[name_or_program] if isinstance(name_or_program, str) else name_or_program
-    )
+    if isinstance(name_or_program, str):
+        program = PROGRAMS.get(name_or_program) or MODELS[name_or_program]
+    else:
+        program = name_or_program
     source = program.source_path.read_bytes()
+    if program.generated:  # the generator and the helpers beside it
+        source += b"".join(p.read_bytes() for p in sorted(program.source_path.parent.glob("*.py")))
     tool = "iree-compile" if program.tool == "compile" else "iree-as-module"
     key = hashlib.sha256()
     # The source path is part of the key: compiled modules embed it in their debug
@@ -230,8 +253,16 @@ def build(name_or_program: str | Program) -> Path:
         return out
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
+    gen_dir = None
     try:
-        if program.tool == "compile":
+        if program.generated:
+            # Named after the script: iree-compile names executables after the source file.
+            gen_dir = Path(tempfile.mkdtemp(dir=out.parent, suffix=".gen"))
+            mlir = gen_dir / (program.source_path.stem + ".mlir")
+            with mlir.open("wb") as f:
+                subprocess.run([sys.executable, str(program.source_path)], stdout=f, check=True)
+            cmd = [tool_path(tool), *program.flags, str(mlir), "-o", str(tmp_path)]
+        elif program.tool == "compile":
             cmd = [tool_path(tool), *program.flags, str(program.source_path), "-o", str(tmp_path)]
         else:
             cmd = [tool_path(tool), f"--output={tmp_path}", str(program.source_path)]
@@ -243,4 +274,6 @@ def build(name_or_program: str | Program) -> Path:
         os.replace(tmp_path, out)  # atomic: parallel test workers never see a partial file
     finally:
         tmp_path.unlink(missing_ok=True)
+        if gen_dir is not None:
+            shutil.rmtree(gen_dir, ignore_errors=True)
     return out
