@@ -341,6 +341,30 @@ def test_run_skips_checks_like_iree_run_module_unless_asked(fail_path):
     assert checked.stderr.count(": Failure") == 2
 
 
+def _assemble(tmp_path, import_line: str):
+    source = tmp_path / "m.vmasm"
+    source.write_text("vm.module @m version 0\nvm.type i32\nvm.type i64\n"
+                      f"{import_line}\n\nvm.export @t\nvm.func @t() -> () {{\n^bb0:\n"
+                      "  vm.return\n}\n")
+    out = tmp_path / "m.vmfb"
+    subprocess.run([corpus.tool_path("iree-as-module"), f"--output={out}", str(source)],
+                   check=True, capture_output=True)
+    return out
+
+
+def test_unknown_check_import_fails_instead_of_skipping(tmp_path):
+    # An optional check import this module does not export would be skipped by the
+    # program (vm.import.resolved): the test must not pass vacuously.
+    report = run_checks(_assemble(tmp_path, 'vm.import optional @check.expect_new cconv "0i_v"'))
+    assert not report.ok
+    assert report.tests[0].error.startswith(
+        "NOT_FOUND; import check.expect_new (cconv 0i_v) is not provided by iree_lab's check "
+        "module (version 0)")
+    # A signature mismatch is refused when the context links (as IREE does).
+    report = run_checks(_assemble(tmp_path, 'vm.import optional @check.expect_true cconv "0I_v"'))
+    assert "signature mismatch" in report.tests[0].error
+
+
 def test_run_checks_takes_paths(pass_path):
     report = run_checks(str(pass_path), function="scalars")
     assert [(t.function, t.checks, t.passed) for t in report.tests] == [("scalars", 5, True)]

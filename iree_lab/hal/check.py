@@ -55,7 +55,7 @@ from iree_lab.hal.types import (
     status,
 )
 from iree_lab.vm.native import NativeModule, export
-from iree_lab.vm.status import BacktraceFrame, StatusCode
+from iree_lab.vm.status import BacktraceFrame, StatusCode, VMError
 
 # Differing elements listed per failed check (text and notebook).
 MAX_LISTED_ELEMENTS = 16
@@ -542,7 +542,7 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
     prints gtest's lines from it). ``fast=False`` runs in the stepping interpreter.
     """
     from iree_lab.hal.tooling import Session
-    from iree_lab.vm import Context, VMError
+    from iree_lab.vm import Context
 
     modules = _load_modules(modules)
     main = modules[-1]
@@ -566,6 +566,7 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
         try:
             session = Session.for_modules(modules, device_uri=device_uri)
             context = Context([check, *session.modules, *modules], fast=fast)
+            _require_check_imports(context, main)
             context.call_function(fn, [])
         except VMError as e:
             test.error = _error_text(e)
@@ -580,6 +581,19 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
             observer("end", test)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _require_check_imports(context, module) -> None:
+    """Fails when an optional check import stayed unresolved (a signature this module does
+    not provide): the program would skip that check and the test would pass vacuously."""
+    state = context.state_of(module)
+    for decl, target in zip(module.imports, getattr(state, "imports", ()), strict=False):
+        if decl.module_name == "check" and target is None:
+            cconv = decl.cconv.text if decl.cconv is not None else "?"
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"import {decl.full_name} (cconv {cconv}) is not provided by "
+                          f"iree_lab's check module (version {CheckModule.version}); its "
+                          "checks would be skipped")
 
 
 def _load_modules(items) -> list:
