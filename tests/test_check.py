@@ -20,6 +20,8 @@ import pytest
 
 from iree_lab.hal import floats
 from iree_lab.hal.check import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
     CheckModule,
     check_functions,
     format_report,
@@ -73,7 +75,7 @@ PASS_CHECKS = {
     "scalars": 5, "all_true_integers": 4, "eq_integers": 4, "eq_floats_bitwise": 1,
     "almost_eq_default_tolerance": 1, "almost_eq_explicit_tolerances": 2,
     "almost_eq_non_finite": 1, "almost_eq_f64": 2, "almost_eq_f16": 1, "almost_eq_bf16": 1,
-    "all_true_floats": 1, "almost_eq_f8": 2,
+    "all_true_floats": 1, "almost_eq_f8": 2, "sort_constant_in_place": 1,
 }
 
 
@@ -184,6 +186,7 @@ def test_failure_operands_and_differing_elements(fail_report):
     np.testing.assert_array_equal(eq.lhs.values, [[1, 2, 3], [4, 5, 6]])
     many = by["fail_many_elements"].failures[0]
     assert many.differing_count == 100 and len(many.differing) == 16
+    assert (many.atol, many.rtol) == (float(np.float32(DEFAULT_ATOL)), DEFAULT_RTOL)
     assert "100 differing elements, first 16:" in many.format()
     bf16 = by["fail_almost_eq_bf16"].failures[0]
     assert bf16.differing_elements() == [((1,), 16.0, 16.125)]
@@ -283,6 +286,23 @@ def test_unsupported_element_types_are_errors_not_failures():
     assert check.failures == []
 
 
+def test_dispatch_mapping_of_read_only_import_gets_a_private_copy():
+    from iree_lab.hal.device import Device
+    from iree_lab.hal.types import BufferUsage, MappingMode, MemoryAccess, MemoryType
+
+    rodata = memoryview(bytes(range(16))).toreadonly()
+    buffer = Device().allocator.import_host(MemoryType.HOST_LOCAL | MemoryType.DEVICE_VISIBLE,
+                                   BufferUsage.DEFAULT | BufferUsage.MAPPING
+                                   | BufferUsage.SHARING_IMMUTABLE,
+                                   rodata, access=MemoryAccess.READ)
+    sub = buffer.subspan(4, 4)
+    assert not buffer.map_range(MappingMode.SCOPED, MemoryAccess.READ, 0, 4).flags.writeable
+    view = sub.map_range(MappingMode.PERSISTENT, MemoryAccess.ANY, 0, 4)
+    view[:] = 99
+    assert buffer.contents().tolist()[:9] == [0, 1, 2, 3, 99, 99, 99, 99, 8]
+    assert bytes(rodata) == bytes(range(16))  # the module's rodata is untouched
+
+
 # -- iree-lab check ----------------------------------------------------------------------------
 
 
@@ -290,13 +310,13 @@ def test_cli_passing_module_prints_gtest_lines(pass_path):
     out = _run_tool("check", f"--module={pass_path}")
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert lines[:3] == ["[==========] Running 12 tests from 1 test suite.",
+    assert lines[:3] == ["[==========] Running 13 tests from 1 test suite.",
                          "[----------] Global test environment set-up.",
-                         "[----------] 12 tests from module"]
+                         "[----------] 13 tests from module"]
     assert [ln.split(" (")[0] for ln in lines if ln.startswith(("[ RUN", "[    "))] == [
         x for name in PASS_CHECKS for x in (f"[ RUN      ] module.{name}",
                                             f"[       OK ] module.{name}")]
-    assert lines[-1] == "[  PASSED  ] 12 tests."
+    assert lines[-1] == "[  PASSED  ] 13 tests."
 
 
 def test_cli_failing_module_exits_non_zero(fail_path):
@@ -431,7 +451,7 @@ def test_directory_suite_runs_pass_and_fail_programs():
     results = {r.job.name: r for r in
                (check_suite.run_job(job) for job in check_suite.directory_jobs(directory, flags))}
     assert results["expect_pass.mlir"].outcome == "pass"
-    assert results["expect_pass.mlir"].tests_passed == 12
+    assert results["expect_pass.mlir"].tests_passed == 13
     failing = results["expect_fail.mlir"]
     assert failing.outcome == "fail" and failing.tests_failed == 23
     assert failing.cause == "module.fail_true: Failure Expected 0 to be nonzero."

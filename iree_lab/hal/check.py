@@ -5,21 +5,16 @@ optional imports of a ``check`` module that only ``iree-check-module`` provides
 (``runtime/src/iree/modules/check/module.cc``, ``tools/iree-check-module-main.cc``).
 This is that module with 3.13's signatures and semantics:
 
-==================  ==========  ===========================================================
-export              cconv       passes when
-==================  ==========  ===========================================================
-expect_true         ``0i_v``    operand != 0
-expect_false        ``0i_v``    operand == 0
-expect_all_true     ``0rr_v``   every element != 0 (i8..i64 signless/signed/unsigned,
-                                f32, f64; other element types: INVALID_ARGUMENT)
-expect_eq           ``0rrr_v``  same element type, same shape, same bytes
-expect_almost_eq    ``0rrrff_v``  same element type and shape and, per element,
-                                ``lhs == rhs or both NaN or (isfinite(rhs) and
-                                |lhs - rhs| <= atol + rtol * |rhs|)`` in double precision
-                                (f64, f32, f16, bf16 and the f8 types; others:
-                                INVALID_ARGUMENT). The compiler's defaults when a test
-                                gives none: atol 1e-4, rtol 0.
-==================  ==========  ===========================================================
+* ``expect_true`` (``0i_v``): operand != 0.
+* ``expect_false`` (``0i_v``): operand == 0.
+* ``expect_all_true`` (``0rr_v``): every element != 0 (i8..i64 signless, signed or
+  unsigned, f32, f64; other element types: INVALID_ARGUMENT).
+* ``expect_eq`` (``0rrr_v``): same element type, same shape, same bytes.
+* ``expect_almost_eq`` (``0rrrff_v``, atol and rtol as f32): same element type and shape
+  and, per element, ``lhs == rhs or both NaN or (isfinite(rhs) and |lhs - rhs| <= atol +
+  rtol * |rhs|)`` in double precision (f64, f32, f16, bf16, the f8 types; others:
+  INVALID_ARGUMENT). A test that gives no tolerances gets the check dialect's defaults,
+  atol 1e-4 and rtol 0.
 
 ``lhs`` is the value computed by the test (actual), ``rhs`` the expected one: the
 relative tolerance scales with ``|rhs|``. A failed check is non-fatal, like gtest's
