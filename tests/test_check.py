@@ -405,6 +405,23 @@ def test_report_text_and_rich_display(fail_report):
     assert '<td class="il-diff">5</td>' in one and '<td class="il-diff">50</td>' in one
 
 
+def test_ipython_shows_a_report_as_html(fail_path):
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "import iree_lab\n"
+        "from iree_lab.hal.check import run_checks\n"
+        f"report = run_checks({str(fail_path)!r}, function='fail_eq_i32')\n"
+        "data, _ = shell.display_formatter.format(report)\n"
+        "html = data.get('text/html', '')\n"
+        "one, _ = shell.display_formatter.format(report.failures[0])\n"
+        "print('fail_eq_i32' in html, 'il-diff' in one.get('text/html', ''))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=corpus.REPO_ROOT)
+    assert out.stdout.strip() == "True True", out.stdout + out.stderr
+
+
 # -- The suite tool ----------------------------------------------------------------------------
 
 
