@@ -60,3 +60,47 @@ def test_native_matches_iree_run_module(iree_tool, capsys, flavour, device, prog
     code, out = run_cli(capsys, args)
     assert (code != 0) == (expected.returncode != 0)
     assert out == expected.stdout.decode()
+
+
+# Real-model-shaped programs (tests/programs/models/generate.py), reduced in width so the
+# suite stays quick: every dispatch kind of ResNet-18 and of a GPT-2 block.
+# resnet18_small_ext: the same network with its weights in a .safetensors parameter file.
+MODEL_INPUTS = {"resnet18_small": (1, 64, 64, 3), "gpt2_block_small": (32, 128),
+                "resnet18_small_ext": (1, 64, 64, 3)}
+
+
+def model_module(name: str) -> tuple:
+    """(compiled module, --parameters flags) of a generated model."""
+    import sys
+
+    sys.path.insert(0, str(corpus.PROGRAMS_DIR / "models"))
+    import generate
+
+    source = generate.source(name, corpus.cache_dir())
+    flags = corpus._LOCAL_LLVM_CPU[:-1] + ["--iree-llvmcpu-target-cpu=host"]
+    module = corpus.build(corpus.Program(f"model_{name}", str(source), tuple(flags)))
+    params = generate.parameters(source)
+    return module, ([f"--parameters=model={params}"] if params.exists() else [])
+
+
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+@pytest.mark.parametrize("name", sorted(MODEL_INPUTS))
+def test_models_match_iree_run_module(iree_tool, capsys, tmp_path, name, device):
+    import numpy as np
+
+    x = np.random.default_rng(7).standard_normal(MODEL_INPUTS[name]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    module, parameters = model_module(name)
+    args = [f"--device={device}", f"--module={module}", "--function=main", *parameters,
+            f"--input=@{tmp_path / 'x.npy'}", "--output_max_element_count=100000"]
+    expected = iree_tool("iree-run-module", *args).stdout.decode()
+    assert run_cli(capsys, args) == (0, expected)
+
+
+def test_bundled_llvm_cpu_sample_matches_iree_run_module(iree_tool, capsys):
+    from iree_lab import samples
+
+    args = [f"--module={samples.path('mlp_llvm_cpu')}", "--function=predict",
+            "--input=1x8xf32=1 2 3 4 5 6 7 8"]
+    expected = iree_tool("iree-run-module", *args).stdout.decode()
+    assert run_cli(capsys, args) == (0, expected)

@@ -241,14 +241,40 @@ def test_required_imports_are_unavailable_and_optional_ones_null():
     table = (ctypes.c_void_p * 2)(*[ctypes.addressof(s) for s in strings])
     library = (ctypes.c_uint64 * 3)(0, 1, ctypes.addressof(table))
     reader = native._Reader(lambda address, size: ctypes.string_at(address, size))
-    exe = native.NativeExecutable("embedded-elf-x86_64", 0, ())
+    exe = native.NativeExecutable("embedded-elf-x86_64", b"", ())
     exe._resolve_imports(reader, ctypes.addressof(library))  # count 1: the optional one
     assert exe._import_symbols == ("?optional_fn",)
     funcs = (ctypes.c_void_p * 1).from_address(exe._environment.import_funcs)
     assert funcs[0] is None and exe._environment.import_thunk
     library[1] = 2
-    exe = native.NativeExecutable("embedded-elf-x86_64", 0, ())
+    exe = native.NativeExecutable("embedded-elf-x86_64", b"", ())
     with pytest.raises(VMStatus) as e:
         exe._resolve_imports(reader, ctypes.addressof(library))
     assert e.value.code == StatusCode.UNAVAILABLE and "required_fn" in e.value.message
     assert "?optional_fn" not in e.value.message
+
+
+def test_recorder_and_views_see_native_dispatches():
+    """The Recorder, its buffer capture and the HAL views work on native dispatches too."""
+    import numpy as np
+
+    from iree_lab import vm
+    from iree_lab.hal import Recorder, Session
+    from iree_lab.views import hal_data
+
+    module = vm.BytecodeModule.load(corpus.build("tensor_llvm_cpu"))
+    recorder = Recorder(capture_buffers=True)
+    session = Session.for_modules([module], recorder=recorder)
+    ctx = vm.Context(session.modules + [module])
+    fn = ctx.lookup_function("add")
+    (result,) = ctx.call_function(fn, session.parse_inputs(
+        fn.cconv.arguments, ["4xf32=1 2 3 4", "4xf32=10 20 30 40"]))
+    assert result.to_numpy().tolist() == [11, 22, 33, 44]
+    (executable,) = recorder.executables.values()
+    assert executable.format == "embedded-elf-x86_64"
+    (dispatch,) = recorder.dispatches
+    assert dispatch.status == "OK" and dispatch.export_name.startswith("add_dispatch")
+    contents = hal_data.dispatch_contents(recorder, dispatch)
+    assert [c["after"] for c in contents][-1] == ["11.0", "22.0", "33.0", "44.0"]
+    assert any(c["changed"] for c in contents)
+    assert np.asarray(result.to_numpy()).dtype == np.float32

@@ -54,7 +54,10 @@ async function render({ model, el, host }) {
     h('div', { class: 'il-dbg-head' }, 'Refs'), refsEl,
     h('div', { class: 'il-dbg-head' }, 'Changed since the last stop'), changesEl,
     h('div', { class: 'il-dbg-head' }, 'Breakpoints'), bpsEl);
-  el.append(toolbar, status, where, h('div', { class: 'il-dbg-main' }, cfgBox, side));
+  // A stop at a dispatch of native code: its grid, constants, bindings and machine code
+  // take the CFG's place (there is no bytecode to draw).
+  const nativeBox = h('div', { class: 'il-dbg-native', hidden: true });
+  el.append(toolbar, status, where, h('div', { class: 'il-dbg-main' }, cfgBox, nativeBox, side));
 
   // Commands in flight: sent here and not yet answered (state.seq counts answered ones).
   let sent = 0;
@@ -101,6 +104,7 @@ async function render({ model, el, host }) {
     for (const c of ['step', 'over', 'out', 'continue']) buttons[c].disabled = finished;
     buttons.back.disabled = buttons.reverse.disabled = !s.position || s.position <= 1;
     drawWhere(s);
+    drawNative(s);
     drawStack(s);
     drawRegisters(s);
     drawRefs(s);
@@ -124,6 +128,30 @@ async function render({ model, el, host }) {
     } else if (f && f.kind === 'bytecode') {
       where.append(h('div', { class: 'il-dbg-loc il-dim' }, 'no source location for this instruction'));
     }
+  }
+
+  function drawNative(s) {
+    const n = s.native;
+    nativeBox.hidden = !n;
+    cfgBox.hidden = !!n;
+    el.dataset.native = n ? n.phase : '';
+    nativeBox.textContent = '';
+    if (!n) return;
+    const [x, y, z] = n.workgroup_count;
+    const [sx, sy, sz] = n.workgroup_size;
+    nativeBox.append(
+      h('div', { class: 'il-dbg-head' }, `${n.export} \u2014 ${n.format}, ${n.phase} it runs`),
+      h('div', { class: 'il-mono' }, `workgroups ${x}\u00d7${y}\u00d7${z} (${x * y * z}) of ${sx}\u00d7${sy}\u00d7${sz}`),
+      h('div', { class: 'il-mono' }, `constants [${n.constants.join(' ')}]`));
+    const rows = n.bindings.map((b) => h('tr', {},
+      h('td', {}, String(b.binding)), h('td', { class: 'il-dbg-val' }, String(b.bytes)),
+      h('td', { class: 'il-mono' }, b.head + (b.bytes > 64 ? ' \u2026' : ''))));
+    nativeBox.append(h('table', { class: 'il-dbg-regs il-dbg-native-bindings' },
+      h('tr', {}, h('th', {}, 'binding'), h('th', {}, 'bytes'), h('th', {}, n.phase === 'before' ? 'contents (inputs)' : 'contents (written)')),
+      ...rows));
+    nativeBox.append(h('div', { class: 'il-dbg-head' }, n.listing_kind),
+      h('pre', { class: 'il-dbg-listing il-mono', style: { maxHeight: model.get('height') + 'px' } },
+        n.listing.join('\n') + (n.more_listing ? `\n\u2026 ${n.more_listing} more lines` : '')));
   }
 
   function drawStack(s) {

@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "check": "iree_lab.cli.check",
     "debug": "iree_lab.cli.debug",
     "dump": "iree_lab.cli.dump",
+    "dump-parameters": "iree_lab.cli.dump_parameters",
     "executables": "iree_lab.cli.executables",
     "extract": "iree_lab.cli.extract",
     "run": "iree_lab.cli.run",

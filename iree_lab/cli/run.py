@@ -35,6 +35,12 @@ def add_parser(sub) -> None:
     p.add_argument("--no_native", action="store_true",
                    help="refuse executables that run native code (llvm-cpu embedded/system "
                    "ELF): only VMVX dispatches run")
+    p.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
+                   help="parameter file (.irpa, .safetensors, .gguf) for the io_parameters "
+                   "module, global or under a named scope; repeatable")
+    p.add_argument("--parameter_mode", default="file", choices=("file", "preload"),
+                   help="accepted for iree-run-module compatibility; files are always "
+                   "memory-mapped and read on demand")
     p.add_argument("--check", action="store_true",
                    help="register the check module (iree_lab.hal.check): check.expect_* "
                    "calls run instead of being skipped; a failed check is printed to stderr "
@@ -77,11 +83,17 @@ def run(args) -> int:
     main_module = modules[-1]
     # Like iree-run-module, the HAL modules the program depends on are created first
     # (iree_tooling_load_modules_with_dependencies).
+    from iree_lab.format.parameters import ParameterFormatError
+
     try:
         session = Session.for_modules(modules, device_uri=(args.device or ["local-sync"])[0],
-                                      native=not args.no_native)
+                                      native=not args.no_native,
+                                      parameters=args.parameters)
     except VMStatus as status:
         _fail(_text(status, ["creating device", "creating run context"]))
+        return 1
+    except ParameterFormatError as e:
+        _fail(f"{e.status_text()}; loading modules and dependencies; creating run context")
         return 1
     check = None
     if args.check:

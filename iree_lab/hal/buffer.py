@@ -269,7 +269,9 @@ class Buffer(RefObject):
             # its constant input). The mmap'd rodata here is read-only, so the allocation
             # takes a private writable copy (its subspans share it).
             allocated = self._allocated
-            allocated._storage = allocated._storage.copy()
+            private = aligned_zeros(allocated._storage.size)  # native code: aligned loads
+            private[:] = allocated._storage
+            allocated._storage = private
             view = self.storage[offset : offset + length]
         if not access & (MemoryAccess.WRITE | MemoryAccess.ANY) and view.flags.writeable:
             view = view.view()

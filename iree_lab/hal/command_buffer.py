@@ -441,6 +441,9 @@ class CommandBuffer(RefObject):
                 queue_op.dispatches.append(record)
         # Opt-in copies of the bound ranges (Recorder(capture_buffers=True)).
         before = device.recorder.capture_before(views) if record is not None else None
+        observers = device.dispatch_observers if device is not None else ()
+        for observer in observers:
+            observer("before", executable, function, state)
         try:
             executable.dispatch(function, state)
         except VMStatus as e:
@@ -456,6 +459,8 @@ class CommandBuffer(RefObject):
             record.status = "OK"
             record.completed_at = device.recorder.tick()
             record.end_wall_ns = device.recorder.wall_ns()
+        for observer in observers:
+            observer("after", executable, function, state)
 
 
 def resolve_ref(binding_table, ref: BufferRef) -> tuple[Buffer | None, int, int]:

@@ -97,6 +97,9 @@ class Device(RefObject):
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
         # cautious caller reaches into executables.
         self.dispatch_context_options: dict = dict(dispatch_context_options or {})
+        # Called as observer(phase, executable, function, state) around every dispatch
+        # ("before" / "after"): how a debugger stops at dispatches that run native code.
+        self.dispatch_observers: list = []
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:
@@ -336,8 +339,11 @@ class Device(RefObject):
 
     def queue_alloca(self, queue_affinity: int, wait_fence, signal_fence, memory_type: int,
                      usage: int, allocation_size: int, flags: int = 0,
-                     pool: int = 0) -> Buffer:
-        """``iree_hal_device_queue_alloca`` (no pools: a direct heap allocation)."""
+                     pool: int = 0, *, note: dict | None = None) -> Buffer:
+        """``iree_hal_device_queue_alloca`` (no pools: a direct heap allocation).
+
+        ``note`` (here and on the other queue methods) adds facts to the recorded
+        operation's details, e.g. which parameter an io_parameters load is for."""
         if pool:
             raise status(StatusCode.UNIMPLEMENTED,
                          "VM queue allocation pools are not supported")
@@ -353,7 +359,8 @@ class Device(RefObject):
         self._submit("alloca", queue_affinity, wait_fence, signal_fence, body,
                      buffer=buffer.id, details={"size": allocation_size,
                                                 "memory_type": int(memory_type),
-                                                "usage": int(usage), "flags": int(flags)})
+                                                "usage": int(usage), "flags": int(flags),
+                                                **(note or {})})
         return buffer
 
     def queue_dealloca(self, queue_affinity: int, wait_fence, signal_fence, buffer: Buffer,
@@ -411,7 +418,7 @@ class Device(RefObject):
 
     def queue_read(self, queue_affinity: int, wait_fence, signal_fence, source: File,
                    source_offset: int, target: Buffer, target_offset: int, length: int,
-                   flags: int = 0) -> None:
+                   flags: int = 0, *, note: dict | None = None) -> None:
         def body(op):
             end = source_offset + length
             if source_offset < 0 or end > source.data.nbytes:
@@ -426,7 +433,7 @@ class Device(RefObject):
                      buffer=target.id, details={"file": source.id,
                                                 "source_offset": source_offset,
                                                 "target_offset": target_offset,
-                                                "length": length})
+                                                "length": length, **(note or {})})
 
     def queue_write(self, queue_affinity: int, wait_fence, signal_fence, source: Buffer,
                     source_offset: int, target: File, target_offset: int, length: int,
@@ -437,13 +444,13 @@ class Device(RefObject):
         )
 
     def queue_barrier(self, queue_affinity: int, wait_fence, signal_fence,
-                      flags: int = 0) -> None:
+                      flags: int = 0, *, note: dict | None = None) -> None:
         self._submit("barrier", queue_affinity, wait_fence, signal_fence, lambda op: None,
-                     details={"flags": int(flags)})
+                     details={"flags": int(flags), **(note or {})})
 
     def queue_execute(self, queue_affinity: int, wait_fence, signal_fence,
                       command_buffer: CommandBuffer | None, binding_table=(),
-                      flags: int = 0) -> None:
+                      flags: int = 0, *, note: dict | None = None) -> None:
         """``iree_hal_device_queue_execute`` with an optional binding table."""
         table = tuple(
             b if isinstance(b, BufferBinding) else BufferBinding(*b) for b in binding_table
@@ -463,7 +470,7 @@ class Device(RefObject):
                                       b.length)
                 for b in table
             ),
-            details={"flags": int(flags)},
+            details={"flags": int(flags), **(note or {})},
         )
 
     def queue_flush(self, queue_affinity: int) -> None:

@@ -186,7 +186,12 @@ class HALLoaderModule(NativeModule):
             local_memory_size=0,
             flush_denormals=False,  # the loader module leaves the FPU state alone
         )
+        observers = self.device.dispatch_observers
+        for observer in observers:
+            observer("before", exe, function, state)
         exe.dispatch(function, state)
+        for observer in observers:
+            observer("after", exe, function, state)
 
 
 def inline_modules(device: Device | None = None) -> list:

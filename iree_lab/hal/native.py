@@ -37,6 +37,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import threading
 
 import numpy as np
 
@@ -161,11 +162,13 @@ class _Reader:
 class NativeExecutable(Executable):
     """A loaded CPU library: its export table and dispatch function pointers."""
 
-    __slots__ = ("library_name", "_image", "_environment", "_dispatch_fns", "_keep",
+    __slots__ = ("library_name", "data", "_image", "_environment", "_dispatch_fns", "_keep",
                  "_import_symbols")
 
-    def __init__(self, executable_format: str, data_size: int, constants):
-        super().__init__(None, executable_format, (), constants, data_size)
+    def __init__(self, executable_format: str, data, constants):
+        data = memoryview(data).cast("B")
+        super().__init__(None, executable_format, (), constants, len(data))
+        self.data = data  # the executable's bytes (static reading: listings)
         self.library_name = ""
         self._image = None  # LoadedImage (embedded) or ctypes.CDLL (system)
         self._environment = EnvironmentV0()
@@ -279,6 +282,18 @@ class NativeExecutable(Executable):
         self.exports = tuple(exports)
         self._dispatch_fns = fns
 
+    def listing(self, function: int) -> tuple[str, list[str]]:
+        """The export's machine code disassembled (read statically, like BlobView)."""
+        from iree_lab.format.executables import parse_executable
+        from iree_lab.hal.executables import export_listing
+
+        parsed = parse_executable(self.data, self.format)
+        info = self.function_info(function)
+        export = next((e for e in parsed.exports if e.name == info.name), None)
+        if export is None:
+            return ("none", [f"export {info.name!r} not found by the static reader"])
+        return export_listing(parsed, export)
+
     # -- Dispatch -----------------------------------------------------------------------
 
     def dispatch(self, function: int, state: DispatchState, on_workgroup=None) -> None:
@@ -300,8 +315,9 @@ class NativeExecutable(Executable):
             binding_ptrs=ctypes.addressof(ptrs), binding_lengths=ctypes.addressof(lengths))
         total = count_x * count_y * dispatch_state.workgroup_count_z
         workers = 1 if on_workgroup is not None else min(state.max_concurrency, total)
+        cancel = threading.Event()  # set: workers stop before their next workgroup
         args = (self, info.name, fn, dispatch_state, state.local_memory_size,
-                state.flush_denormals)
+                state.flush_denormals, cancel)
         if workers <= 1:
             _run_workgroups(*args, 0, total, 0, on_workgroup)
             return
@@ -310,14 +326,19 @@ class NativeExecutable(Executable):
         futures = [pool.submit(_run_workgroups, *args, start, min(start + chunk, total), worker,
                                None)
                    for worker, start in enumerate(range(0, total, chunk))]
-        errors = [f.exception() for f in futures]
+        try:
+            errors = [f.exception() for f in futures]
+        except BaseException:  # Ctrl-C while waiting: stop the workers, leave nothing running
+            cancel.set()
+            concurrent.futures.wait(futures)
+            raise
         for error in errors:
             if error is not None:
                 raise error
 
 
-def _run_workgroups(executable, name, fn, dispatch_state, local_memory_size, flush, start, end,
-                    processor_id, on_workgroup) -> None:
+def _run_workgroups(executable, name, fn, dispatch_state, local_memory_size, flush, cancel,
+                    start, end, processor_id, on_workgroup) -> None:
     """Workgroups [start, end) in z/y/x order (flat index x fastest) on this thread."""
     local = aligned_zeros(local_memory_size) if local_memory_size else None
     workgroup = WorkgroupStateV0(
@@ -330,6 +351,8 @@ def _run_workgroups(executable, name, fn, dispatch_state, local_memory_size, flu
     count_x, count_y = dispatch_state.workgroup_count_x, dispatch_state.workgroup_count_y
     with flush_denormals() if flush else contextlib.nullcontext():
         for index in range(start, end):
+            if cancel.is_set():
+                return
             x = index % count_x
             y = index // count_x % count_y
             z = index // (count_x * count_y)
@@ -389,7 +412,7 @@ class EmbeddedELFLoader(_NativeLoader):
         raw = memoryview(data).cast("B")
         layout = elf_module.plan(raw)
         query_vaddr = layout.lookup_export(LIBRARY_QUERY_SYMBOL)  # before anything is mapped
-        executable = NativeExecutable(executable_format, len(raw), constants)
+        executable = NativeExecutable(executable_format, raw, constants)
         loaded = layout.map()
         executable._image = loaded
 
@@ -432,7 +455,7 @@ class SystemLibraryLoader(_NativeLoader):
         machine = elf_module.MACHINES.get(cpu.HOST_ARCH or "", -1)
         ehdr = elf_module._verify_ehdr(library_data, machine)
         elf_module._read_program_headers(library_data, ehdr[5], ehdr[10])
-        executable = NativeExecutable(executable_format, len(raw), constants)
+        executable = NativeExecutable(executable_format, data, constants)
         directory = tempfile.mkdtemp(prefix="iree_lab-aot-")
         try:
             path = os.path.join(directory, "aot.so")

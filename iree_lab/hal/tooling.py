@@ -45,6 +45,19 @@ def create_device(uri: str = "local-sync", *, recorder: Recorder | None = None,
     return Device(name, recorder=recorder, native=native)
 
 
+def parameters_module(parameters=None):
+    """An ``io_parameters`` module from ``--parameters`` flags, a ScopeMap or a module."""
+    from iree_lab.format.parameters import ScopeMap
+    from iree_lab.hal.parameters import ParametersModule
+
+    if isinstance(parameters, ParametersModule):
+        return parameters
+    if not isinstance(parameters, ScopeMap):
+        parameters = ScopeMap.from_flags([parameters] if isinstance(parameters, str)
+                                         else list(parameters or ()))
+    return ParametersModule.from_scope_map(parameters)
+
+
 def required_hal_modules(modules) -> set[str]:
     """Names of HAL modules (hal, hal_inline, hal_loader) the given modules depend on."""
     names = set()
@@ -64,7 +77,13 @@ class Session:
 
     @classmethod
     def for_modules(cls, user_modules, *, device_uri: str = "local-sync",
-                    recorder: Recorder | None = None, native: bool = True) -> Session:
+                    recorder: Recorder | None = None, native: bool = True,
+                    parameters=None) -> Session:
+        """``parameters``: ``--parameters=[scope=]FILE`` strings, a
+        :class:`~iree_lab.format.parameters.ScopeMap`, or a ready
+        :class:`~iree_lab.hal.parameters.ParametersModule`; the ``io_parameters``
+        module is added when a module depends on it (raises ParameterFormatError
+        for a bad parameter file)."""
         from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
         from iree_lab.hal.module import HALModule
 
@@ -75,6 +94,8 @@ class Session:
             modules.append(HALModule([device]))
         if "hal_inline" in needed or "hal_loader" in needed:
             modules += [HALInlineModule(device), HALLoaderModule(device)]
+        if any(dep.name == "io_parameters" for m in user_modules for dep in m.dependencies):
+            modules.append(parameters_module(parameters))
         return cls(device, modules)
 
     def parse_inputs(self, cconv_arguments: str, specs, base_dir: str | None = None) -> list:

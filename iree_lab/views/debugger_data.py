@@ -122,6 +122,33 @@ def breakpoint_rows(breakpoints) -> list[dict]:
              "hits": b.hits, "function": b.function, "pc": b.pc} for b in breakpoints]
 
 
+# Machine-code lines a native dispatch sends to the panel (the rest are counted).
+MAX_LISTING_LINES = 2000
+BINDING_HEAD_BYTES = 64
+
+
+def native_dispatch_data(stop) -> dict | None:
+    """A stop at a dispatch of native code: export, grid, constants, bindings, listing."""
+    native = getattr(stop, "dispatch", None) if stop is not None else None
+    if native is None:
+        return None
+    kind, lines = native.listing()
+    return {
+        "export": native.export_name,
+        "format": native.executable_format,
+        "phase": "before" if stop.phase == "dispatch" else "after",
+        "workgroup_count": list(native.workgroup_count),
+        "workgroup_size": list(native.workgroup_size),
+        "constants": [f"0x{c:08X}" for c in native.constants],
+        "bindings": [{"binding": i, "bytes": len(b),
+                      "head": b[:BINDING_HEAD_BYTES].hex(" ")} for i, b in
+                     enumerate(native.bindings)],
+        "listing_kind": kind,
+        "listing": lines[:MAX_LISTING_LINES],
+        "more_listing": max(0, len(lines) - MAX_LISTING_LINES),
+    }
+
+
 def panel_state(stop, level: int = -1, breakpoints=()) -> dict:
     """Everything the panel draws after a stop, for the frame at ``level`` (-1: innermost).
 
@@ -148,6 +175,7 @@ def panel_state(stop, level: int = -1, breakpoints=()) -> dict:
         "changes": [],
         "more_changes": 0,
         "breakpoints": breakpoint_rows(breakpoints),
+        "native": native_dispatch_data(stop),
     }
     if not frames:
         return state

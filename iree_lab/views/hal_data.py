@@ -114,6 +114,8 @@ def _op_target(op: rec.QueueOperationRecord) -> str:
         parts.append(human_size(op.details.get("size", 0)))
     elif "length" in op.details:
         parts.append(f"{op.details['length']} B")
+    if hv.parameter_text(op):
+        parts.append(hv.parameter_text(op))
     return ", ".join(parts)
 
 
