@@ -340,6 +340,10 @@ def test_cli_failing_module_exits_non_zero(fail_path):
 def test_cli_errors(fail_path):
     missing = _run_tool("check", f"--module={fail_path}", "--function=nope")
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    device = _run_tool("check", f"--module={fail_path}", "--device=vulkan")
+    assert (device.returncode, device.stdout) == (1, "")
+    assert device.stderr.startswith("iree-lab check: NOT_FOUND; no driver registered for "
+                                    "device 'vulkan'")
     # Exports with arguments are refused, like iree-check-module does.
     args = _run_tool("check", f"--module={corpus.build('scalar_vmvx')}")
     assert args.returncode == 1

@@ -528,13 +528,15 @@ def check_functions(module) -> list:
 
 
 def run_checks(modules, *, device_uri: str = "local-sync", function: str | None = None,
-               observer=None, fast: bool = True) -> CheckReport:
+               observer=None, fast: bool = True, **session_options) -> CheckReport:
     """Runs each test function of the last of ``modules`` in a fresh context.
 
     ``modules``: VM modules or paths of ``.vmfb`` / ``.py`` module files (the last is the
     one tested; earlier ones are linked like extra ``--module=`` flags). ``function`` runs only that export. ``observer``, when
     given, is called as ``observer(event, test)`` with ``"start"``/``"end"`` (the CLI
     prints gtest's lines from it). ``fast=False`` runs in the stepping interpreter.
+    ``session_options`` go to :meth:`Session.for_modules` (``native=False``,
+    ``parameters=[...]``).
     """
     from iree_lab.hal.tooling import Session
     from iree_lab.vm import Context
@@ -549,6 +551,8 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
             raise status(StatusCode.INVALID_ARGUMENT,
                          f"export '{function}' is not a test function (internal or "
                          "special name)")
+    # Device and parameter errors (bad --device, --parameters) surface here, once.
+    Session.for_modules(modules, device_uri=device_uri, **session_options)
     report = CheckReport(main.name)
     start = time.perf_counter()
     for fn in functions:
@@ -559,7 +563,7 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
         check = CheckModule()
         context = None
         try:
-            session = Session.for_modules(modules, device_uri=device_uri)
+            session = Session.for_modules(modules, device_uri=device_uri, **session_options)
             context = Context([check, *session.modules, *modules], fast=fast)
             _require_check_imports(context, main)
             context.call_function(fn, [])
