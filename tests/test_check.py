@@ -444,6 +444,7 @@ iree_check_single_backend_test_suite(
     "local-task"
   COMPILER_FLAGS
     "--iree-vmvx-enable-microkernels"
+    "--iree-preprocessing-pass-pipeline=builtin.module\\\\(func.func\\\\(p\\\\)\\\\)"
   WILL_FAIL
     "ON"
 )
@@ -461,7 +462,9 @@ iree_check_single_backend_test_suite(
     assert suites == [
         {"NAME": ["check_vmvx_local-task"], "SRCS": ["a.mlir", "c.mlir"],
          "TARGET_BACKEND": ["vmvx"], "DRIVER": ["local-task"],
-         "COMPILER_FLAGS": ["--iree-vmvx-enable-microkernels"], "WILL_FAIL": ["ON"]},
+         "COMPILER_FLAGS": ["--iree-vmvx-enable-microkernels",
+                            "--iree-preprocessing-pass-pipeline=builtin.module(func.func(p))"],
+         "WILL_FAIL": ["ON"]},
         {"NAME": ["compile_only"], "SRCS": ["d.mlir"], "TARGET_BACKEND": ["llvm-cpu"]},
     ]
 
