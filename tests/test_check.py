@@ -389,6 +389,21 @@ def test_unknown_check_import_fails_instead_of_skipping(tmp_path):
     assert "signature mismatch" in report.tests[0].error
 
 
+def test_failure_has_the_check_ops_source_location():
+    path = corpus.build("check_expect_fail_located")
+    source = corpus.PROGRAMS["check_expect_fail_located"].source_path
+    line = next(k for k, text in enumerate(source.read_text().splitlines(), 1)
+                if "check.expect_false" in text)
+    report = run_checks(path)
+    assert [t.passed for t in report.tests] == [True, False]
+    failure = report.failures[0]
+    assert failure.location == f"{source}:{line}:3"
+    assert failure.format().splitlines()[:3] == [
+        f"{source}:{line}:3: Failure", "Expected 7 to be zero.",
+        f"  at {failure.call_site}"]
+    assert failure.call_site.startswith("module.fail_located+")
+
+
 def test_run_checks_takes_paths(pass_path):
     report = run_checks(str(pass_path), function="scalars")
     assert [(t.function, t.checks, t.passed) for t in report.tests] == [("scalars", 5, True)]
@@ -479,11 +494,13 @@ def test_directory_suite_runs_pass_and_fail_programs():
     failing = results["expect_fail.mlir"]
     assert failing.outcome == "fail" and failing.tests_failed == 23
     assert failing.cause == "module.fail_true: Failure Expected 0 to be nonzero."
+    located = results["expect_fail_located.mlir"]
+    assert (located.outcome, located.tests_passed, located.tests_failed) == ("fail", 1, 1)
     summary = check_suite.summarize(list(results.values()))
-    assert summary.startswith("2 jobs: 1 pass, 1 fail")
-    # As negative controls both pass: the failing file must fail.
+    assert summary.startswith("3 jobs: 1 pass, 2 fail")
+    # As negative controls they pass: the failing files must fail.
     jobs = check_suite.directory_jobs(directory, flags, will_fail="*fail*")
-    assert [j.will_fail for j in jobs] == [True, False]
+    assert [j.will_fail for j in jobs] == [True, True, False]
     control = check_suite.run_job(jobs[0])
     assert control.outcome == "pass" and control.tests_failed == 23
     assert control.output.rstrip().endswith("Test failed as expected")

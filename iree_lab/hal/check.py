@@ -112,10 +112,25 @@ class CheckFailure:
     rtol: float | None = None
 
     @property
+    def location(self) -> str | None:
+        """The check op's ``file:line:col`` (first of the debug database's location chain)."""
+        if self.site is None or not self.site.location:
+            return None
+        return self.site.location.splitlines()[0].strip()
+
+    @property
+    def call_site(self) -> str | None:
+        """``module.function+PC`` of the ``vm.call`` to the check."""
+        if self.site is None:
+            return None
+        pc = f"+{self.site.pc:08X}" if self.site.pc is not None else ""
+        return f"{self.site.module}.{self.site.function}{pc}"
+
+    @property
     def where(self) -> str:
         if self.site is None:
             return "check"
-        return self.site.location or f"{self.site.module}.{self.site.function}"
+        return self.location or f"{self.site.module}.{self.site.function}"
 
     def differing_elements(self) -> list[tuple[tuple[int, ...], object, object]]:
         """(index, lhs value, rhs value) of the listed differing elements."""
@@ -130,7 +145,7 @@ class CheckFailure:
         """gtest-style: ``where: Failure``, the message, the call site, differing elements."""
         lines = [f"{self.where}: Failure", self.message]
         if self.site is not None:
-            lines.append(f"  at {self.site}")
+            lines.append(f"  at {self.call_site}")
         if self.differing:
             more = self.differing_count - len(self.differing)
             lines.append(f"  {self.differing_count} differing element"
