@@ -7,6 +7,9 @@ compiled module carries them as rodata, as an exported model does.
 
 from __future__ import annotations
 
+import json
+import struct
+
 import numpy as np
 
 
@@ -20,7 +23,12 @@ def _map(rank: int, dims) -> str:
 
 
 class Builder:
-    def __init__(self, seed: int = 0):
+    """``params``: weights become ``util.global``s initialised from parameters (scope
+    ``model``, keys ``w0``, ``w1``, ...) instead of embedded blobs, as an export with
+    externalized parameters has them; :meth:`write_safetensors` writes their values."""
+
+    def __init__(self, seed: int = 0, params: bool = False):
+        self.params = params
         self.lines: list[str] = []
         self.blobs: dict[str, np.ndarray] = {}
         self.rng = np.random.default_rng(seed)
@@ -44,7 +52,10 @@ class Builder:
         key = f"w{len(self.blobs)}"
         self.blobs[key] = data
         out = self.v(shape)
-        self.emit(f"{out} = arith.constant dense_resource<{key}> : {ty(shape)}")
+        if self.params:
+            self.emit(f"{out} = util.global.load @{key} : {ty(shape)}")
+        else:
+            self.emit(f"{out} = arith.constant dense_resource<{key}> : {ty(shape)}")
         return out
 
     def scalar(self, value: float) -> str:
@@ -185,10 +196,29 @@ class Builder:
         sig = ", ".join(f"{a}: {ty(self.shapes[a])}" for a in args)
         head = [f"func.func @{name}({sig}) -> {ty(self.shapes[result])} {{"]
         body = self.lines + [f"    return {result} : {ty(self.shapes[result])}", "}"]
+        if self.params:
+            globals_ = [f'util.global private @{k} = #flow.parameter.named<"model"::"{k}"> : '
+                        f"{ty(v.shape)}" for k, v in self.blobs.items()]
+            return "\n".join(["module {", *("  " + line for line in globals_ + head + body),
+                              "}"]) + "\n"
         blobs = ",\n".join(
             f'      {k}: "0x04000000{v.tobytes().hex()}"' for k, v in self.blobs.items())
         tail = ["", "{-#", "  dialect_resources: {", "    builtin: {", blobs, "    }", "  }", "#-}"]
         return "\n".join(["module {", *("  " + line for line in head + body), "}", *tail]) + "\n"
+
+    def write_safetensors(self, path) -> None:
+        """The weights as a .safetensors file (keys ``w0``...; for ``--parameters=model=``)."""
+        header, offset = {}, 0
+        for key, data in self.blobs.items():
+            header[key] = {"dtype": "F32", "shape": list(data.shape),
+                           "data_offsets": [offset, offset + data.nbytes]}
+            offset += data.nbytes
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text)
+            for data in self.blobs.values():
+                f.write(data.tobytes())
 
     def arg(self, name: str, shape) -> str:
         full = f"%{name}"
