@@ -26,6 +26,7 @@ from iree_lab.hal import (
     io,
     parse_element_type,
 )
+from iree_lab.hal.cpu import HOST_ARCH
 from iree_lab.hal.module import HALModule
 from iree_lab.hal.types import WHOLE_BUFFER, format_buffer_usage, format_memory_type
 from iree_lab.vm.status import StatusCode, VMError, VMStatus
@@ -138,7 +139,9 @@ def test_device_queries_like_local_sync(device):
     assert device.query_i64("hal.device.id", "local-sync") == 1
     assert device.query_i64("hal.device.id", "vulkan*") == 0
     assert device.query_i64("hal.executable.format", "vmvx-bytecode-fb") == 1
-    assert device.query_i64("hal.executable.format", "embedded-elf-x86_64") == 0
+    assert device.query_i64("hal.executable.format", f"embedded-elf-{HOST_ARCH}") == 1
+    assert device.query_i64("hal.executable.format", f"system-elf-{HOST_ARCH}") == 1
+    assert device.query_i64("hal.executable.format", "embedded-elf-riscv_32") == 0
     assert device.query_i64("hal.dispatch", "concurrency") == 1
     with pytest.raises(VMStatus) as e:
         device.query_i64("hal.device", "nope")
@@ -475,9 +478,9 @@ def test_corrupt_executables_fail_cleanly(device, build_module):
         assert e.value.code == StatusCode.INVALID_ARGUMENT
         assert e.value.message.startswith("failed to load VMVX executable module")
     with pytest.raises(VMStatus) as e:
-        device.create_executable("embedded-elf-x86_64", blob)
+        device.create_executable("embedded-elf-riscv_32", blob)
     assert e.value.message == ("no executable loader registered for the given executable format "
-                               "'embedded-elf-x86_64'")
+                               "'embedded-elf-riscv_32'")
 
 
 def test_exports_check_ref_types(device):

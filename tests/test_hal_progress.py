@@ -99,3 +99,13 @@ def test_cli_stdout_is_unchanged_by_progress(build_module, iree_tool, capsys, mo
     assert main(["run", *args]) == 0
     assert capsys.readouterr().out == expected
     assert ("[iree-lab] dispatches" in stderr.getvalue()) == tty
+
+
+def test_notebook_progress_bar_listens_to_the_device(build_module):
+    from iree_lab.notebook.progress import ProgressBar
+
+    _path, device, ctx = _context(build_module)
+    bar = ProgressBar("run", show_after_s=0.0, interval_s=0.0)
+    device.progress.add_listener(bar)
+    _run(ctx, device)
+    assert bar.total == device.progress.submitted > 0 and bar.done == bar.total

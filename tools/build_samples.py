@@ -14,18 +14,25 @@ from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "iree_lab" / "samples"
 
-# sample name -> iree-compile flags
+# sample name -> (MLIR source beside it, iree-compile flags)
 BUILDS = {
-    "mlp": [
+    "mlp": ("mlp", [
         "--iree-hal-target-device=local",
         "--iree-hal-local-target-device-backends=vmvx",
-    ],
+    ]),
+    # The same model as native x86-64 code (embedded ELF, baseline CPU: runs on any x86-64).
+    "mlp_llvm_cpu": ("mlp", [
+        "--iree-hal-target-device=local",
+        "--iree-hal-local-target-device-backends=llvm-cpu",
+        "--iree-llvmcpu-target-triple=x86_64-unknown-linux-gnu",
+        "--iree-llvmcpu-target-cpu=generic",
+    ]),
 }
 
 
 def main() -> int:
-    for name, flags in BUILDS.items():
-        source = SAMPLES / f"{name}.mlir"
+    for name, (stem, flags) in BUILDS.items():
+        source = SAMPLES / f"{stem}.mlir"
         output = SAMPLES / f"{name}.vmfb"
         cmd = ["iree-compile", *flags, str(source), "-o", str(output)]
         print("+", " ".join(cmd))

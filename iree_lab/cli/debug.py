@@ -17,7 +17,8 @@ BREAK_HELP = """break SPEC [if CONDITION]    set a breakpoint; SPEC is one of
     FILE:LINE                  where execution enters a source line (debug database)
     op:OPCODE                  every vm.add.i32 (patterns: vm.call*)
     import:NAME                every call of an import (hal.command_buffer.dispatch)
-    dispatch[:NAME][@X,Y,Z]    first instruction of VMVX dispatch functions
+    dispatch[:NAME][@X,Y,Z]    first instruction of VMVX dispatch functions; before a
+                               dispatch of native (llvm-cpu) code
   CONDITION is Python over i3, r0, i64(2), f32(4), g.i32(OFFSET), pc, position, workgroup"""
 
 
@@ -34,10 +35,14 @@ def add_parser(sub) -> None:
     p.add_argument("--input", action="append", default=[], metavar="VALUE",
                    help="function argument, as iree-run-module takes it")
     p.add_argument("--device", default="local-sync", help="local-sync or local-task")
+    p.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
+                   help="parameter file (.irpa, .safetensors, .gguf); repeatable")
     p.add_argument("--break", dest="breaks", action="append", default=[], metavar="SPEC",
                    help="a breakpoint to set before starting (see `help break`)")
     p.add_argument("--no_dispatches", action="store_true",
-                   help="run VMVX dispatches without stepping into them")
+                   help="run dispatches without stepping into them")
+    p.add_argument("--no_native", action="store_true",
+                   help="refuse executables that run native code (llvm-cpu)")
     p.add_argument("--init", action="store_true",
                    help="start in the modules' __init functions (executables and command "
                    "buffers are created there), before the function is called")
@@ -56,8 +61,16 @@ def run(args) -> int:
     if not args.function:
         print("iree-lab debug: --function= is required", file=sys.stderr)
         return 1
-    program = Program(args.module, args.function, args.input, device=args.device,
-                      replay_imports=args.replay_imports)
+    from iree_lab.format.parameters import ParameterFormatError
+
+    _note_bytecode_versions(args.module)
+    try:
+        program = Program(args.module, args.function, args.input, device=args.device,
+                          replay_imports=args.replay_imports, parameters=args.parameters,
+                          native=not args.no_native)
+    except ParameterFormatError as e:
+        print(f"iree-lab debug: {e.status_text()}", file=sys.stderr)
+        return 1
     dbg = Debugger(program, dispatches=not args.no_dispatches, init=args.init)
     try:
         stop = dbg.start()
@@ -73,6 +86,22 @@ def run(args) -> int:
     finally:
         dbg.close()
     return 0
+
+
+def _note_bytecode_versions(paths) -> None:
+    """Names an older (or unknown) bytecode version on stderr, as `iree-lab run` does."""
+    from iree_lab.errors import IreeLabError
+    from iree_lab.format import open_module
+
+    for path in paths:
+        if str(path).endswith(".py"):
+            continue
+        try:
+            note = open_module(path).bytecode_version_note
+        except (IreeLabError, OSError):
+            continue  # loading the program reports it
+        if note:
+            print(f"iree-lab debug: note: {path}: {note}", file=sys.stderr)
 
 
 def _parse_int(text: str, base: int = 0) -> int:
@@ -336,6 +365,23 @@ class DebugShell(cmd.Cmd):
                 self.out(f"  {ref.name:<5s} {ref}")
 
     do_registers = do_regs
+
+    def do_dispatch(self, arg):
+        """dispatch: the native dispatch stopped at (grid, constants, bindings' first bytes)"""
+        stop = self.dbg.stop
+        native = stop.dispatch if stop is not None else None
+        if native is None:
+            self.out("(not stopped at a native dispatch)")
+            return
+        x, y, z = native.workgroup_count
+        sx, sy, sz = native.workgroup_size
+        self.out(f"{native.export_name} in {native.executable_format} "
+                 f"({'before' if stop.phase == 'dispatch' else 'after'} it runs)")
+        self.out(f"  workgroups {x}x{y}x{z} of {sx}x{sy}x{sz}; constants "
+                 f"[{' '.join(f'0x{c:X}' for c in native.constants)}]")
+        for i, data in enumerate(native.bindings):
+            head = data[:32].hex(" ")
+            self.out(f"  binding {i}: {len(data)} bytes  {head}{' ...' if len(data) > 32 else ''}")
 
     def do_list(self, arg):
         """list: source lines around the current location, else the disassembly"""

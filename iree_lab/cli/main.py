@@ -17,8 +17,10 @@ from iree_lab.errors import IreeLabError
 # Subcommand name -> module under iree_lab.cli. Imported lazily so that one
 # subcommand's dependencies never slow down or break another.
 SUBCOMMANDS = {
+    "check": "iree_lab.cli.check",
     "debug": "iree_lab.cli.debug",
     "dump": "iree_lab.cli.dump",
+    "dump-parameters": "iree_lab.cli.dump_parameters",
     "executables": "iree_lab.cli.executables",
     "extract": "iree_lab.cli.extract",
     "run": "iree_lab.cli.run",

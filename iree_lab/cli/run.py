@@ -30,8 +30,21 @@ def add_parser(sub) -> None:
                    help="function argument in iree-run-module's syntax: 42, 2x2xf32=1 2 3 4, "
                    "@file.npy, (null)")
     p.add_argument("--device", action="append", default=[],
-                   help="HAL device (local-sync or local-task: VMVX executables run in the "
-                   "Python VM); default local-sync")
+                   help="HAL device: local-sync (default) or local-task (workgroups on a "
+                   "thread pool); VMVX executables run in the Python VM, llvm-cpu ones natively")
+    p.add_argument("--no_native", action="store_true",
+                   help="refuse executables that run native code (llvm-cpu embedded/system "
+                   "ELF): only VMVX dispatches run")
+    p.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
+                   help="parameter file (.irpa, .safetensors, .gguf) for the io_parameters "
+                   "module, global or under a named scope; repeatable")
+    p.add_argument("--parameter_mode", default="file", choices=("file", "preload"),
+                   help="accepted for iree-run-module compatibility; files are always "
+                   "memory-mapped and read on demand")
+    p.add_argument("--check", action="store_true",
+                   help="register the check module (iree_lab.hal.check): check.expect_* "
+                   "calls run instead of being skipped; a failed check is printed to stderr "
+                   "and makes the exit status 1")
     p.add_argument("--output_max_element_count", type=int, default=1024, metavar="N",
                    help="print up to N elements of each output tensor and elide the rest")
     from iree_lab.cli.debug import add_trace_flags
@@ -67,14 +80,40 @@ def run(args) -> int:
         _fail(f"NOT_FOUND; failed to open file '{e.filename}'; loading modules and "
               "dependencies; creating run context")
         return 1
+    for module in modules:
+        source = getattr(module, "source", None)  # bytecode modules: the format module
+        if source is None:
+            continue
+        try:
+            source.check_bytecode_version()
+        except IreeLabError as e:
+            _fail(f"INVALID_ARGUMENT; {e}; loading modules and dependencies; creating run "
+                  "context")
+            return 1
+        note = source.bytecode_version_note
+        if note:  # stdout stays what that release's iree-run-module prints
+            print(f"iree-lab run: note: module '{module.name}': {note}", file=sys.stderr)
     main_module = modules[-1]
     # Like iree-run-module, the HAL modules the program depends on are created first
     # (iree_tooling_load_modules_with_dependencies).
+    from iree_lab.format.parameters import ParameterFormatError
+
     try:
-        session = Session.for_modules(modules, device_uri=(args.device or ["local-sync"])[0])
+        session = Session.for_modules(modules, device_uri=(args.device or ["local-sync"])[0],
+                                      native=not args.no_native,
+                                      parameters=args.parameters)
     except VMStatus as status:
         _fail(_text(status, ["creating device", "creating run context"]))
         return 1
+    except ParameterFormatError as e:
+        _fail(f"{e.status_text()}; loading modules and dependencies; creating run context")
+        return 1
+    check = None
+    if args.check:
+        from iree_lab.hal.check import CheckModule
+
+        check = CheckModule(on_failure=lambda failure: _fail_check(failure.format()))
+        session.modules.insert(0, check)
     try:
         from iree_lab.cli.debug import trace_hook
 
@@ -142,7 +181,7 @@ def run(args) -> int:
                                             args.output_max_element_count))
     sys.stdout.flush()
     context.close()
-    return 0
+    return 1 if check is not None and check.failures else 0
 
 
 def _terminal_progress(device):
@@ -188,6 +227,11 @@ def _text(error, annotations: list[str]) -> str:
     if frames:
         text += "\nVM backtrace (most recent call last):\n" + "\n".join(f"  {f}" for f in frames)
     return text
+
+
+def _fail_check(text: str) -> None:
+    sys.stdout.flush()
+    print(text, file=sys.stderr)
 
 
 def _fail(text: str) -> None:

@@ -87,7 +87,8 @@ class StackFrame:
     """One frame of the combined call stack (outermost first).
 
     ``kind``: ``bytecode`` (a VM function), ``native`` (a Python import that
-    suspended), ``import`` (the native import running a nested dispatch). The
+    suspended), ``import`` (the native import running a nested dispatch),
+    ``dispatch`` (a dispatch of native CPU code, see :class:`NativeDispatch`). The
     live VM frame is ``frame``: its registers are readable while the
     debugger is stopped at the stop this frame belongs to.
     """
@@ -156,6 +157,39 @@ class Change:
 
 
 @dataclasses.dataclass
+class NativeDispatch:
+    """A dispatch of native CPU code as the debugger shows it (all its workgroups at once).
+
+    ``bindings`` are copies of the bound byte ranges at the stop: the inputs
+    before the dispatch runs, the written results after.
+    """
+
+    executable_format: str
+    library: str
+    function: int
+    export_name: str
+    workgroup_count: tuple[int, int, int]
+    workgroup_size: tuple[int, int, int]
+    constants: tuple[int, ...]
+    bindings: list[bytes]
+    _executable: object = dataclasses.field(default=None, repr=False)
+
+    def listing(self) -> tuple[str, list[str]]:
+        """(what it is, lines): the export's machine code, disassembled."""
+        return self._executable.listing(self.function)
+
+    @property
+    def workgroups(self) -> int:
+        x, y, z = self.workgroup_count
+        return x * y * z
+
+    def __str__(self) -> str:
+        x, y, z = self.workgroup_count
+        return (f"{self.export_name} ({self.executable_format}) {x}x{y}x{z} workgroups, "
+                f"{len(self.bindings)} bindings, {len(self.constants)} constants")
+
+
+@dataclasses.dataclass
 class Stop:
     """Where and why the debugger stopped.
 
@@ -163,7 +197,10 @@ class Stop:
     ``position`` (time travel), ``start`` (reverse-continue found nothing
     earlier), ``interrupt``, ``condition-error``, ``done``, ``failed``.
     ``phase`` is ``before`` (about to execute the instruction at ``position``)
-    or ``after`` (suspends and the end of the run).
+    or ``after`` (suspends and the end of the run); at a dispatch of native
+    code, ``dispatch`` (about to run it) or ``dispatched`` (it ran), with
+    ``dispatch`` describing it: such code has no instructions to step, so the
+    stop sits inside the HAL call at the position of the instruction that made it.
     """
 
     reason: str
@@ -179,6 +216,8 @@ class Stop:
     message: str = ""
     # The top instruction with its operand values when the stop was made.
     text: str | None = None
+    # The native dispatch stopped at (phases ``dispatch`` / ``dispatched``).
+    dispatch: NativeDispatch | None = None
     # Eager copies for "what changed": top frame words/refs and globals per module.
     _words: list | None = dataclasses.field(default=None, repr=False)
     _refs: list | None = dataclasses.field(default=None, repr=False)
@@ -203,6 +242,10 @@ class Stop:
             return f"{head}: {self.message}"
         if frame is None:
             return head
+        if self.dispatch is not None:
+            return (f"{head} ({'before' if self.phase == 'dispatch' else 'after'} native "
+                    f"dispatch) {self.dispatch}" + "".join(
+                        f"  breakpoint #{b.id}" for b in self.breakpoints))
         text = f"{head} {frame.name}"
         if self.text is not None:
             text += f"    {self.text}"
@@ -426,6 +469,8 @@ class _Engine:
                                        dispatch_hook=self.hook if dbg.dispatches else None,
                                        dispatch_gate=self.dispatch_gate,
                                        replay=dbg.replay)
+        if dbg.dispatches:
+            self.world.device.dispatch_observers.append(self.on_dispatch)
         self.inv = self.world.invoke(hook=self.hook)
         self.invs = [self.inv]
         for fn in dbg._progress_listeners:
@@ -625,6 +670,61 @@ class _Engine:
             self.pause(stop)
         self._update_limit()
         return self._snapshot_due(inv)
+
+    def on_dispatch(self, phase: str, executable, function: int, state) -> None:
+        """The device's dispatch observer: stops at dispatches of native code.
+
+        VMVX dispatches need nothing here (their bytecode runs under the hook).
+        Before a native dispatch: a matching dispatch breakpoint or a step into
+        stops; after it, a step into stops again to show what it wrote.
+        """
+        from iree_lab.hal.native import NativeExecutable
+
+        if not self.active or not isinstance(executable, NativeExecutable):
+            return
+        plan = self.plan
+        if plan.mode in ("position", "scan"):
+            return
+        info = executable.function_info(function)
+        hits = []
+        if phase == "before":
+            for bp in list(self.dbg._breakpoints.values()):
+                if not bp.enabled or bp.kind != "dispatch" or bp.condition:
+                    continue
+                if not fnmatch.fnmatchcase(info.name, bp.name or "*"):
+                    continue
+                if bp.workgroup is not None and not all(
+                        0 <= w < int(c) for w, c in zip(bp.workgroup, state.workgroup_count,
+                                                        strict=True)):
+                    continue
+                bp.hits += 1
+                if bp.hits > bp.ignore:
+                    hits.append(bp)
+        if hits:
+            reason = "breakpoint"
+            for bp in hits:
+                if bp.temporary:
+                    self.dbg._breakpoints.pop(bp.id, None)
+                    self.dbg._bp_version += 1
+        elif self.interrupt:
+            reason = "interrupt"
+        elif plan.mode == "into":
+            reason = "step"
+        else:
+            return
+        self.interrupt = False
+        stop = self.make_stop(reason, hits=hits,
+                              phase="dispatch" if phase == "before" else "dispatched")
+        stop.dispatch = NativeDispatch(
+            executable.format, executable.library_name, function, info.name,
+            tuple(int(c) for c in state.workgroup_count),
+            tuple(int(v) or 1 for v in state.workgroup_size),
+            tuple(int(c) for c in state.constants), [bytes(b) for b in state.bindings],
+            executable)
+        stop.frames.append(StackFrame(len(stop.frames), "dispatch", executable.format,
+                                      info.name, invocation=len(self.invs)))
+        self.pause(stop)
+        self._update_limit()
 
     def _update_limit(self) -> None:
         plan = self.plan
@@ -1383,7 +1483,12 @@ class Debugger:
 
     def break_dispatch(self, name: str = "*", *, workgroup=None, condition: str | None = None,
                        ignore: int = 0) -> Breakpoint:
-        """Breakpoint at the first instruction of VMVX dispatch functions the HAL runs."""
+        """Breakpoint at dispatches the HAL runs whose export matches ``name``.
+
+        VMVX: at the first instruction of the dispatch function (per workgroup).
+        Native CPU code: before the dispatch runs (all its workgroups; a
+        ``workgroup`` must lie in its grid; conditions are not evaluated there).
+        """
         if not self.dispatches:
             raise DebugError("dispatch breakpoints need Debugger(dispatches=True)")
         wg = tuple(int(v) for v in workgroup) if workgroup is not None else None
@@ -1591,6 +1696,10 @@ class Debugger:
         from iree_lab.isa import format_instruction
 
         frame = self.frame(level)
+        if frame.kind == "dispatch" and self.stop is not None and self.stop.dispatch:
+            # Native code: the export's whole machine-code listing (there is no pc).
+            kind, lines = self.stop.dispatch.listing()
+            return [f"; {kind} of {frame.function}", *lines]
         if frame.kind != "bytecode":
             return []
         code = frame.frame.code

@@ -9,7 +9,9 @@ behaves exactly like the first one. A :class:`Program` holds the recipe:
   (re-loaded per world), native module instances (the first world uses the
   instance, later ones ``type(instance)()``) or zero-argument factories;
 * the HAL modules a program depends on come from :class:`iree_lab.hal.Session`
-  (a fresh device per world);
+  (a fresh device per world), and ``io_parameters`` from ``parameters``
+  (``[scope=]FILE`` strings or a ScopeMap; files are opened once, shared by
+  every world);
 * inputs: ``iree-run-module`` ``--input`` strings, or Python values (ints,
   floats, numpy arrays become buffer views).
 
@@ -132,6 +134,18 @@ class ImportReplay:
         return plain
 
 
+def _scope_map(parameters):
+    """A ScopeMap of ``[scope=]FILE`` strings (one string: one file), kept as given
+    when it already is one. Bad files raise ParameterFormatError now."""
+    from iree_lab.format.parameters import ScopeMap
+
+    if isinstance(parameters, ScopeMap):
+        return parameters
+    if isinstance(parameters, str | Path):
+        parameters = [parameters]
+    return ScopeMap.from_flags([str(p) for p in parameters])
+
+
 def _fresh_native(module: NativeModule) -> NativeModule:
     try:
         return type(module)()
@@ -145,17 +159,20 @@ class Program:
     """A function of some modules with inputs: everything needed to (re)build a run."""
 
     def __init__(self, modules, function: str, inputs=(), *, device: str = "local-sync",
-                 replay_imports=(), base_dir: str | None = None):
+                 replay_imports=(), base_dir: str | None = None, native: bool = True,
+                 parameters=()):
         if isinstance(modules, str | Path | Module):
             modules = [modules]
         self.module_specs = list(modules)
         self.function_name = function
         self.inputs = list(inputs)
         self.device_uri = device
+        self.native = native  # False refuses native CPU executables
         self.base_dir = base_dir
         self.replay_imports = tuple(replay_imports)
         self._bytecode: dict[int, BytecodeModule] = {}
         self._worlds_built = 0
+        self.parameters = _scope_map(parameters)
 
     def _modules(self) -> list[Module]:
         first = self._worlds_built == 0
@@ -194,7 +211,8 @@ class Program:
         if replay is not None:
             replay.cursor = 0
             replay.install(modules)
-        session = Session.for_modules(modules, device_uri=self.device_uri, recorder=recorder)
+        session = Session.for_modules(modules, device_uri=self.device_uri, recorder=recorder,
+                                      native=self.native, parameters=self.parameters)
         if dispatch_hook is not None:
             session.device.dispatch_context_options["hook"] = dispatch_hook
             session.device.dispatch_gate = dispatch_gate

@@ -3,12 +3,14 @@
 Layer 4 of iree_lab (imports format, isa and vm). The objects mirror IREE's
 ``iree_hal_*`` types and are the ref objects the ``hal`` VM module
 (:class:`HALModule`, :mod:`iree_lab.hal.module`) hands to programs;
-``hal_inline``/``hal_loader`` live in :mod:`iree_lab.hal.inline`. VMVX
+``hal_inline``/``hal_loader`` live in :mod:`iree_lab.hal.inline`, ``io_parameters``
+(parameter files) in :mod:`iree_lab.hal.parameters`. VMVX
 executables run in a nested VM (:mod:`iree_lab.hal.vmvx`,
 :mod:`iree_lab.hal.vmvx_module`). :mod:`iree_lab.hal.io` reads and prints
 ``iree-run-module`` values, :mod:`iree_lab.hal.recorder` records every
 submission and :class:`Session` (:mod:`iree_lab.hal.tooling`) is what
-``iree-lab run`` uses. Running a tensor program::
+``iree-lab run`` uses; the ``check`` module and the runner of ``iree-lab check`` are in
+:mod:`iree_lab.hal.check`. Running a tensor program::
 
     from iree_lab import vm
     from iree_lab.hal import Recorder, Session
@@ -38,6 +40,7 @@ from iree_lab.hal.io import (
     parse_inputs,
 )
 from iree_lab.hal.module import HALModule, create_hal_module
+from iree_lab.hal.parameters import ParameterProvider, ParametersModule
 from iree_lab.hal.recorder import Recorder
 from iree_lab.hal.semaphore import Fence, Semaphore
 from iree_lab.hal.tooling import Session, create_device
@@ -73,6 +76,8 @@ __all__ = [
     "HALModule",
     "MemoryAccess",
     "MemoryType",
+    "ParameterProvider",
+    "ParametersModule",
     "Recorder",
     "Semaphore",
     "Session",

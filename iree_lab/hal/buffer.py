@@ -261,6 +261,18 @@ class Buffer(RefObject):
             self.byte_offset, self.byte_length, byte_offset, byte_length
         )
         view = self.storage[offset : offset + length]
+        if access & MemoryAccess.ANY and not view.flags.writeable and \
+                self._allocated.origin == "import":
+            # Dispatch bindings are mapped with ACCESS_ANY and IREE's CPU executables
+            # write through them even into an import of module rodata (iree-run-module
+            # reads the vmfb into writable heap memory; stablehlo sort runs in place on
+            # its constant input). The mmap'd rodata here is read-only, so the allocation
+            # takes a private writable copy (its subspans share it).
+            allocated = self._allocated
+            private = aligned_zeros(allocated._storage.size)  # native code: aligned loads
+            private[:] = allocated._storage
+            allocated._storage = private
+            view = self.storage[offset : offset + length]
         if not access & (MemoryAccess.WRITE | MemoryAccess.ANY) and view.flags.writeable:
             view = view.view()
             view.flags.writeable = False
@@ -357,6 +369,18 @@ def fill_bytes(target: np.ndarray, pattern: bytes) -> None:
     target[: count * n] = np.frombuffer(pattern * count, dtype=np.uint8)
 
 
+# IREE_HAL_HEAP_BUFFER_ALIGNMENT: generated CPU code uses aligned vector loads and
+# stores (e.g. AVX-512 vmovaps) on bindings, so allocations start on 64 bytes.
+HEAP_BUFFER_ALIGNMENT = 64
+
+
+def aligned_zeros(size: int, alignment: int = HEAP_BUFFER_ALIGNMENT) -> np.ndarray:
+    """``size`` zero bytes whose first byte sits on an ``alignment`` boundary."""
+    raw = np.zeros(size + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + size]
+
+
 class Allocator(RefObject):
     """``iree_hal_allocator_t`` of a local device: heap memory, host visible."""
 
@@ -408,7 +432,7 @@ class Allocator(RefObject):
                 f"({MAX_ALLOCATION_SIZE} bytes)",
             )
         buffer = Buffer(
-            storage=np.zeros(allocation_size, dtype=np.uint8),
+            storage=aligned_zeros(allocation_size),
             allocated=None,
             byte_offset=0,
             byte_length=allocation_size,
@@ -440,6 +464,12 @@ class Allocator(RefObject):
         storage = np.frombuffer(data, dtype=np.uint8) if len(memoryview(data)) else np.zeros(
             0, dtype=np.uint8
         )
+        if storage.ctypes.data % HEAP_BUFFER_ALIGNMENT and not access & MemoryAccess.WRITE:
+            # Read-only host data that is not 64-byte aligned (a module opened from
+            # bytes): native dispatches may load it with aligned vector instructions.
+            aligned = aligned_zeros(storage.size)
+            aligned[:] = storage
+            storage = aligned
         buffer = Buffer(
             storage=storage,
             allocated=None,

@@ -420,6 +420,7 @@ class CommandBuffer(RefObject):
             constants=constants,
             bindings=views,
             local_memory_size=info.local_memory_size,
+            max_concurrency=self.device.worker_count if self.device is not None else 1,
         )
         device = self.device
         record = None
@@ -446,6 +447,9 @@ class CommandBuffer(RefObject):
         progress = device.progress if device is not None else None
         if progress is not None:
             progress.begin(info.name)
+        observers = device.dispatch_observers if device is not None else ()
+        for observer in observers:
+            observer("before", executable, function, state)
         try:
             executable.dispatch(function, state)
         except VMStatus as e:
@@ -463,6 +467,8 @@ class CommandBuffer(RefObject):
             record.end_wall_ns = device.recorder.wall_ns()
         if progress is not None:
             progress.finish()
+        for observer in observers:
+            observer("after", executable, function, state)
 
 
 def resolve_ref(binding_table, ref: BufferRef) -> tuple[Buffer | None, int, int]:

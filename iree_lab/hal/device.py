@@ -89,8 +89,10 @@ class Device(RefObject):
     ref_type = RefType.get("hal.device")
 
     def __init__(self, identifier: str = "local-sync", *, loaders=None, recorder=None,
-                 dispatch_context_options: dict | None = None):
+                 dispatch_context_options: dict | None = None, native: bool = True):
         self.identifier = identifier
+        # Whether native CPU executables may load (iree-lab run --no_native refuses them).
+        self.native = native
         self.recorder: rec.Recorder | None = recorder
         # Keyword arguments for the VM contexts that run dispatch functions
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
@@ -100,12 +102,17 @@ class Device(RefObject):
         self.progress = DispatchProgress()
         # With a dispatch hook: who may let a dispatch run lifted (hal/vmvx_module.py).
         self.dispatch_gate = None
+        # Called as observer(phase, executable, function, state) around every dispatch
+        # ("before" / "after"): how a debugger stops at dispatches that run native code.
+        self.dispatch_observers: list = []
         self.allocator = Allocator(self)
         self.loaders: list[ExecutableLoader] = list(loaders) if loaders is not None else []
         if loaders is None:
+            from iree_lab.hal.native import native_loaders
             from iree_lab.hal.vmvx import VMVXLoader
 
             self.loaders.append(VMVXLoader())
+            self.loaders += native_loaders(native=native)
         self._counters: dict[str, itertools.count] = {}
         self._clock = 0
         self._pending: list[QueueOperation] = []
@@ -118,6 +125,15 @@ class Device(RefObject):
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier!r}>"
+
+    @property
+    def worker_count(self) -> int:
+        """Workers that run a dispatch's workgroups: local-task's pool, else 1."""
+        if self.identifier.startswith("local-task"):
+            from iree_lab.hal.native import task_worker_count
+
+            return task_worker_count()
+        return 1
 
     # -- Ids and clocks -------------------------------------------------------------------
 
@@ -328,8 +344,11 @@ class Device(RefObject):
 
     def queue_alloca(self, queue_affinity: int, wait_fence, signal_fence, memory_type: int,
                      usage: int, allocation_size: int, flags: int = 0,
-                     pool: int = 0) -> Buffer:
-        """``iree_hal_device_queue_alloca`` (no pools: a direct heap allocation)."""
+                     pool: int = 0, *, note: dict | None = None) -> Buffer:
+        """``iree_hal_device_queue_alloca`` (no pools: a direct heap allocation).
+
+        ``note`` (here and on the other queue methods) adds facts to the recorded
+        operation's details, e.g. which parameter an io_parameters load is for."""
         if pool:
             raise status(StatusCode.UNIMPLEMENTED,
                          "VM queue allocation pools are not supported")
@@ -345,7 +364,8 @@ class Device(RefObject):
         self._submit("alloca", queue_affinity, wait_fence, signal_fence, body,
                      buffer=buffer.id, details={"size": allocation_size,
                                                 "memory_type": int(memory_type),
-                                                "usage": int(usage), "flags": int(flags)})
+                                                "usage": int(usage), "flags": int(flags),
+                                                **(note or {})})
         return buffer
 
     def queue_dealloca(self, queue_affinity: int, wait_fence, signal_fence, buffer: Buffer,
@@ -403,7 +423,7 @@ class Device(RefObject):
 
     def queue_read(self, queue_affinity: int, wait_fence, signal_fence, source: File,
                    source_offset: int, target: Buffer, target_offset: int, length: int,
-                   flags: int = 0) -> None:
+                   flags: int = 0, *, note: dict | None = None) -> None:
         def body(op):
             end = source_offset + length
             if source_offset < 0 or end > source.data.nbytes:
@@ -418,7 +438,7 @@ class Device(RefObject):
                      buffer=target.id, details={"file": source.id,
                                                 "source_offset": source_offset,
                                                 "target_offset": target_offset,
-                                                "length": length})
+                                                "length": length, **(note or {})})
 
     def queue_write(self, queue_affinity: int, wait_fence, signal_fence, source: Buffer,
                     source_offset: int, target: File, target_offset: int, length: int,
@@ -429,13 +449,13 @@ class Device(RefObject):
         )
 
     def queue_barrier(self, queue_affinity: int, wait_fence, signal_fence,
-                      flags: int = 0) -> None:
+                      flags: int = 0, *, note: dict | None = None) -> None:
         self._submit("barrier", queue_affinity, wait_fence, signal_fence, lambda op: None,
-                     details={"flags": int(flags)})
+                     details={"flags": int(flags), **(note or {})})
 
     def queue_execute(self, queue_affinity: int, wait_fence, signal_fence,
                       command_buffer: CommandBuffer | None, binding_table=(),
-                      flags: int = 0) -> None:
+                      flags: int = 0, *, note: dict | None = None) -> None:
         """``iree_hal_device_queue_execute`` with an optional binding table."""
         table = tuple(
             b if isinstance(b, BufferBinding) else BufferBinding(*b) for b in binding_table
@@ -455,7 +475,7 @@ class Device(RefObject):
                                       b.length)
                 for b in table
             ),
-            details={"flags": int(flags)},
+            details={"flags": int(flags), **(note or {})},
         )
 
     def queue_flush(self, queue_affinity: int) -> None:

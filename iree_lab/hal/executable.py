@@ -49,6 +49,9 @@ class DispatchState:
     bindings: list[np.ndarray]
     local_memory_size: int = 0
     flush_denormals: bool = True
+    # Workers that may run workgroups at once (``max_concurrency``): 1 inline,
+    # the task system's worker count on local-task.
+    max_concurrency: int = 1
 
 
 class Executable(RefObject):

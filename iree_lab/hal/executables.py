@@ -246,7 +246,7 @@ class _State:
 
     # -- per function ----------------------------------------------------------
     def scan(self, function, fn) -> None:
-        name = function.display_name
+        name = function.iree_name  # the name IREE's tools print, as every view shows it
         values: dict[tuple[str, int], tuple] = {}
         queries = self.queries.setdefault(function.ordinal, [])
 
@@ -318,8 +318,19 @@ class _State:
             v = val(arg)
             return v[1] if v and v[0] == "const" else None
 
-        if import_name == "hal.executable.create" and len(args) >= 4:
-            fmt_ordinal, data_ordinal = rodata_of(args[2]), rodata_of(args[3])
+        if import_name in ("hal.executable.create", "hal_loader.executable.load") and \
+                len(args) >= 3:
+            # hal v6/v7: (device, queue affinity, format, data, constants); v5 (IREE
+            # 3.0): (device, format, data, constants); hal_loader: (format, data, constants).
+            if import_name == "hal_loader.executable.load":
+                fmt_arg, data_arg = args[0], args[1]
+            elif cconv == "rrrr":
+                fmt_arg, data_arg = args[1], args[2]
+            elif len(args) >= 4:
+                fmt_arg, data_arg = args[2], args[3]
+            else:
+                return
+            fmt_ordinal, data_ordinal = rodata_of(fmt_arg), rodata_of(data_arg)
             if data_ordinal is None:
                 self.notes.append(Note(f"{site(inst.pc)}: hal.executable.create data is not a "
                                        "rodata segment"))
@@ -342,7 +353,8 @@ class _State:
                 cat, k = self.rodata_string(category), self.rodata_string(key)
                 if cat is not None and k is not None:
                     queries.append(DeviceQuery(site(inst.pc), cat, k))
-        elif import_name == "hal.executable.lookup.function" and len(args) >= 2:
+        elif import_name in ("hal.executable.lookup.function",
+                             "hal_loader.executable.lookup.function") and len(args) >= 2:
             name_ordinal = rodata_of(args[1])
             name = self.rodata_string(name_ordinal) if name_ordinal is not None else None
             if name is None:
@@ -367,6 +379,19 @@ class _State:
                 len(spans[1]) if len(spans) >= 2 else None,
             )
             self.pending_dispatches.append((dispatch, val(args[1])))
+        elif import_name == "hal_loader.executable.dispatch" and len(args) >= 5:
+            # (executable, function, workgroup x, y, z, constants, bindings): inline.
+            ordinal_value = val(args[1])
+            spans = [a for a in args if isinstance(a, list)]
+            dispatch = DispatchSite(
+                site(inst.pc), import_name,
+                ordinal_value[1] if ordinal_value and ordinal_value[0] == "const" else None,
+                ordinal_value[1] if ordinal_value and ordinal_value[0] == "export" else None,
+                tuple(const_of(a) for a in args[2:5]),
+                len(spans[0]) if len(spans) >= 1 else None,
+                len(spans[1]) if len(spans) >= 2 else None,
+            )
+            self.pending_dispatches.append((dispatch, val(args[0])))
 
     def _executable(self, rodata_ordinal: int, fmt: str | None) -> ModuleExecutable:
         exe = self.by_rodata.get(rodata_ordinal)

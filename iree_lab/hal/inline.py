@@ -186,15 +186,17 @@ class HALLoaderModule(NativeModule):
             local_memory_size=0,
             flush_denormals=False,  # the loader module leaves the FPU state alone
         )
-        progress = self.device.progress if self.device is not None else None
-        if progress is None:
-            exe.dispatch(function, state)
-            return
+        observers = self.device.dispatch_observers
+        for observer in observers:
+            observer("before", exe, function, state)
+        progress = self.device.progress
         progress.submit(1)
         progress.begin(exe.exports[function].name if 0 <= function < len(exe.exports)
                        else str(function))
         exe.dispatch(function, state)
         progress.finish()
+        for observer in observers:
+            observer("after", exe, function, state)
 
 
 def inline_modules(device: Device | None = None) -> list:

@@ -9,8 +9,8 @@ bits as ``%Xh``) because IREE puts those strings into its error messages.
 from __future__ import annotations
 
 import enum
+import functools
 
-import ml_dtypes
 import numpy as np
 
 from iree_lab.vm.status import StatusCode, VMStatus
@@ -411,18 +411,29 @@ _ELEMENT_DTYPES: dict[int, np.dtype] = {
     ElementType.FLOAT_16: np.dtype(np.float16),
     ElementType.FLOAT_32: np.dtype(np.float32),
     ElementType.FLOAT_64: np.dtype(np.float64),
-    ElementType.BFLOAT_16: np.dtype(ml_dtypes.bfloat16),
     ElementType.COMPLEX_FLOAT_64: np.dtype(np.complex64),
     ElementType.COMPLEX_FLOAT_128: np.dtype(np.complex128),
-    ElementType.FLOAT_8_E5M2: np.dtype(ml_dtypes.float8_e5m2),
-    ElementType.FLOAT_8_E4M3_FN: np.dtype(ml_dtypes.float8_e4m3fn),
-    ElementType.FLOAT_8_E5M2_FNUZ: np.dtype(ml_dtypes.float8_e5m2fnuz),
-    ElementType.FLOAT_8_E4M3_FNUZ: np.dtype(ml_dtypes.float8_e4m3fnuz),
-    ElementType.FLOAT_8_E8M0_FNU: np.dtype(ml_dtypes.float8_e8m0fnu),
-    ElementType.INT_4: np.dtype(ml_dtypes.int4),
-    ElementType.SINT_4: np.dtype(ml_dtypes.int4),
-    ElementType.UINT_4: np.dtype(ml_dtypes.uint4),
 }
+# Element types numpy lacks, by their ml_dtypes name. ml_dtypes is imported on first
+# use only: its import costs more than the rest of `iree-lab run`'s start-up.
+_ML_DTYPE_NAMES: dict[int, str] = {
+    ElementType.BFLOAT_16: "bfloat16",
+    ElementType.FLOAT_8_E5M2: "float8_e5m2",
+    ElementType.FLOAT_8_E4M3_FN: "float8_e4m3fn",
+    ElementType.FLOAT_8_E5M2_FNUZ: "float8_e5m2fnuz",
+    ElementType.FLOAT_8_E4M3_FNUZ: "float8_e4m3fnuz",
+    ElementType.FLOAT_8_E8M0_FNU: "float8_e8m0fnu",
+    ElementType.INT_4: "int4",
+    ElementType.SINT_4: "int4",
+    ElementType.UINT_4: "uint4",
+}
+
+
+@functools.cache
+def _ml_dtype(name: str) -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype(getattr(ml_dtypes, name))
 
 
 def element_dtype(element_type: int) -> np.dtype | None:
@@ -431,19 +442,24 @@ def element_dtype(element_type: int) -> np.dtype | None:
     Sub-byte types (i4) map to ml_dtypes' one-byte-per-element types; their
     packed storage needs :func:`unpack_sub_byte` first.
     """
-    return _ELEMENT_DTYPES.get(int(element_type) & 0xFFFFFFFF)
+    element_type = int(element_type) & 0xFFFFFFFF
+    dtype = _ELEMENT_DTYPES.get(element_type)
+    if dtype is None and element_type in _ML_DTYPE_NAMES:
+        dtype = _ml_dtype(_ML_DTYPE_NAMES[element_type])
+    return dtype
 
 
 def element_type_for_dtype(dtype) -> int:
     """The element type IREE uses for a numpy dtype (as numpy_io does on load)."""
     dtype = np.dtype(dtype)
     for element_type, candidate in _DTYPE_ORDER:
-        if candidate == dtype:
+        if candidate == dtype if isinstance(candidate, np.dtype) else candidate == dtype.name:
             return int(element_type)
     raise status(StatusCode.UNIMPLEMENTED, f"unsupported numpy dtype {dtype}")
 
 
-# Preferred element type per dtype: signless integers as IREE's tools produce them.
+# Preferred element type per dtype (ml_dtypes ones by name): signless integers as IREE's
+# tools produce them.
 _DTYPE_ORDER = [
     (ElementType.BOOL_8, np.dtype(np.bool_)),
     (ElementType.INT_8, np.dtype(np.int8)),
@@ -457,14 +473,14 @@ _DTYPE_ORDER = [
     (ElementType.FLOAT_16, np.dtype(np.float16)),
     (ElementType.FLOAT_32, np.dtype(np.float32)),
     (ElementType.FLOAT_64, np.dtype(np.float64)),
-    (ElementType.BFLOAT_16, np.dtype(ml_dtypes.bfloat16)),
+    (ElementType.BFLOAT_16, "bfloat16"),
     (ElementType.COMPLEX_FLOAT_64, np.dtype(np.complex64)),
     (ElementType.COMPLEX_FLOAT_128, np.dtype(np.complex128)),
-    (ElementType.FLOAT_8_E5M2, np.dtype(ml_dtypes.float8_e5m2)),
-    (ElementType.FLOAT_8_E4M3_FN, np.dtype(ml_dtypes.float8_e4m3fn)),
-    (ElementType.FLOAT_8_E5M2_FNUZ, np.dtype(ml_dtypes.float8_e5m2fnuz)),
-    (ElementType.FLOAT_8_E4M3_FNUZ, np.dtype(ml_dtypes.float8_e4m3fnuz)),
-    (ElementType.FLOAT_8_E8M0_FNU, np.dtype(ml_dtypes.float8_e8m0fnu)),
-    (ElementType.INT_4, np.dtype(ml_dtypes.int4)),
-    (ElementType.UINT_4, np.dtype(ml_dtypes.uint4)),
+    (ElementType.FLOAT_8_E5M2, "float8_e5m2"),
+    (ElementType.FLOAT_8_E4M3_FN, "float8_e4m3fn"),
+    (ElementType.FLOAT_8_E5M2_FNUZ, "float8_e5m2fnuz"),
+    (ElementType.FLOAT_8_E4M3_FNUZ, "float8_e4m3fnuz"),
+    (ElementType.FLOAT_8_E8M0_FNU, "float8_e8m0fnu"),
+    (ElementType.INT_4, "int4"),
+    (ElementType.UINT_4, "uint4"),
 ]

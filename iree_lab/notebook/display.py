@@ -22,6 +22,10 @@ RICH_TYPES = [
     ("iree_lab.format.executables.model", "Executable"),
     ("iree_lab.hal.recorder", "Recorder"),
     ("iree_lab.vm.scheduler", "Timeline"),
+    ("iree_lab.format.parameters.archive", "ParameterFile"),
+    ("iree_lab.hal.parameters", "ModuleParameters"),
+    ("iree_lab.hal.check", "CheckReport"),
+    ("iree_lab.hal.check", "CheckFailure"),
 ]
 # Types shown as a widget where widgets render (the HTML above stays as the fallback).
 WIDGET_TYPES = [

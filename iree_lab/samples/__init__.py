@@ -22,4 +22,5 @@ def path(name: str) -> Path:
 
 def source(name: str) -> Path:
     """Path of the MLIR source the sample NAME was compiled from."""
-    return _HERE / f"{name}.mlir"
+    stem = name.removesuffix("_llvm_cpu")  # mlp_llvm_cpu: mlp.mlir for llvm-cpu
+    return _HERE / f"{stem}.mlir"

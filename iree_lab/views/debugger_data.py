@@ -87,11 +87,32 @@ def frame_rows(frames) -> list[dict]:
             "function": f.function,
             "pc": f.pc if f.pc is not None else -1,
             "name": f.name,
-            "label": str(f),
+            "label": frame_label(f),
+            "shown": _tools_name(f)[0], "ordinal": _tools_name(f)[1],
             "nested": f.invocation > 0,
             "workgroup": list(f.workgroup) if f.workgroup is not None else None,
         })
     return rows
+
+
+def _tools_name(frame) -> tuple[str, int | None]:
+    """``module.function+PC`` with the function named as IREE's tools name it, and its
+    ordinal (None for frames that are not bytecode)."""
+    code = getattr(frame.frame, "code", None) if frame.kind == "bytecode" else None
+    functions = getattr(getattr(getattr(code, "module", None), "source", None), "functions", None)
+    ordinal = getattr(code, "ordinal", None)
+    if functions is None or ordinal is None or not 0 <= ordinal < len(functions):
+        return frame.name, None
+    shown = f"{frame.module}.{functions[ordinal].iree_name}"
+    return (shown if frame.pc is None else f"{shown}+{frame.pc:08X}"), ordinal
+
+
+def frame_label(frame) -> str:
+    """A stack frame as the panel shows it: the debugger's text with the function named the
+    way every view names it (the name IREE's tools print, ordinal alongside)."""
+    shown, ordinal = _tools_name(frame)
+    text = str(frame).replace(frame.name, shown, 1)
+    return text if ordinal is None else f"{text} (ordinal {ordinal})"
 
 
 def function_spec(frame) -> str:
@@ -122,6 +143,33 @@ def breakpoint_rows(breakpoints) -> list[dict]:
              "hits": b.hits, "function": b.function, "pc": b.pc} for b in breakpoints]
 
 
+# Machine-code lines a native dispatch sends to the panel (the rest are counted).
+MAX_LISTING_LINES = 2000
+BINDING_HEAD_BYTES = 64
+
+
+def native_dispatch_data(stop) -> dict | None:
+    """A stop at a dispatch of native code: export, grid, constants, bindings, listing."""
+    native = getattr(stop, "dispatch", None) if stop is not None else None
+    if native is None:
+        return None
+    kind, lines = native.listing()
+    return {
+        "export": native.export_name,
+        "format": native.executable_format,
+        "phase": "before" if stop.phase == "dispatch" else "after",
+        "workgroup_count": list(native.workgroup_count),
+        "workgroup_size": list(native.workgroup_size),
+        "constants": [f"0x{c:08X}" for c in native.constants],
+        "bindings": [{"binding": i, "bytes": len(b),
+                      "head": b[:BINDING_HEAD_BYTES].hex(" ")} for i, b in
+                     enumerate(native.bindings)],
+        "listing_kind": kind,
+        "listing": lines[:MAX_LISTING_LINES],
+        "more_listing": max(0, len(lines) - MAX_LISTING_LINES),
+    }
+
+
 def panel_state(stop, level: int = -1, breakpoints=()) -> dict:
     """Everything the panel draws after a stop, for the frame at ``level`` (-1: innermost).
 
@@ -148,6 +196,7 @@ def panel_state(stop, level: int = -1, breakpoints=()) -> dict:
         "changes": [],
         "more_changes": 0,
         "breakpoints": breakpoint_rows(breakpoints),
+        "native": native_dispatch_data(stop),
     }
     if not frames:
         return state

@@ -117,6 +117,20 @@ def queue_text(queue_affinity: int) -> str:
     return f"queue {bits[0]}" if len(bits) == 1 else "queues " + ",".join(map(str, bits))
 
 
+def parameter_text(op) -> str | None:
+    """Which parameter(s) an io_parameters queue operation moves, from its details."""
+    details = op.details
+    scope = details.get("scope")
+    prefix = f"{scope}::" if scope else ""
+    if "parameter" in details:
+        return f"parameter {prefix}{details['parameter']}"
+    if details.get("parameters"):
+        keys = details["parameters"]
+        more = f" +{len(keys) - 3}" if len(keys) > 3 else ""
+        return "parameters " + ", ".join(prefix + k for k in keys[:3]) + more
+    return None
+
+
 def queue_label(device: int, queue_affinity: int) -> str:
     """``device 0 · queue any``: a timeline lane."""
     return f"device {device} · {queue_text(queue_affinity)}"
@@ -821,6 +835,8 @@ def queue_operations_html(recorder: rec.Recorder) -> str:
                 target.append(format_memory_type(memory))
         elif "length" in op.details:
             target.append(f"{op.details['length']} B")
+        if parameter_text(op):
+            target.append(parameter_text(op))
         times = " / ".join("—" if t is None else str(t)
                            for t in (op.submitted_at, op.started_at, op.completed_at))
         status = op.status + (f": {op.message}" if op.message else "")
@@ -890,6 +906,8 @@ def dependency_dot(recorder: rec.Recorder, *, name: str = "hal_submissions") -> 
                                                       if op.dispatches else ""))
         if op.buffer is not None:
             label.append(f"buffer {buffer_name(op.device, op.buffer)}")
+        if parameter_text(op):
+            label.append(parameter_text(op))
         label.append(op.status)
         failed = op.status not in ("OK", "pending")
         lines.append(

@@ -71,6 +71,13 @@ def module_html(module: Module) -> str:
         if discovery is not None and len(discovery):
             parts.append(section("Executables", executables_table(discovery), open_=True,
                                  count=len(discovery)))
+        if any(d.name == "io_parameters" for d in m.dependencies):
+            from iree_lab.hal.parameters import parameter_bindings
+            from iree_lab.views.parameters import parameter_bindings_table
+
+            bindings = parameter_bindings(m)
+            parts.append(section("Parameters", parameter_bindings_table(bindings),
+                                 count=len(bindings)))
     except FormatError as e:
         parts = [Raw(f'<div class="il-note">malformed module: {esc(e)}</div>')]
     return document(*parts, title=f"IREE VM module @{_safe_name(m)}")
@@ -190,8 +197,28 @@ def render_html(obj) -> str | None:
         from iree_lab.views.hal_data import recorder_html
 
         return recorder_html(obj)
+    if type(obj).__module__ == "iree_lab.hal.check":
+        from iree_lab.views import check
+
+        if type(obj).__name__ == "CheckReport":
+            return check.report_html(obj)
+        if type(obj).__name__ == "CheckFailure":
+            return check.check_failure_html(obj)
     if isinstance(obj, Timeline):
         from iree_lab.views.timeline_data import timeline_html
 
         return timeline_html(obj)
+    return _parameters_html(obj)
+
+
+def _parameters_html(obj) -> str | None:
+    from iree_lab.format.parameters import ParameterFile
+    from iree_lab.hal.parameters import ModuleParameters
+    from iree_lab.views.parameters import module_parameters_html, parameter_file_html
+
+    if isinstance(obj, ParameterFile):
+        return parameter_file_html(obj)
+    if isinstance(obj, ModuleParameters):
+        # Anchors unique per object: several views can share one notebook page.
+        return module_parameters_html(obj.bindings, obj.files, anchor=f"ilparams{id(obj):x}")
     return None
