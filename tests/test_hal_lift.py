@@ -77,6 +77,8 @@ def _inputs(function: str) -> list[np.ndarray]:
         return [x, RNG.standard_normal((1, 1, 8, 16)).astype(np.float32),
                 RNG.standard_normal(16).astype(np.float32),
                 RNG.standard_normal(16).astype(np.float32)]
+    if function == "const_bias":
+        return [_special_f32((8, 16))]
     if function == "reverse_transpose":
         return [RNG.standard_normal((37, 20)).astype(np.float32)]
     if function == "block":
@@ -88,7 +90,7 @@ def _inputs(function: str) -> list[np.ndarray]:
 
 CASES = [("hal_lift", f) for f in ("f32_arith", "f32_unary", "i32_wrap", "i8_add", "reductions",
                                    "matmul", "conv", "reverse_transpose", "softmax",
-                                   "resnet_pieces")]
+                                   "resnet_pieces", "const_bias")]
 CASES.append(("hal_model_transformer", "block"))
 
 

@@ -80,7 +80,7 @@ def _supported(sym: str) -> bool:
     straight-line scalar ops without f64 or refs (templates or numpy forms)."""
     if sym in _LOADS or sym in _STORES or sym in _AFFINE:
         return True
-    if sym in ("BufferAlloc", "ListGetRef", "DiscardRefs"):
+    if sym in ("BufferAlloc", "ListGetRef", "DiscardRefs", "ConstRefRodata"):
         return True
     if "F64" in sym or "Ref" in sym or sym.startswith(("Buffer", "List", "Global", "Call",
                                                        "Switch")):
@@ -394,13 +394,17 @@ class LiftedFunction:
         self.kinds = [_field_kinds(inst) for inst in self.insts]
         self.consts = ConstantPool("K")
         self.ctx = EmitContext(self.consts, types=module.types, rodata=[])
+        # What templates read from the module state: its rodata segments (read-only
+        # buffers shared by every state, constant data of the dispatch).
+        self.state = _ModuleFacts(module.rodata)
         self._scalar: dict[int, object] = {}
 
     def scalar(self, k: int):
         """The op at index ``k`` as a Python function of its read registers (VM templates)."""
         fn = self._scalar.get(k)
         if fn is None:
-            fn = self._scalar[k] = _compile_scalar(self.insts[k], self.ctx, self.consts)
+            fn = self._scalar[k] = _compile_scalar(self.insts[k], self.ctx, self.consts,
+                                                   self.state)
         return fn
 
 
@@ -419,7 +423,14 @@ class _Names(Naming):
 _CODE_CACHE: dict[str, object] = {}
 
 
-def _compile_scalar(inst, ctx, consts):
+class _ModuleFacts:
+    __slots__ = ("rodata",)
+
+    def __init__(self, rodata):
+        self.rodata = rodata
+
+
+def _compile_scalar(inst, ctx, consts, state):
     """``f(*reads) -> write`` from the VM's template for ``inst`` (validated numbers only)."""
     reads, writes = _effects(inst)
     params, keys = [], []
@@ -441,6 +452,7 @@ def _compile_scalar(inst, ctx, consts):
         code = _CODE_CACHE[text] = compile(text, f"<iree_lab lifted {inst.op.name}>", "exec")
     namespace = dict(RUNTIME)
     namespace.update(consts.namespace())
+    namespace[ctx.state] = state
     exec(code, namespace)
     fn = namespace["_op"]
     fn.keys = keys

@@ -179,3 +179,19 @@ func.func @resnet_pieces(%x: tensor<1x16x16x8xf32>, %w: tensor<1x1x8x16xf32>,
   } -> tensor<1x16xf32>
   return %pool, %sum : tensor<1x8x8x8xf32>, tensor<1x16xf32>
 }
+
+// A constant (non-splat) bias folded into the dispatch: vm.const.ref.rodata, loaded as data.
+func.func @const_bias(%x: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  %b = arith.constant dense<[0.5, -1.25, 3.0, 0.0, -0.0, 1.0e-39, 7.5, -2.0,
+                             0.125, 9.0, -3.5, 4.25, 1.0e10, -6.0, 0.75, 2.5]> : tensor<16xf32>
+  %e = tensor.empty() : tensor<8x16xf32>
+  %r = linalg.generic {indexing_maps = [#id2, affine_map<(i, j) -> (j)>, #id2],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x, %b : tensor<8x16xf32>, tensor<16xf32>) outs(%e : tensor<8x16xf32>) {
+  ^bb0(%v: f32, %c: f32, %o: f32):
+    %s = arith.addf %v, %c : f32
+    %m = arith.mulf %s, %c : f32
+    linalg.yield %m : f32
+  } -> tensor<8x16xf32>
+  return %r : tensor<8x16xf32>
+}
