@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from iree_lab.hal.buffer import Allocator, Buffer
+from iree_lab.hal.buffer import HEAP_BUFFER_ALIGNMENT, Allocator, Buffer
 from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.command_buffer import BufferBinding, BufferRef, CommandBuffer
 from iree_lab.hal.device import Device, File
@@ -44,6 +44,7 @@ from iree_lab.hal.types import (
     status,
 )
 from iree_lab.vm.buffer import Buffer as VMBuffer
+from iree_lab.vm.buffer import BufferAccess
 from iree_lab.vm.native import NativeModule, export
 from iree_lab.vm.ref import RefObject
 from iree_lab.vm.scheduler import WaitFrame, WaitSource
@@ -86,6 +87,21 @@ def _string(value) -> str:
     """``iree_vm_buffer_as_string`` of a ``!vm.buffer`` argument."""
     buffer = _deref(value, VMBuffer)
     return bytes(buffer.data).decode("utf-8", "replace")
+
+
+def _host_alignment(source: VMBuffer, offset: int) -> int:
+    """The alignment of IREE's pointer to byte ``offset`` of ``source``.
+
+    Module rodata sits at its file offset in a page-aligned load of the module;
+    ``vm.buffer.alloc``/``clone`` data at least at its requested alignment. Below
+    64 bytes IREE's outcome depends on where its malloc put the data, so iree_lab
+    takes that of its own storage.
+    """
+    base = source.alignment
+    if not base or (base < HEAP_BUFFER_ALIGNMENT and not source.access & BufferAccess.ORIGIN_MODULE):
+        address = np.frombuffer(source.data, dtype=np.uint8).ctypes.data if source.length else 0
+        base = address & -address if address else 1 << 12
+    return min(base, offset & -offset) if offset else base
 
 
 def _summary(value):
@@ -237,9 +253,15 @@ class HALModule(NativeModule):
         elif not usage & BufferUsage.SHARING_IMMUTABLE:
             access |= int(MemoryAccess.WRITE)
         span = source.data[offset : offset + length]
-        return allocator.import_host(memory_types & 0xFFFFFFFF, usage, span, access=access,
-                                     queue_affinity=device_size(queue_affinity),
-                                     host_source=source)
+        try:
+            return allocator.import_host(memory_types & 0xFFFFFFFF, usage, span, access=access,
+                                         queue_affinity=device_size(queue_affinity),
+                                         host_source=source,
+                                         host_alignment=_host_alignment(source, offset))
+        except VMStatus:
+            if is_try:  # a try import that fails yields null (the caller allocates and copies)
+                return None
+            raise
 
     # -- Buffers ---------------------------------------------------------------------------
 

@@ -118,6 +118,8 @@ PROGRAMS: dict[str, Program] = {
         # with external rodata (no ZIP).
         _program("metadata_vm", "metadata_vm.mlir",
                  ["--compile-from=vm", "--iree-vm-target-extension-f64"], runnable=False),
+        # hal.allocator.import probes at the VM level (tests/test_hal_import.py).
+        _program("vm_allocator_import", "vm/allocator_import.mlir", ["--compile-from=vm"]),
         _program("scalar_vmvx_stripped", "scalar.mlir",
                  _LOCAL_VMVX + ["--iree-vm-bytecode-module-strip-source-map"]),
         _program("rodata_vmvx_bare", "rodata.mlir",
