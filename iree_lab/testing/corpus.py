@@ -66,6 +66,9 @@ _EXECUTABLE_TARGETS = [
                    "--iree-rocm-container-type=hsaco"], False),
     ("amdgpu", ["--iree-hal-target-device=amdgpu", "--iree-rocm-target=gfx942"], False),
     ("metal", ["--iree-hal-target-device=metal"], False),
+    # The inline HAL: hal_loader.executable.load/dispatch instead of hal.*.
+    ("vmvx_inline", _LOCAL_VMVX + ["--iree-execution-model=inline-dynamic"], True),
+    ("llvm_cpu_inline", _LOCAL_LLVM_CPU + ["--iree-execution-model=inline-dynamic"], True),
 ]
 
 # VM assembly programs under tests/programs/vm (owned by the VM tests).
