@@ -16,7 +16,6 @@ by semaphores. A parked operation that fails fails its signal semaphores
 from __future__ import annotations
 
 import fnmatch
-import itertools
 
 from iree_lab.hal import recorder as rec
 from iree_lab.hal.buffer import PLACEMENT_FLAG_ASYNCHRONOUS, Allocator, Buffer
@@ -92,7 +91,8 @@ class Device(RefObject):
         self.identifier = identifier
         # Whether native CPU executables may load (iree-lab run --no_native refuses them).
         self.native = native
-        self.recorder: rec.Recorder | None = recorder
+        self._counters: dict[str, int] = {}
+        self._recorder: rec.Recorder | None = None
         # Keyword arguments for the VM contexts that run dispatch functions
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
         # cautious caller reaches into executables.
@@ -108,12 +108,12 @@ class Device(RefObject):
 
             self.loaders.append(VMVXLoader())
             self.loaders += native_loaders(native=native)
-        self._counters: dict[str, itertools.count] = {}
         self._clock = 0
         self._pending: list[QueueOperation] = []
         self._draining = False
         self._redrain = False
-        self.id = self._next_id("device")
+        self.id = 0
+        self.recorder = recorder
         # Bumped on every semaphore signal/failure: waiters use it to tell whether
         # anything happened since they last looked.
         self.progress_count = 0
@@ -132,11 +132,28 @@ class Device(RefObject):
 
     # -- Ids and clocks -------------------------------------------------------------------
 
+    @property
+    def recorder(self) -> rec.Recorder | None:
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, recorder: rec.Recorder | None) -> None:
+        """Attaching a recorder gives the device its id among the recorder's devices;
+        from then on its objects draw ids from the recorder's counters, so records of
+        devices sharing a recorder never collide."""
+        if recorder is self._recorder:
+            return
+        self._recorder = recorder
+        if recorder is not None:
+            self.id = recorder.next_id("device")
+            recorder.adopt_counters(self._counters)
+
     def _next_id(self, kind: str) -> int:
-        counter = self._counters.get(kind)
-        if counter is None:
-            counter = self._counters[kind] = itertools.count()
-        return next(counter)
+        if self._recorder is not None:
+            return self._recorder.next_id(kind)
+        n = self._counters.get(kind, 0)
+        self._counters[kind] = n + 1
+        return n
 
     def _tick(self) -> int:
         if self.recorder is not None:

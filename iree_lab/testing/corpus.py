@@ -121,6 +121,10 @@ PROGRAMS: dict[str, Program] = {
         # with external rodata (no ZIP).
         _program("metadata_vm", "metadata_vm.mlir",
                  ["--compile-from=vm", "--iree-vm-target-extension-f64"], runnable=False),
+        # Two local devices sharing one recorder (tests/test_hal_recorder.py).
+        _program("two_devices", "two_devices.mlir",
+                 ["--iree-hal-target-device=dev_a=local[0]", "--iree-hal-target-device=dev_b=local[1]",
+                  "--iree-hal-local-target-device-backends=vmvx"]),
         # hal.allocator.import probes at the VM level (tests/test_hal_import.py).
         _program("vm_allocator_import", "vm/allocator_import.mlir", ["--compile-from=vm"]),
         _program("scalar_vmvx_stripped", "scalar.mlir",
