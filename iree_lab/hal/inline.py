@@ -9,8 +9,11 @@ synchronously with no command buffers or queues
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
+from iree_lab.hal import recorder as rec
 from iree_lab.hal.buffer import Buffer
 from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.device import Device
@@ -33,10 +36,39 @@ from iree_lab.vm.status import StatusCode, VMStatus
 _INLINE_USAGE = int(BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING)
 
 
+# Per device, the host address ranges of the allocations hal_inline handed out as
+# storage, newest last: (start, end, allocated buffer id). hal_loader dispatches
+# bind !vm.buffer storage, which the recorder names by the buffer it belongs to.
+_STORAGE_RANGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _address(array: np.ndarray) -> int:
+    return array.ctypes.data if array.size else 0
+
+
 def _storage(buffer: Buffer) -> VMBuffer:
     """``iree_hal_inline_storage_buffer_create``: a mutable vm.buffer over the buffer."""
     view = buffer.map_range(MappingMode.SCOPED, MemoryAccess.ANY, 0, WHOLE_BUFFER)
+    device = buffer.device
+    if device is not None and device.recorder is not None:
+        allocated = buffer.allocated_buffer
+        start = _address(allocated.storage)
+        ranges = _STORAGE_RANGES.setdefault(device, [])
+        entry = (start, start + allocated.storage.size, allocated.id)
+        if entry not in ranges[-8:]:
+            ranges.append(entry)
     return VMBuffer(view, BufferAccess.ORIGIN_HOST | BufferAccess.MUTABLE)
+
+
+def _resolve_binding(device: Device, view: np.ndarray) -> rec.ResolvedBinding:
+    """The allocation a bound ``!vm.buffer`` range lies in (the newest one holding its
+    address), offset absolute within it; buffer -1 for memory of no HAL buffer
+    (a module's rodata bound directly)."""
+    address = _address(view)
+    for start, end, buffer_id in reversed(_STORAGE_RANGES.get(device, ())):
+        if start <= address and address + view.size <= end:
+            return rec.ResolvedBinding(buffer_id, address - start, int(view.size))
+    return rec.ResolvedBinding(-1, 0, int(view.size))
 
 
 class HALInlineModule(NativeModule):
@@ -186,10 +218,38 @@ class HALLoaderModule(NativeModule):
             local_memory_size=0,
             flush_denormals=False,  # the loader module leaves the FPU state alone
         )
-        observers = self.device.dispatch_observers
+        device = self.device
+        recorder = device.recorder
+        record = before = None
+        if recorder is not None:
+            # No queue operation or command buffer: the inline HAL runs it right here.
+            record = rec.DispatchExecution(
+                queue_operation=None, command_buffer=None, command_index=0,
+                executable=exe.id, function=function, export_name=exe.exports[function].name,
+                workgroup_count=tuple(state.workgroup_count),
+                constants=tuple(int(c) for c in state.constants),
+                bindings=tuple(_resolve_binding(device, v) for v in views),
+                started_at=recorder.tick(), start_wall_ns=recorder.wall_ns())
+            recorder.record_dispatch(record)
+            before = recorder.capture_before(views)
+        observers = device.dispatch_observers
         for observer in observers:
             observer("before", exe, function, state)
-        exe.dispatch(function, state)
+        try:
+            exe.dispatch(function, state)
+        except VMStatus as e:
+            if record is not None:
+                record.status = e.code.name
+            raise
+        else:
+            if record is not None:
+                record.status = "OK"
+        finally:
+            if record is not None:
+                record.completed_at = recorder.tick()
+                record.end_wall_ns = recorder.wall_ns()
+                if before is not None:
+                    recorder.capture_after(record, before, views)
         for observer in observers:
             observer("after", exe, function, state)
 
