@@ -18,13 +18,14 @@ from iree_lab.hal.buffer import Buffer
 from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.device import Device
 from iree_lab.hal.executable import DispatchState, Executable
-from iree_lab.hal.module import _deref, _executable_constants, _string, assert_buffer_view
+from iree_lab.hal.module import assert_buffer_view, buffer_string, executable_constants
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
     BufferUsage,
     MappingMode,
     MemoryAccess,
     MemoryType,
+    check_deref,
     device_size,
     status,
 )
@@ -92,7 +93,7 @@ class HALInlineModule(NativeModule):
 
     @export("0irII_rr", name="buffer.allocate.initialized")
     def buffer_allocate_initialized(self, minimum_alignment, source, offset, length):
-        source = _deref(source, VMBuffer)
+        source = check_deref(source, VMBuffer)
         data = source.map_ro(offset, length, 1)
         buffer, storage = self._allocate(device_size(length))
         buffer.storage[: len(data)] = np.frombuffer(data, dtype=np.uint8)
@@ -104,7 +105,7 @@ class HALInlineModule(NativeModule):
 
     @export("0rII_r", name="buffer.subspan")
     def buffer_subspan(self, source, offset, length):
-        buffer = _deref(source, Buffer)
+        buffer = check_deref(source, Buffer)
         try:
             return buffer.subspan(device_size(offset), device_size(length))
         except VMStatus as e:
@@ -114,16 +115,16 @@ class HALInlineModule(NativeModule):
 
     @export("0r_I", name="buffer.length")
     def buffer_length(self, buffer):
-        return _deref(buffer, Buffer).byte_length
+        return check_deref(buffer, Buffer).byte_length
 
     @export("0r_r", name="buffer.storage")
     def buffer_storage(self, buffer):
-        return _storage(_deref(buffer, Buffer))
+        return _storage(check_deref(buffer, Buffer))
 
     @export("0rIIiiCID_r", name="buffer_view.create")
     def buffer_view_create(self, buffer, source_offset, source_length, element_type,
                            encoding_type, shape):
-        buffer = _deref(buffer, Buffer)
+        buffer = check_deref(buffer, Buffer)
         offset, length = device_size(source_offset), device_size(source_length)
         if offset != 0 or length != buffer.byte_length:
             buffer = buffer.subspan(offset, length)
@@ -136,23 +137,23 @@ class HALInlineModule(NativeModule):
 
     @export("0r_r", name="buffer_view.buffer")
     def buffer_view_buffer(self, buffer_view):
-        return _deref(buffer_view, BufferView).buffer
+        return check_deref(buffer_view, BufferView).buffer
 
     @export("0r_i", name="buffer_view.element_type")
     def buffer_view_element_type(self, buffer_view):
-        return _deref(buffer_view, BufferView).element_type
+        return check_deref(buffer_view, BufferView).element_type
 
     @export("0r_i", name="buffer_view.encoding_type")
     def buffer_view_encoding_type(self, buffer_view):
-        return _deref(buffer_view, BufferView).encoding_type
+        return check_deref(buffer_view, BufferView).encoding_type
 
     @export("0r_i", name="buffer_view.rank")
     def buffer_view_rank(self, buffer_view):
-        return _deref(buffer_view, BufferView).rank
+        return check_deref(buffer_view, BufferView).rank
 
     @export("0ri_I", name="buffer_view.dim")
     def buffer_view_dim(self, buffer_view, index):
-        return _deref(buffer_view, BufferView).dim(index & 0xFFFFFFFF)
+        return check_deref(buffer_view, BufferView).dim(index & 0xFFFFFFFF)
 
     @export("0rCrD_v", name="buffer_view.trace")
     def buffer_view_trace(self, key, buffer_views):
@@ -160,8 +161,8 @@ class HALInlineModule(NativeModule):
 
     @export("0rr_iI", name="device.query.i64")
     def device_query_i64(self, category, key):
-        _string(category)
-        _string(key)
+        buffer_string(category)
+        buffer_string(key)
         # Only hal.cpu keys are answered by IREE's inline module; the Python
         # device has no CPU features to report.
         return 0, 0
@@ -179,24 +180,24 @@ class HALLoaderModule(NativeModule):
 
     @export("0r_i", name="executable.query_support")
     def executable_query_support(self, executable_format):
-        fmt = _string(executable_format)
+        fmt = buffer_string(executable_format)
         return 1 if any(loader.query_support(fmt) for loader in self.device.loaders) else 0
 
     @export("0rrr_r", name="executable.load")
     def executable_load(self, executable_format, executable_data, constants):
-        fmt = _string(executable_format)
-        data = _deref(executable_data, VMBuffer)
-        values = _executable_constants(constants)
+        fmt = buffer_string(executable_format)
+        data = check_deref(executable_data, VMBuffer)
+        values = executable_constants(constants)
         return self.device.create_executable(fmt, data.data, values)
 
     @export("0rr_I", name="executable.lookup.function")
     def executable_lookup_function(self, executable, function_name):
-        return _deref(executable, Executable).lookup_function(_string(function_name))
+        return check_deref(executable, Executable).lookup_function(buffer_string(function_name))
 
     @export("0rIiiiCiDCrIID_v", name="executable.dispatch")
     def executable_dispatch(self, executable, function_id, workgroup_x, workgroup_y,
                             workgroup_z, constants, bindings):
-        exe = _deref(executable, Executable)
+        exe = check_deref(executable, Executable)
         function = device_size(function_id)
         if not function < len(exe.exports):
             raise status(StatusCode.OUT_OF_RANGE,
@@ -205,7 +206,7 @@ class HALLoaderModule(NativeModule):
             raise status(StatusCode.RESOURCE_EXHAUSTED, "too many bindings")
         views = []
         for buffer, offset, length in bindings:
-            buffer = _deref(buffer, VMBuffer)
+            buffer = check_deref(buffer, VMBuffer)
             span = buffer.map_ro(offset, length, 1)
             views.append(np.frombuffer(buffer.data, dtype=np.uint8)[
                 offset : offset + len(span)] if len(span) else np.zeros(0, np.uint8))
