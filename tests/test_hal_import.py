@@ -97,3 +97,14 @@ def test_trace_at_the_import_follows_alignment(path):
         assert "vm.cmp.nz.ref" in lines[at + 1]
         assert lines[at + 1].endswith("(null)") is not imported, lines[at + 1]
         assert result == int(imported)
+
+
+@pytest.mark.parametrize("mode", ["preload", "mmap"])
+def test_iree_run_module_agrees(path, ours, iree_tool, mode):
+    """iree-run-module loads the module file page-aligned in both --module_mode's."""
+    usage = IMMUTABLE | int(BufferUsage.DEFAULT)
+    for offset in (0, 16, 64, 72):
+        out = iree_tool("iree-run-module", "--device=local-sync", f"--module_mode={mode}",
+                        f"--module={path}", "--function=rodata", f"--input={offset}",
+                        "--input=48", f"--input={usage}", "--input=1").stdout.decode()
+        assert out.splitlines()[-1] == f"result[0]: i32={ours('rodata', offset, 48, usage, 1)}"
