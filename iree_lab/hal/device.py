@@ -134,13 +134,13 @@ class Device(RefObject):
 
     @property
     def recorder(self) -> rec.Recorder | None:
+        """The attached Recorder. Attaching one gives the device its id among the
+        recorder's devices; from then on its objects draw ids from the recorder's
+        counters, so records of devices sharing a recorder never collide."""
         return self._recorder
 
     @recorder.setter
     def recorder(self, recorder: rec.Recorder | None) -> None:
-        """Attaching a recorder gives the device its id among the recorder's devices;
-        from then on its objects draw ids from the recorder's counters, so records of
-        devices sharing a recorder never collide."""
         if recorder is self._recorder:
             return
         self._recorder = recorder
@@ -148,7 +148,8 @@ class Device(RefObject):
             self.id = recorder.next_id("device")
             recorder.adopt_counters(self._counters)
 
-    def _next_id(self, kind: str) -> int:
+    def next_id(self, kind: str) -> int:
+        """A new id for an object of ``kind`` (``buffer``, ``fence``, ...) of this device."""
         if self._recorder is not None:
             return self._recorder.next_id(kind)
         n = self._counters.get(kind, 0)
@@ -163,7 +164,7 @@ class Device(RefObject):
 
     def _register_buffer(self, buffer: Buffer, parent: Buffer | None = None,
                          queue_operation: int | None = None) -> None:
-        buffer.id = self._next_id("buffer")
+        buffer.id = self.next_id("buffer")
         if self.recorder is not None:
             allocated = buffer.allocated_buffer
             self.recorder.record_buffer(rec.BufferRecord(
@@ -197,18 +198,18 @@ class Device(RefObject):
     # -- Object creation ------------------------------------------------------------------
 
     def create_semaphore(self, initial_value: int = 0) -> Semaphore:
-        semaphore = Semaphore(self, initial_value, self._next_id("semaphore"))
+        semaphore = Semaphore(self, initial_value, self.next_id("semaphore"))
         if self.recorder is not None:
             self.recorder.record_semaphore_event(semaphore.id, "create", initial_value, "host")
         return semaphore
 
     def create_fence(self, timepoints=()) -> Fence:
-        return Fence(self, timepoints, fence_id=self._next_id("fence"))
+        return Fence(self, timepoints, fence_id=self.next_id("fence"))
 
     def create_command_buffer(self, mode: int, categories: int,
                               queue_affinity: int = QUEUE_AFFINITY_ANY,
                               binding_capacity: int = 0) -> CommandBuffer:
-        cb_id = self._next_id("command_buffer")
+        cb_id = self.next_id("command_buffer")
         record = None
         if self.recorder is not None:
             record = rec.CommandBufferRecord(
@@ -228,7 +229,7 @@ class Device(RefObject):
         for loader in self.loaders:
             if loader.query_support(executable_format):
                 executable = loader.try_load(self, executable_format, data, constants)
-                executable.id = self._next_id("executable")
+                executable.id = self.next_id("executable")
                 executable.device = self
                 if self.recorder is not None:
                     self.recorder.record_executable(rec.ExecutableRecord(
@@ -251,7 +252,7 @@ class Device(RefObject):
                 StatusCode.PERMISSION_DENIED,
                 "only read-only memory can be accessed via a file handle (today)",
             )
-        return File(data, access, host_source, self._next_id("file"))
+        return File(data, access, host_source, self.next_id("file"))
 
     # -- Queue ----------------------------------------------------------------------------
 
@@ -259,7 +260,7 @@ class Device(RefObject):
                 **record_fields) -> QueueOperation:
         wait = semaphore_list(wait_fence)
         signal = semaphore_list(signal_fence)
-        op_id = self._next_id("queue_operation")
+        op_id = self.next_id("queue_operation")
         record = None
         if self.recorder is not None:
             record = rec.QueueOperationRecord(

@@ -690,7 +690,7 @@ class HALModule(NativeModule):
     def fence_join(self, flags, fences):
         fences = [check_deref(f, Fence, nullable=True) for f in fences]
         device = next((f.device for f in fences if f is not None), None)
-        fence_id = device._next_id("fence") if device is not None else -1
+        fence_id = device.next_id("fence") if device is not None else -1
         return join_fences(fences, device, fence_id)
 
     @hal_export("0r_i", "fence.query")
