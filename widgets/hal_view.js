@@ -53,14 +53,14 @@ function render({ model, el }) {
         h('span', { class: 'il-mono il-hal-signal', title: 'signals' }, 'signal ' + timepoints(s.signal, '='))));
       for (const ref of s.dispatches) {
         const x = dispatches.get(ref);
-        if (!x) continue;
-        list.append(row(x.id, 'il-hal-dispatch',
-          h('span', { class: 'il-hal-kind' }, `dispatch ${x.index}`),
-          h('span', { class: 'il-mono il-hal-export' }, x.export),
-          h('span', { class: 'il-mono il-dim' }, x.workgroups),
-          h('span', { class: 'il-mono il-dim il-hal-bindings' }, x.bindings.join(' ')),
-          x.captured ? h('span', { class: 'il-hal-captured', title: 'buffer contents captured' }, '\u25d1') : null));
+        if (x) list.append(dispatchRow(x));
       }
+    }
+    // Inline HAL (hal_loader) dispatches run outside any queue operation.
+    const inline = (d.dispatches || []).filter((x) => x.op === null);
+    if (inline.length) {
+      list.append(h('div', { class: 'il-hal-group' }, `Inline dispatches (${inline.length})`));
+      for (const x of inline) list.append(dispatchRow(x));
     }
     list.append(h('div', { class: 'il-hal-group' }, `Command buffers (${(d.command_buffers || []).length})`));
     for (const cb of d.command_buffers || []) {
@@ -75,6 +75,15 @@ function render({ model, el }) {
       }
     }
     markSelected();
+  }
+
+  function dispatchRow(x) {
+    return row(x.id, 'il-hal-dispatch',
+      h('span', { class: 'il-hal-kind' }, `dispatch ${x.index}`),
+      h('span', { class: 'il-mono il-hal-export' }, x.export),
+      h('span', { class: 'il-mono il-dim' }, x.workgroups),
+      h('span', { class: 'il-mono il-dim il-hal-bindings' }, x.bindings.join(' ')),
+      x.captured ? h('span', { class: 'il-hal-captured', title: 'buffer contents captured' }, '\u25d1') : null);
   }
 
   function markSelected() {
