@@ -20,6 +20,8 @@ import pytest
 
 from iree_lab.hal import floats
 from iree_lab.hal.check import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
     CheckModule,
     check_functions,
     format_report,
@@ -73,7 +75,7 @@ PASS_CHECKS = {
     "scalars": 5, "all_true_integers": 4, "eq_integers": 4, "eq_floats_bitwise": 1,
     "almost_eq_default_tolerance": 1, "almost_eq_explicit_tolerances": 2,
     "almost_eq_non_finite": 1, "almost_eq_f64": 2, "almost_eq_f16": 1, "almost_eq_bf16": 1,
-    "all_true_floats": 1, "almost_eq_f8": 2,
+    "all_true_floats": 1, "almost_eq_f8": 2, "sort_constant_in_place": 1,
 }
 
 
@@ -184,6 +186,7 @@ def test_failure_operands_and_differing_elements(fail_report):
     np.testing.assert_array_equal(eq.lhs.values, [[1, 2, 3], [4, 5, 6]])
     many = by["fail_many_elements"].failures[0]
     assert many.differing_count == 100 and len(many.differing) == 16
+    assert (many.atol, many.rtol) == (float(np.float32(DEFAULT_ATOL)), DEFAULT_RTOL)
     assert "100 differing elements, first 16:" in many.format()
     bf16 = by["fail_almost_eq_bf16"].failures[0]
     assert bf16.differing_elements() == [((1,), 16.0, 16.125)]
@@ -283,6 +286,23 @@ def test_unsupported_element_types_are_errors_not_failures():
     assert check.failures == []
 
 
+def test_dispatch_mapping_of_read_only_import_gets_a_private_copy():
+    from iree_lab.hal.device import Device
+    from iree_lab.hal.types import BufferUsage, MappingMode, MemoryAccess, MemoryType
+
+    rodata = memoryview(bytes(range(16))).toreadonly()
+    buffer = Device().allocator.import_host(MemoryType.HOST_LOCAL | MemoryType.DEVICE_VISIBLE,
+                                   BufferUsage.DEFAULT | BufferUsage.MAPPING
+                                   | BufferUsage.SHARING_IMMUTABLE,
+                                   rodata, access=MemoryAccess.READ)
+    sub = buffer.subspan(4, 4)
+    assert not buffer.map_range(MappingMode.SCOPED, MemoryAccess.READ, 0, 4).flags.writeable
+    view = sub.map_range(MappingMode.PERSISTENT, MemoryAccess.ANY, 0, 4)
+    view[:] = 99
+    assert buffer.contents().tolist()[:9] == [0, 1, 2, 3, 99, 99, 99, 99, 8]
+    assert bytes(rodata) == bytes(range(16))  # the module's rodata is untouched
+
+
 # -- iree-lab check ----------------------------------------------------------------------------
 
 
@@ -290,13 +310,13 @@ def test_cli_passing_module_prints_gtest_lines(pass_path):
     out = _run_tool("check", f"--module={pass_path}")
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert lines[:3] == ["[==========] Running 12 tests from 1 test suite.",
+    assert lines[:3] == ["[==========] Running 13 tests from 1 test suite.",
                          "[----------] Global test environment set-up.",
-                         "[----------] 12 tests from module"]
+                         "[----------] 13 tests from module"]
     assert [ln.split(" (")[0] for ln in lines if ln.startswith(("[ RUN", "[    "))] == [
         x for name in PASS_CHECKS for x in (f"[ RUN      ] module.{name}",
                                             f"[       OK ] module.{name}")]
-    assert lines[-1] == "[  PASSED  ] 12 tests."
+    assert lines[-1] == "[  PASSED  ] 13 tests."
 
 
 def test_cli_failing_module_exits_non_zero(fail_path):
@@ -320,6 +340,10 @@ def test_cli_failing_module_exits_non_zero(fail_path):
 def test_cli_errors(fail_path):
     missing = _run_tool("check", f"--module={fail_path}", "--function=nope")
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    device = _run_tool("check", f"--module={fail_path}", "--device=vulkan")
+    assert (device.returncode, device.stdout) == (1, "")
+    assert device.stderr.startswith("iree-lab check: NOT_FOUND; no driver registered for "
+                                    "device 'vulkan'")
     # Exports with arguments are refused, like iree-check-module does.
     args = _run_tool("check", f"--module={corpus.build('scalar_vmvx')}")
     assert args.returncode == 1
@@ -339,6 +363,45 @@ def test_run_skips_checks_like_iree_run_module_unless_asked(fail_path):
                         "--check")
     assert checked.returncode == 1 and checked.stdout == native.stdout
     assert checked.stderr.count(": Failure") == 2
+
+
+def _assemble(tmp_path, import_line: str):
+    source = tmp_path / "m.vmasm"
+    source.write_text("vm.module @m version 0\nvm.type i32\nvm.type i64\n"
+                      f"{import_line}\n\nvm.export @t\nvm.func @t() -> () {{\n^bb0:\n"
+                      "  vm.return\n}\n")
+    out = tmp_path / "m.vmfb"
+    subprocess.run([corpus.tool_path("iree-as-module"), f"--output={out}", str(source)],
+                   check=True, capture_output=True)
+    return out
+
+
+def test_unknown_check_import_fails_instead_of_skipping(tmp_path):
+    # An optional check import this module does not export would be skipped by the
+    # program (vm.import.resolved): the test must not pass vacuously.
+    report = run_checks(_assemble(tmp_path, 'vm.import optional @check.expect_new cconv "0i_v"'))
+    assert not report.ok
+    assert report.tests[0].error.startswith(
+        "NOT_FOUND; import check.expect_new (cconv 0i_v) is not provided by iree_lab's check "
+        "module (version 0)")
+    # A signature mismatch is refused when the context links (as IREE does).
+    report = run_checks(_assemble(tmp_path, 'vm.import optional @check.expect_true cconv "0I_v"'))
+    assert "signature mismatch" in report.tests[0].error
+
+
+def test_failure_has_the_check_ops_source_location():
+    path = corpus.build("check_expect_fail_located")
+    source = corpus.PROGRAMS["check_expect_fail_located"].source_path
+    line = next(k for k, text in enumerate(source.read_text().splitlines(), 1)
+                if "check.expect_false" in text)
+    report = run_checks(path)
+    assert [t.passed for t in report.tests] == [True, False]
+    failure = report.failures[0]
+    assert failure.location == f"{source}:{line}:3"
+    assert failure.format().splitlines()[:3] == [
+        f"{source}:{line}:3: Failure", "Expected 7 to be zero.",
+        f"  at {failure.call_site}"]
+    assert failure.call_site.startswith("module.fail_located+")
 
 
 def test_run_checks_takes_paths(pass_path):
@@ -361,6 +424,23 @@ def test_report_text_and_rich_display(fail_report):
     assert '<td class="il-diff">5</td>' in one and '<td class="il-diff">50</td>' in one
 
 
+def test_ipython_shows_a_report_as_html(fail_path):
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "import iree_lab\n"
+        "from iree_lab.hal.check import run_checks\n"
+        f"report = run_checks({str(fail_path)!r}, function='fail_eq_i32')\n"
+        "data, _ = shell.display_formatter.format(report)\n"
+        "html = data.get('text/html', '')\n"
+        "one, _ = shell.display_formatter.format(report.failures[0])\n"
+        "print('fail_eq_i32' in html, 'il-diff' in one.get('text/html', ''))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=corpus.REPO_ROOT)
+    assert out.stdout.strip() == "True True", out.stdout + out.stderr
+
+
 # -- The suite tool ----------------------------------------------------------------------------
 
 
@@ -379,6 +459,7 @@ iree_check_single_backend_test_suite(
     "local-task"
   COMPILER_FLAGS
     "--iree-vmvx-enable-microkernels"
+    "--iree-preprocessing-pass-pipeline=builtin.module\\\\(func.func\\\\(p\\\\)\\\\)"
   WILL_FAIL
     "ON"
 )
@@ -396,7 +477,9 @@ iree_check_single_backend_test_suite(
     assert suites == [
         {"NAME": ["check_vmvx_local-task"], "SRCS": ["a.mlir", "c.mlir"],
          "TARGET_BACKEND": ["vmvx"], "DRIVER": ["local-task"],
-         "COMPILER_FLAGS": ["--iree-vmvx-enable-microkernels"], "WILL_FAIL": ["ON"]},
+         "COMPILER_FLAGS": ["--iree-vmvx-enable-microkernels",
+                            "--iree-preprocessing-pass-pipeline=builtin.module(func.func(p))"],
+         "WILL_FAIL": ["ON"]},
         {"NAME": ["compile_only"], "SRCS": ["d.mlir"], "TARGET_BACKEND": ["llvm-cpu"]},
     ]
 
@@ -407,15 +490,17 @@ def test_directory_suite_runs_pass_and_fail_programs():
     results = {r.job.name: r for r in
                (check_suite.run_job(job) for job in check_suite.directory_jobs(directory, flags))}
     assert results["expect_pass.mlir"].outcome == "pass"
-    assert results["expect_pass.mlir"].tests_passed == 12
+    assert results["expect_pass.mlir"].tests_passed == 13
     failing = results["expect_fail.mlir"]
     assert failing.outcome == "fail" and failing.tests_failed == 23
     assert failing.cause == "module.fail_true: Failure Expected 0 to be nonzero."
+    located = results["expect_fail_located.mlir"]
+    assert (located.outcome, located.tests_passed, located.tests_failed) == ("fail", 1, 1)
     summary = check_suite.summarize(list(results.values()))
-    assert summary.startswith("2 jobs: 1 pass, 1 fail")
-    # As negative controls both pass: the failing file must fail.
+    assert summary.startswith("3 jobs: 1 pass, 2 fail")
+    # As negative controls they pass: the failing files must fail.
     jobs = check_suite.directory_jobs(directory, flags, will_fail="*fail*")
-    assert [j.will_fail for j in jobs] == [True, False]
+    assert [j.will_fail for j in jobs] == [True, True, False]
     control = check_suite.run_job(jobs[0])
     assert control.outcome == "pass" and control.tests_failed == 23
     assert control.output.rstrip().endswith("Test failed as expected")

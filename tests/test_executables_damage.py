@@ -149,10 +149,9 @@ def test_unknown_container_and_elf_machine_are_not_errors():
 # -- WebGPU -------------------------------------------------------------------
 def _build_wgs1() -> bytes:
     import flatbuffers
-
-    from iree_lab.format.generated.iree.hal.debug import ExportDef as DebugExport
-    from iree_lab.format.generated.iree.hal.debug import FileLineLocDef, SourceFileDef
-    from iree_lab.format.generated.iree.hal.webgpu import (
+    from flatc_generated.iree.hal.debug import ExportDef as DebugExport
+    from flatc_generated.iree.hal.debug import FileLineLocDef, SourceFileDef
+    from flatc_generated.iree.hal.webgpu import (
         ExecutableDef,
         ExportDef,
         ShaderModuleDef,

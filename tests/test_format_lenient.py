@@ -102,7 +102,7 @@ def test_lenient_reads_equal_flatc_readers(program, build_module):
     schema = PROGRAMS[program]
     root_type = layouts.SCHEMAS[schema]["root_type"]
     package, name = root_type.rsplit(".", 1)
-    flatc_type = getattr(importlib.import_module(f"iree_lab.format.generated.{package}.{name}"),
+    flatc_type = getattr(importlib.import_module(f"flatc_generated.{package}.{name}"),
                          name)
     for blob in _blobs(build_module, program):
         reports = []
@@ -201,10 +201,10 @@ def test_damaged_field_costs_that_field_only(build_module):
 def _shared_vulkan(n: int) -> bytes:
     """n pipelines sharing one pipeline layout of n set ordinals, all naming one set of n
     bindings: a few KiB that describe n**3 bindings."""
-    from iree_lab.format.generated.iree.hal.vulkan import (
+    from flatc_generated.iree.hal.vulkan import (
         DescriptorSetLayoutBindingDef as Binding,
     )
-    from iree_lab.format.generated.iree.hal.vulkan import (
+    from flatc_generated.iree.hal.vulkan import (
         DescriptorSetLayoutDef,
         ExecutableDef,
         PipelineDef,

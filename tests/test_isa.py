@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -25,7 +26,13 @@ from iree_lab.isa import (
 )
 from iree_lab.testing import corpus
 
-ISA_JSON = Path("/work/shared/reference/isa.json")
+# The project's shared folder sits next to the project root (session and CI);
+# IREE_LAB_SHARED overrides that for a checkout that lives elsewhere.
+SHARED_DIR = Path(os.environ.get("IREE_LAB_SHARED") or corpus.REPO_ROOT.parent / "shared")
+ISA_JSON = SHARED_DIR / "reference" / "isa.json"
+# Ops the pinned 3.13 tools decode that the Aug 2026 isa.json snapshot predates (found
+# by test_opcode_bytes_match_pinned_runtime's sweep).
+NEWER_THAN_SNAPSHOT = {"vm.fpowi.f32", "vm.fpowi.f64"}
 PROGRAMS_DIR = Path(__file__).parent / "programs" / "isa"
 
 
@@ -41,8 +48,8 @@ def _module(name: str):
 
 def test_table_shape():
     assert len(tables.CORE_OPS) == 137  # 0x00-0x88, the block marker (0x79) included
-    assert len(tables.EXT_F32_OPS) == 62
-    assert len(tables.EXT_F64_OPS) == 64
+    assert len(tables.EXT_F32_OPS) == 63  # 0x00-0x3E
+    assert len(tables.EXT_F64_OPS) == 65  # 0x00-0x40
     keys = [op.key for op in ALL_OPS]
     assert len(keys) == len(set(keys))
     assert len({op.name for op in ALL_OPS}) == len(ALL_OPS)
@@ -106,8 +113,10 @@ def _expected_kind(field):
     raise AssertionError(kind)
 
 
-@pytest.mark.skipif(not ISA_JSON.exists(), reason="IREE's isa.json reference is not present")
 def test_tables_match_iree_isa_json():
+    if not ISA_JSON.exists():
+        pytest.fail(f"IREE's isa.json reference is missing: expected {ISA_JSON} (the shared "
+                    "folder next to the project root, or set IREE_LAB_SHARED)")
     isa = json.loads(ISA_JSON.read_text())
     assert (isa["bytecode_version"]["major"], isa["bytecode_version"]["minor"]) == (
         tables.BYTECODE_VERSION_MAJOR,
@@ -122,6 +131,10 @@ def test_tables_match_iree_isa_json():
         op = ours[(inst["opcode_set"], inst["opcode"])]
         seen.add(op)
         assert op.symbol == inst["symbol"]
+        if op.name in NEWER_THAN_SNAPSHOT:
+            # A newer snapshot names it "f32_binary"; 3.13 decodes an i64 exponent.
+            assert op.name == "vm." + inst["mnemonic"]
+            continue
         if inst.get("kind") == "marker":
             assert op is tables.BLOCK_OP
             continue
@@ -149,7 +162,7 @@ def test_tables_match_iree_isa_json():
                 assert mine.kind == expected, (op, mine)
             if theirs["kind"] == "register":
                 assert mine.access == theirs["access"], op
-    assert seen == set(ALL_OPS)
+    assert seen | {lookup(name) for name in NEWER_THAN_SNAPSHOT} == set(ALL_OPS)
 
 
 # ---------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def test_panel_state_follows_the_debugger(loop_dbg, iree_tool):
     assert state["frames"] == [{"level": 0, "kind": "bytecode", "module": "module",
                                 "function": "loop_sum", "pc": 0,
                                 "name": "module.loop_sum+00000000",
-                                "label": "#0 module.loop_sum+00000000", "nested": False,
+                                "label": "#0 module.loop_sum+00000000 (ordinal 2)",
+                                "shown": "module.loop_sum+00000000", "ordinal": 2, "nested": False,
                                 "workgroup": None}]
     assert state["registers"][0]["i32"] == "5"  # the argument
     for _ in range(3):

@@ -7,6 +7,7 @@ values for its argument types and the results compared bit for bit.
 
 from __future__ import annotations
 
+import math
 import signal
 
 import pytest
@@ -18,6 +19,7 @@ from test_vm_support import (
     lab_call,
 )
 
+from iree_lab import vm
 from iree_lab.testing import corpus
 
 _PROGRAMS = ("vm_int_ops", "vm_float_ops")
@@ -72,3 +74,24 @@ def test_division_traps_are_vm_errors(name, a, b, what):
     assert what in outcome[2] and mnemonic in outcome[2], outcome[2]
     assert f"int_ops.{name}+00000001" in outcome[2]  # the backtrace names the instruction
     assert lab_call(path, name, [int(a), int(b)], fast=True)[:2] == outcome[:2]
+
+
+# vm.fpowi (3.13): the i64 exponent reaches compiler-rt's __powi[sd]f2 as a C int (low
+# 32 bits), so exponents past 2**31 wrap; square-and-multiply rounds at every step.
+_POWI_BASES = [2.0, -2.0, 0.0, -0.0, 1.0, -1.0, 0.5, 1.0000001, 0.9999999, 3.3, -1.1,
+               math.nan, -math.nan, math.inf, -math.inf, 1e-20, 1e20, 1e-45, 1e-310]  # fmt: skip
+_POWI_EXPONENTS = [0, 1, -1, 2, -2, 3, -3, 7, -7, 31, 127, 128, -149, -150, 1075, 1000000,
+                   2**31 - 1, -(2**31), 2**31, 2**32, 2**32 + 3, -(2**32) + 5, 3 << 40,
+                   2**63 - 1, -(2**63)]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["fpowi_f32", "fpowi_f64"])
+def test_fpowi_edge_cases(name):
+    path = corpus.build("vm_float_ops")
+    fn = vm.BytecodeModule.load(path).exports[name]
+    outcomes = set()
+    for base in _POWI_BASES:
+        for exponent in _POWI_EXPONENTS:
+            args = (exponent, base) if fn.cconv.arguments == "If" else (base, exponent)
+            outcomes.add(repr(check_same(path, name, args, fn.cconv)))
+    assert len(outcomes) > 40  # the cases exercise many distinct results

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Regenerates iree_lab/format/generated/ from schemas/*.fbs.
+"""Regenerates the code derived from schemas/*.fbs.
 
 Two products per run, both committed:
 
 * ``flatc --python`` readers/builders for every schema, under
-  ``generated/iree/...``. flatc writes absolute imports (``from iree.vm.X``)
-  which would resolve to IREE's own ``iree`` package, so they are rewritten to
-  ``iree_lab.format.generated.iree...``. These are flatc's unchecked readers:
-  tests use them as an independent oracle and to build hostile modules.
-* ``generated/layouts.py``: a compact description of every table, struct,
+  ``tests/flatc_generated/iree/...`` (only tests use them, so they are not part of the
+  runtime package). flatc writes absolute imports (``from iree.vm.X``) which would
+  resolve to IREE's own ``iree`` package, so they are rewritten to
+  ``flatc_generated.iree...``. These are flatc's unchecked readers: tests use them as
+  an independent oracle and to build hostile modules.
+* ``iree_lab/format/generated/layouts.py``: a compact description of every table, struct,
   enum and union (field slots, kinds, defaults, struct layouts). The checked
   reader in ``iree_lab/format/flatbuffer.py`` is driven by it, so field slots
   are never written by hand. It is produced by the small .fbs parser below
@@ -32,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "schemas"
 OUT = REPO / "iree_lab" / "format" / "generated"
+FLATC_OUT = REPO / "tests" / "flatc_generated"
 
 # FlatBuffers scalar type -> (struct format char, byte size).
 SCALARS = {
@@ -320,7 +322,7 @@ def _run_flatc(flatc: str, schema_paths: list[Path], out: Path):
         for src in sorted(Path(tmp).rglob("*.py")):
             text = src.read_text()
             # Keep flatc's absolute imports inside our package (see module docstring).
-            text = re.sub(r"\bfrom iree\.", "from iree_lab.format.generated.iree.", text)
+            text = re.sub(r"\bfrom iree\.", "from flatc_generated.iree.", text)
             dst = out / src.relative_to(tmp)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(text)
@@ -330,19 +332,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flatc", default=shutil.which("flatc") or "flatc")
     parser.add_argument("--out", type=Path, default=OUT,
-                        help="output folder (default: iree_lab/format/generated)")
+                        help="layouts.py's folder (default: iree_lab/format/generated)")
+    parser.add_argument("--flatc-out", type=Path, default=FLATC_OUT,
+                        help="flatc's readers' folder (default: tests/flatc_generated)")
     args = parser.parse_args(argv)
-    out = args.out.resolve()
     schema_paths = sorted(SCHEMAS.glob("*.fbs"))
     parsers = [_Parser(p).parse() for p in schema_paths]
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    (out / "__init__.py").write_text(
-        '"""Generated from schemas/*.fbs by tools/gen_schemas.py. Do not edit."""\n')
-    _run_flatc(args.flatc, schema_paths, out)
-    _write_layouts(_layouts(parsers), out / "layouts.py")
-    print(f"generated {sum(1 for _ in out.rglob('*.py'))} files in {out}")
+    header = '"""Generated from schemas/*.fbs by tools/gen_schemas.py. Do not edit."""\n'
+    for out in (args.out.resolve(), args.flatc_out.resolve()):
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        (out / "__init__.py").write_text(header)
+    _run_flatc(args.flatc, schema_paths, args.flatc_out.resolve())
+    _write_layouts(_layouts(parsers), args.out.resolve() / "layouts.py")
+    for out in (args.out, args.flatc_out):
+        print(f"generated {sum(1 for _ in out.rglob('*.py'))} files in {out}")
     return 0
 
 

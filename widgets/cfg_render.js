@@ -9,6 +9,7 @@ const LINE_PAD = 8;      // block padding (px)
 const GUTTER_CH = 2;     // breakpoint gutter, in characters
 const PC_CH = 9;         // "0000002B " in characters
 const LABEL_PAD = 6;
+const READABLE = 0.9;    // the scale a large graph opens at (text stays legible)
 
 export class CFGRenderer {
   // options: {onToggleBreakpoint(pc), onSelect(pc), height}
@@ -54,20 +55,30 @@ export class CFGRenderer {
     }
   }
 
-  // Initial view: the current instruction when there is one, else the whole graph.
+  // Initial view: the current instruction when there is one; else the whole graph when it
+  // is readable fitted; else the entry block at a readable size, its left edge in view (the
+  // pcs and opcodes start there), with a hint that "fit" shows everything.
   place() {
     const r = this.viewport.getBoundingClientRect();
     if (!this.layout || r.width <= 0 || r.height <= 0) return;
     this.placed = true;
     if (this.currentEl(this.currentPc)) { this.reveal(this.currentPc); return; }
-    const fitScale = Math.min((r.width - 8) / this.layout.width, (r.height - 8) / this.layout.height);
-    if (fitScale >= 0.3) { this.fit(); return; }
-    // Too big to read when fitted: start at the entry block, at a readable size.
+    const b = this.bounds;
+    const fitScale = Math.min((r.width - 8) / (b.x1 - b.x0), (r.height - 8) / (b.y1 - b.y0));
+    if (fitScale >= 0.5) { this.fit(); return; }
     const entry = this.layout.nodes[0];
-    this.scale = 0.75;
-    this.tx = r.width / 2 - (entry.x + entry.width / 2) * this.scale;
-    this.ty = 8 - entry.y * this.scale;
+    this.scale = READABLE;
+    this.showBlock(entry.x, entry.width, entry.y - 4, r);
+    this.hint = 'entry block; \u201cfit\u201d shows the whole graph';
     this.apply();
+  }
+
+  // Pans so that a block starting at x (width w) is in view horizontally: centred when it
+  // fits, else its left edge at the viewport's left; `top` at the top.
+  showBlock(x, w, top, r) {
+    const width = w * this.scale;
+    this.tx = width <= r.width - 16 ? r.width / 2 - (x + w / 2) * this.scale : 8 - x * this.scale;
+    this.ty = 8 - top * this.scale;
   }
 
   installPanZoom() {
@@ -101,7 +112,8 @@ export class CFGRenderer {
 
   apply() {
     this.stage.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
-    this.status.textContent = `${this.statsText || ''}  ${Math.round(this.scale * 100)}%`;
+    this.status.textContent = `${this.statsText || ''}  ${Math.round(this.scale * 100)}%` +
+      (this.hint ? ` \u00b7 ${this.hint}` : '');
   }
 
   zoomBy(factor, cx, cy) {
@@ -120,10 +132,14 @@ export class CFGRenderer {
   fit() {
     if (!this.layout) return;
     const r = this.viewport.getBoundingClientRect();
-    const s = Math.min(1, (r.width - 8) / this.layout.width, (r.height - 8) / this.layout.height);
+    const b = this.bounds;
+    const w = b.x1 - b.x0, hgt = b.y1 - b.y0;
+    const s = Math.min(1, (r.width - 8) / w, (r.height - 8) / hgt);
     this.scale = Math.max(0.01, s);
-    this.tx = (r.width - this.layout.width * this.scale) / 2;
-    this.ty = 4;
+    // Centred on everything drawn (blocks, edge routes and labels), whatever its origin.
+    this.tx = (r.width - w * this.scale) / 2 - b.x0 * this.scale;
+    this.ty = 4 - b.y0 * this.scale;
+    this.hint = '';
     this.apply();
   }
 
@@ -156,6 +172,8 @@ export class CFGRenderer {
     const layout = layoutGraph({ nodes, edges });
     const t2 = performance.now();
     this.layout = layout;
+    this.bounds = graphBounds(layout);
+    this.hint = '';
     this.stage.style.width = layout.width + 'px';
     this.stage.style.height = layout.height + 'px';
 
@@ -260,19 +278,35 @@ export class CFGRenderer {
     }
   }
 
-  // Pans (keeping the zoom) so that the instruction at `pc` is in view.
+  // Pans (keeping the zoom, at least readable) so that the instruction at `pc` is in view,
+  // its block's left edge too when the block is wider than the viewport.
   reveal(pc) {
     const el = this.currentEl(pc);
     if (!el || !this.layout) return;
     const block = el.parentElement;
-    const x = parseFloat(block.style.left) + block.offsetWidth / 2;
-    const y = parseFloat(block.style.top) + el.offsetTop;
     const r = this.viewport.getBoundingClientRect();
-    if (this.scale < 0.5) this.scale = 0.8;
-    this.tx = r.width / 2 - x * this.scale;
+    if (this.scale < 0.5) this.scale = READABLE;
+    const y = parseFloat(block.style.top) + el.offsetTop;
+    this.showBlock(parseFloat(block.style.left), block.offsetWidth, 0, r);
     this.ty = r.height / 3 - y * this.scale;
+    this.hint = '';
     this.apply();
   }
+}
+
+// The box around everything the layout places (nodes, route points, labels).
+function graphBounds(layout) {
+  let x0 = 0, y0 = 0, x1 = layout.width || 1, y1 = layout.height || 1;
+  const take = (x, y, w = 0, hh = 0) => {
+    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + w); y1 = Math.max(y1, y + hh);
+  };
+  for (const n of layout.nodes) take(n.x, n.y, n.width, n.height);
+  for (const e of layout.edges) {
+    if (!e) continue;
+    for (const [x, y] of e.points || []) take(x, y);
+    if (e.label) take(e.label.x, e.label.y, e.label.width || 0, e.label.height || 0);
+  }
+  return { x0, y0, x1, y1 };
 }
 
 function edgeKind(e, route) {

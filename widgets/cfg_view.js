@@ -4,7 +4,7 @@
 import { CFGRenderer } from './cfg_render.js';
 
 function render({ model, el }) {
-  el.classList.add('iree-lab', 'il-cfg');
+  el.classList.add('iree-lab', 'tex2jax_ignore', 'mathjax_ignore', 'il-cfg');
   const renderer = new CFGRenderer(el, {
     height: model.get('height'),
     onToggleBreakpoint(pc) {

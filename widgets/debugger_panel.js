@@ -23,7 +23,7 @@ function keyName(ev) {
 }
 
 async function render({ model, el, host }) {
-  el.classList.add('iree-lab', 'il-debugger');
+  el.classList.add('iree-lab', 'tex2jax_ignore', 'mathjax_ignore', 'il-debugger');
   el.tabIndex = 0;
   // JupyterLab must not treat our shortcut letters as notebook commands (b, c, ...).
   el.setAttribute('data-lm-suppress-shortcuts', 'true');
@@ -37,7 +37,30 @@ async function render({ model, el, host }) {
     for (const k of ks) keys[k] = cmd;
   }
   const busy = h('span', { class: 'il-dbg-busy il-dim' });
-  toolbar.append(busy);
+  // A command that runs longer than a second (a continue through a model) gets a bar and
+  // the time it has taken so far.
+  const busyCount = h('span', { class: 'il-progress-count il-dim il-mono' });
+  const busyBar = h('div', { class: 'il-progress il-indeterminate il-dbg-progress', hidden: true },
+    h('div', { class: 'il-progress-track' }, h('div', { class: 'il-progress-fill' })), busyCount);
+  toolbar.append(busy, busyBar);
+  let busySince = 0;
+  let busyTimer = null;
+  function showBusy(on) {
+    if (on && !busyTimer) {
+      busySince = performance.now();
+      busyTimer = setInterval(() => {
+        const s = (performance.now() - busySince) / 1000;
+        busyBar.hidden = s < 1;
+        if (!busyBar.hidden) el.dataset.progressShown = '1';
+        busyCount.textContent = `${s.toFixed(1)} s`;
+      }, 200);
+    } else if (!on && busyTimer) {
+      el.dataset.lastRunMs = String(Math.round(performance.now() - busySince));
+      clearInterval(busyTimer);
+      busyTimer = null;
+      busyBar.hidden = true;
+    }
+  }
   const status = h('div', { class: 'il-dbg-status il-mono' });
   const where = h('div', { class: 'il-dbg-where' });
   const cfgBox = h('div', { class: 'il-dbg-cfg' });
@@ -67,6 +90,7 @@ async function render({ model, el, host }) {
     sent += 1;
     pending += 1;
     busy.textContent = 'running\u2026';
+    showBusy(true);
     el.dataset.pending = String(pending);
     model.send({ command: cmd });
   }
@@ -91,6 +115,7 @@ async function render({ model, el, host }) {
     if (base + sent - (s.seq || 0) < 0) base = (s.seq || 0) - sent;  // commands from Python
     pending = base + sent - (s.seq || 0);
     busy.textContent = pending ? 'running\u2026' : '';
+    showBusy(pending > 0);
     el.dataset.pending = String(pending);
     el.dataset.position = String(s.position);
     el.dataset.pc = String(s.pc);
@@ -163,7 +188,8 @@ async function render({ model, el, host }) {
         class: `il-dbg-frame il-mono il-kind-${f.kind}` + (i === s.level ? ' il-selected' : ''),
         dataset: { level: i }, title: f.kind === 'bytecode' ? 'show this frame' : f.kind,
         onclick: () => { model.set('frame_level', i === frames.length - 1 ? -1 : i); model.save_changes(); },
-      }, `#${f.level} ${f.name}`, f.kind !== 'bytecode' ? h('span', { class: 'il-dim' }, ` (${f.kind})`) : null,
+      }, `#${f.level} ${f.shown || f.name}`, f.ordinal !== null && f.ordinal !== undefined ? h('span', { class: 'il-dim' }, ` (ordinal ${f.ordinal})`) : null,
+      f.kind !== 'bytecode' ? h('span', { class: 'il-dim' }, ` (${f.kind})`) : null,
       f.workgroup ? h('span', { class: 'il-dim' }, ` wg (${f.workgroup.join(', ')})`) : null);
       stackEl.append(row);
     }
@@ -267,6 +293,7 @@ async function render({ model, el, host }) {
     model.off('change:register_view', onView);
     model.off('change:cfg', onCfg);
     if (cfgAbort) cfgAbort.abort();
+    showBusy(false);
   };
 }
 

@@ -5,7 +5,7 @@ import { h, debounce } from './common.js';
 import { CFGRenderer } from './cfg_render.js';
 
 function render({ model, el }) {
-  el.classList.add('iree-lab', 'il-explorer');
+  el.classList.add('iree-lab', 'tex2jax_ignore', 'mathjax_ignore', 'il-explorer');
   const search = h('input', { class: 'il-search', type: 'search', placeholder: 'search names, instructions, strings\u2026',
     'aria-label': 'search the module' });
   const results = h('div', { class: 'il-results', hidden: true });

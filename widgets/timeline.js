@@ -12,7 +12,7 @@ const MIN_W = 2;
 const DRAG_PX = 3;
 
 function render({ model, el }) {
-  el.classList.add('iree-lab', 'il-timeline');
+  el.classList.add('iree-lab', 'tex2jax_ignore', 'mathjax_ignore', 'il-timeline');
   const clockBtns = {};
   const status = h('span', { class: 'il-tl-status il-dim' });
   const toolbar = h('div', { class: 'il-tl-toolbar' });

@@ -28,6 +28,10 @@ def add_parser(sub) -> None:
                    "the tests are the exports of the last one")
     p.add_argument("--device", action="append", default=[],
                    help="HAL device: local-sync (default) or local-task")
+    p.add_argument("--no_native", action="store_true",
+                   help="refuse executables that run native code (llvm-cpu ELF)")
+    p.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
+                   help="parameter file for the io_parameters module; repeatable")
     p.add_argument("--function", default=None,
                    help="run only this exported function")
     p.add_argument("--expect_failure", action="store_true",
@@ -69,10 +73,6 @@ def check(args) -> int:
 
     out = sys.stdout
 
-    def observer(event, test):
-        out.write(format_test_start(test) if event == "start" else format_test_end(test))
-        out.flush()
-
     try:
         functions = check_functions(modules[-1])
         if args.function is not None:
@@ -81,13 +81,25 @@ def check(args) -> int:
                 modules[-1].lookup_export(args.function)  # NOT_FOUND
                 raise VMStatus(StatusCode.INVALID_ARGUMENT,
                                f"export '{args.function}' is not a test function")
-        out.write(format_header(modules[-1].name, len(functions)))
+        # The header goes out with the first test, after device and parameter errors.
+        pending = [format_header(modules[-1].name, len(functions))]
+
+        def observer(event, test):
+            out.write("".join(pending) + (format_test_start(test) if event == "start"
+                                          else format_test_end(test)))
+            pending.clear()
+            out.flush()
+
         report = run_checks(modules, device_uri=(args.device or ["local-sync"])[0],
-                            function=args.function, observer=observer)
+                            function=args.function, observer=observer,
+                            native=not args.no_native, parameters=args.parameters)
     except (VMStatus, VMError) as e:
         _fail(e.status_text())
         return 1
-    out.write(format_footer(report))
+    except IreeLabError as e:  # a bad parameter file
+        _fail(str(e))
+        return 1
+    out.write("".join(pending) + format_footer(report))
     code = report.exit_code
     if args.expect_failure:
         print("Test passed but expected failure" if code == 0 else "Test failed as expected")

@@ -63,6 +63,7 @@ def run(args) -> int:
         return 1
     from iree_lab.format.parameters import ParameterFormatError
 
+    _note_bytecode_versions(args.module)
     try:
         program = Program(args.module, args.function, args.input, device=args.device,
                           replay_imports=args.replay_imports, parameters=args.parameters,
@@ -85,6 +86,22 @@ def run(args) -> int:
     finally:
         dbg.close()
     return 0
+
+
+def _note_bytecode_versions(paths) -> None:
+    """Names an older (or unknown) bytecode version on stderr, as `iree-lab run` does."""
+    from iree_lab.errors import IreeLabError
+    from iree_lab.format import open_module
+
+    for path in paths:
+        if str(path).endswith(".py"):
+            continue
+        try:
+            note = open_module(path).bytecode_version_note
+        except (IreeLabError, OSError):
+            continue  # loading the program reports it
+        if note:
+            print(f"iree-lab debug: note: {path}: {note}", file=sys.stderr)
 
 
 def _parse_int(text: str, base: int = 0) -> int:

@@ -84,12 +84,20 @@ def run(args) -> int:
         stdout.write(text.encode("utf-8", "surrogateescape"))
         stdout.flush()
         return 0
+    # Metadata is read from the FlatBuffer whatever the version (iree-dump-module prints it
+    # too); decoding bytecode needs rules iree_lab knows.
+    disassemble = output in ("all", "disassembly")
+    if disassemble:
+        module.check_bytecode_version()
+    note = module.bytecode_version_note
+    if note:  # stdout stays what that release's iree-dump-module prints
+        print(f"iree-lab dump: note: {args.module}: {note}", file=sys.stderr)
     text = io.StringIO()
     if output in ("all", "metadata"):
         write_metadata(module, text)
     if output == "all":
         text.write("\n")
-    if output in ("all", "disassembly"):
+    if disassemble:
         from iree_lab.isa.disassembler import write_disassembly
 
         write_disassembly(module, text, bytecode_offsets=bytecode_offsets,

@@ -51,6 +51,8 @@ def run(args) -> int:
         out.write("no executables\n")
     for exe in executables:
         _write_summary(out, exe)
+    if module.bytecode_version_note:
+        out.write(f"note: {module.bytecode_version_note}\n")
     for note in discovery.notes:
         out.write(f"note: {note}\n")
     for d in discovery.unresolved_dispatches:

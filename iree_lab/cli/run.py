@@ -80,6 +80,19 @@ def run(args) -> int:
         _fail(f"NOT_FOUND; failed to open file '{e.filename}'; loading modules and "
               "dependencies; creating run context")
         return 1
+    for module in modules:
+        source = getattr(module, "source", None)  # bytecode modules: the format module
+        if source is None:
+            continue
+        try:
+            source.check_bytecode_version()
+        except IreeLabError as e:
+            _fail(f"INVALID_ARGUMENT; {e}; loading modules and dependencies; creating run "
+                  "context")
+            return 1
+        note = source.bytecode_version_note
+        if note:  # stdout stays what that release's iree-run-module prints
+            print(f"iree-lab run: note: module '{module.name}': {note}", file=sys.stderr)
     main_module = modules[-1]
     # Like iree-run-module, the HAL modules the program depends on are created first
     # (iree_tooling_load_modules_with_dependencies).

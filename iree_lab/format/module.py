@@ -22,6 +22,10 @@ FILE_IDENTIFIER = b"IREE"
 # The bytecode this reader (and IREE 3.13's runtime) supports: 17.0, older minors allowed.
 BYTECODE_VERSION_MAJOR = 17
 BYTECODE_VERSION_MINOR = 0
+# Bytecode versions iree_lab reads (major -> newest minor), each with its release's
+# rules: 15.0 (IREE 3.0-3.9), 16.0 (3.10), 17.0 (3.11 on).
+SUPPORTED_BYTECODE_VERSIONS = {15: 0, 16: 0, 17: 0}
+_RELEASES_OF_MAJOR = {15: "IREE 3.0-3.9", 16: "IREE 3.10", 17: "IREE 3.11 and later"}
 # Largest register counts a function may declare (IREE_VM_ISA_*_REGISTER_COUNT).
 I32_REGISTER_COUNT = 0x7FFF
 REF_REGISTER_COUNT = 0x3FFF
@@ -418,13 +422,38 @@ class Module:
 
         verify_flatbuffer(self.container.flatbuffer, ROOT_TYPE, FILE_IDENTIFIER)
 
+    @property
+    def bytecode_version_text(self) -> str:
+        return f"{self.bytecode_version_major}.{self.bytecode_version_minor}"
+
+    @property
+    def bytecode_version_note(self) -> str | None:
+        """A line naming an older bytecode version and whose rules apply; None for the
+        current version (tools print it beside output that must stay byte-identical)."""
+        major = self.bytecode_version_major
+        if (major, self.bytecode_version_minor) == (BYTECODE_VERSION_MAJOR,
+                                                    BYTECODE_VERSION_MINOR):
+            return None
+        rules = _RELEASES_OF_MAJOR.get(major)
+        rules = f"read with the rules of {rules}" if rules else "not a version iree_lab reads"
+        return f"bytecode version {self.bytecode_version_text} ({rules})"
+
+    def check_bytecode_version(self) -> None:
+        """FormatError unless iree_lab knows the rules of this module's bytecode version."""
+        newest_minor = SUPPORTED_BYTECODE_VERSIONS.get(self.bytecode_version_major)
+        if newest_minor is None or self.bytecode_version_minor > newest_minor:
+            known = ", ".join(f"{major}.{minor}" for major, minor
+                              in SUPPORTED_BYTECODE_VERSIONS.items())
+            raise FormatError(f"unsupported bytecode version {self.bytecode_version_text}; "
+                              f"iree_lab reads {known}", where="module.fb/bytecode_version")
+
     def verify(self) -> None:
         """What IREE checks before loading a module (iree_vm_bytecode_module_flatbuffer_verify).
 
         The FlatBuffer structure, then: a name, named types, external rodata
         inside the file, named dependencies and imports, one signature per
         descriptor, exports naming existing functions, a supported bytecode
-        version (17.x, x <= 0), and descriptors with blocks, bytecode inside
+        version (15.0, 16.0, 17.0), and descriptors with blocks, bytecode inside
         bytecode_data and register counts in range. Function bodies are
         verified by the ISA layer.
         """
@@ -462,11 +491,7 @@ class Module:
                 fail(f"exports[{e.ordinal}] internal_ordinal out of bounds (0 < "
                      f"{e.internal_ordinal} < {len(self.functions)})",
                      f"exported_functions[{e.ordinal}]")
-        if (self.bytecode_version_major != BYTECODE_VERSION_MAJOR
-                or self.bytecode_version_minor > BYTECODE_VERSION_MINOR):
-            fail(f"bytecode version mismatch; runtime supports {BYTECODE_VERSION_MAJOR}."
-                 f"{BYTECODE_VERSION_MINOR}, module has {self.bytecode_version_major}."
-                 f"{self.bytecode_version_minor}", "bytecode_version")
+        self.check_bytecode_version()
         for f in self.functions:
             where = f"function_descriptors[{f.ordinal}]"
             if f.block_count == 0:

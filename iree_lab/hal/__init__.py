@@ -9,7 +9,8 @@ executables run in a nested VM (:mod:`iree_lab.hal.vmvx`,
 :mod:`iree_lab.hal.vmvx_module`). :mod:`iree_lab.hal.io` reads and prints
 ``iree-run-module`` values, :mod:`iree_lab.hal.recorder` records every
 submission and :class:`Session` (:mod:`iree_lab.hal.tooling`) is what
-``iree-lab run`` uses. Running a tensor program::
+``iree-lab run`` uses; the ``check`` module and the runner of ``iree-lab check`` are in
+:mod:`iree_lab.hal.check`. Running a tensor program::
 
     from iree_lab import vm
     from iree_lab.hal import Recorder, Session

@@ -5,21 +5,16 @@ optional imports of a ``check`` module that only ``iree-check-module`` provides
 (``runtime/src/iree/modules/check/module.cc``, ``tools/iree-check-module-main.cc``).
 This is that module with 3.13's signatures and semantics:
 
-==================  ==========  ===========================================================
-export              cconv       passes when
-==================  ==========  ===========================================================
-expect_true         ``0i_v``    operand != 0
-expect_false        ``0i_v``    operand == 0
-expect_all_true     ``0rr_v``   every element != 0 (i8..i64 signless/signed/unsigned,
-                                f32, f64; other element types: INVALID_ARGUMENT)
-expect_eq           ``0rrr_v``  same element type, same shape, same bytes
-expect_almost_eq    ``0rrrff_v``  same element type and shape and, per element,
-                                ``lhs == rhs or both NaN or (isfinite(rhs) and
-                                |lhs - rhs| <= atol + rtol * |rhs|)`` in double precision
-                                (f64, f32, f16, bf16 and the f8 types; others:
-                                INVALID_ARGUMENT). The compiler's defaults when a test
-                                gives none: atol 1e-4, rtol 0.
-==================  ==========  ===========================================================
+* ``expect_true`` (``0i_v``): operand != 0.
+* ``expect_false`` (``0i_v``): operand == 0.
+* ``expect_all_true`` (``0rr_v``): every element != 0 (i8..i64 signless, signed or
+  unsigned, f32, f64; other element types: INVALID_ARGUMENT).
+* ``expect_eq`` (``0rrr_v``): same element type, same shape, same bytes.
+* ``expect_almost_eq`` (``0rrrff_v``, atol and rtol as f32): same element type and shape
+  and, per element, ``lhs == rhs or both NaN or (isfinite(rhs) and |lhs - rhs| <= atol +
+  rtol * |rhs|)`` in double precision (f64, f32, f16, bf16, the f8 types; others:
+  INVALID_ARGUMENT). A test that gives no tolerances gets the check dialect's defaults,
+  atol 1e-4 and rtol 0.
 
 ``lhs`` is the value computed by the test (actual), ``rhs`` the expected one: the
 relative tolerance scales with ``|rhs|``. A failed check is non-fatal, like gtest's
@@ -55,7 +50,7 @@ from iree_lab.hal.types import (
     status,
 )
 from iree_lab.vm.native import NativeModule, export
-from iree_lab.vm.status import BacktraceFrame, StatusCode
+from iree_lab.vm.status import BacktraceFrame, StatusCode, VMError
 
 # Differing elements listed per failed check (text and notebook).
 MAX_LISTED_ELEMENTS = 16
@@ -117,10 +112,25 @@ class CheckFailure:
     rtol: float | None = None
 
     @property
+    def location(self) -> str | None:
+        """The check op's ``file:line:col`` (first of the debug database's location chain)."""
+        if self.site is None or not self.site.location:
+            return None
+        return self.site.location.splitlines()[0].strip()
+
+    @property
+    def call_site(self) -> str | None:
+        """``module.function+PC`` of the ``vm.call`` to the check."""
+        if self.site is None:
+            return None
+        pc = f"+{self.site.pc:08X}" if self.site.pc is not None else ""
+        return f"{self.site.module}.{self.site.function}{pc}"
+
+    @property
     def where(self) -> str:
         if self.site is None:
             return "check"
-        return self.site.location or f"{self.site.module}.{self.site.function}"
+        return self.location or f"{self.site.module}.{self.site.function}"
 
     def differing_elements(self) -> list[tuple[tuple[int, ...], object, object]]:
         """(index, lhs value, rhs value) of the listed differing elements."""
@@ -135,7 +145,7 @@ class CheckFailure:
         """gtest-style: ``where: Failure``, the message, the call site, differing elements."""
         lines = [f"{self.where}: Failure", self.message]
         if self.site is not None:
-            lines.append(f"  at {self.site}")
+            lines.append(f"  at {self.call_site}")
         if self.differing:
             more = self.differing_count - len(self.differing)
             lines.append(f"  {self.differing_count} differing element"
@@ -533,16 +543,18 @@ def check_functions(module) -> list:
 
 
 def run_checks(modules, *, device_uri: str = "local-sync", function: str | None = None,
-               observer=None, fast: bool = True) -> CheckReport:
+               observer=None, fast: bool = True, **session_options) -> CheckReport:
     """Runs each test function of the last of ``modules`` in a fresh context.
 
     ``modules``: VM modules or paths of ``.vmfb`` / ``.py`` module files (the last is the
     one tested; earlier ones are linked like extra ``--module=`` flags). ``function`` runs only that export. ``observer``, when
     given, is called as ``observer(event, test)`` with ``"start"``/``"end"`` (the CLI
     prints gtest's lines from it). ``fast=False`` runs in the stepping interpreter.
+    ``session_options`` go to :meth:`Session.for_modules` (``native=False``,
+    ``parameters=[...]``).
     """
     from iree_lab.hal.tooling import Session
-    from iree_lab.vm import Context, VMError
+    from iree_lab.vm import Context
 
     modules = _load_modules(modules)
     main = modules[-1]
@@ -554,6 +566,8 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
             raise status(StatusCode.INVALID_ARGUMENT,
                          f"export '{function}' is not a test function (internal or "
                          "special name)")
+    # Device and parameter errors (bad --device, --parameters) surface here, once.
+    Session.for_modules(modules, device_uri=device_uri, **session_options)
     report = CheckReport(main.name)
     start = time.perf_counter()
     for fn in functions:
@@ -564,8 +578,9 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
         check = CheckModule()
         context = None
         try:
-            session = Session.for_modules(modules, device_uri=device_uri)
+            session = Session.for_modules(modules, device_uri=device_uri, **session_options)
             context = Context([check, *session.modules, *modules], fast=fast)
+            _require_check_imports(context, main)
             context.call_function(fn, [])
         except VMError as e:
             test.error = _error_text(e)
@@ -580,6 +595,19 @@ def run_checks(modules, *, device_uri: str = "local-sync", function: str | None 
             observer("end", test)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _require_check_imports(context, module) -> None:
+    """Fails when an optional check import stayed unresolved (a signature this module does
+    not provide): the program would skip that check and the test would pass vacuously."""
+    state = context.state_of(module)
+    for decl, target in zip(module.imports, getattr(state, "imports", ()), strict=False):
+        if decl.module_name == "check" and target is None:
+            cconv = decl.cconv.text if decl.cconv is not None else "?"
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"import {decl.full_name} (cconv {cconv}) is not provided by "
+                          f"iree_lab's check module (version {CheckModule.version}); its "
+                          "checks would be skipped")
 
 
 def _load_modules(items) -> list:

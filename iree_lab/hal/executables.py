@@ -201,14 +201,6 @@ def find_executables(module) -> ExecutableDiscovery:
     return state.finish()
 
 
-# Executable-creating imports -> positions of their (format, data) arguments.
-_CREATES = {"hal.executable.create": (2, 3), "hal_loader.executable.load": (0, 1)}
-# Dispatching imports -> how many places their arguments sit earlier than those of
-# hal.command_buffer.dispatch (the inline HAL has no command buffer argument).
-_DISPATCHES = {"hal.command_buffer.dispatch": 0, "hal.command_buffer.dispatch.indirect": 0,
-               "hal_loader.executable.dispatch": 1}
-
-
 class _State:
     def __init__(self, module, notes: list[Note]):
         self.module = module
@@ -254,7 +246,7 @@ class _State:
 
     # -- per function ----------------------------------------------------------
     def scan(self, function, fn) -> None:
-        name = function.display_name
+        name = function.iree_name  # the name IREE's tools print, as every view shows it
         values: dict[tuple[str, int], tuple] = {}
         queries = self.queries.setdefault(function.ordinal, [])
 
@@ -326,11 +318,19 @@ class _State:
             v = val(arg)
             return v[1] if v and v[0] == "const" else None
 
-        # hal_loader (inline HAL) takes no device: its args sit two (load) or one
-        # (dispatch) places earlier than those of the full HAL's calls.
-        create_args = _CREATES.get(import_name)
-        if create_args is not None and len(args) > max(create_args):
-            fmt_ordinal, data_ordinal = (rodata_of(args[i]) for i in create_args)
+        if import_name in ("hal.executable.create", "hal_loader.executable.load") and \
+                len(args) >= 3:
+            # hal v6/v7: (device, queue affinity, format, data, constants); v5 (IREE
+            # 3.0): (device, format, data, constants); hal_loader: (format, data, constants).
+            if import_name == "hal_loader.executable.load":
+                fmt_arg, data_arg = args[0], args[1]
+            elif cconv == "rrrr":
+                fmt_arg, data_arg = args[1], args[2]
+            elif len(args) >= 4:
+                fmt_arg, data_arg = args[2], args[3]
+            else:
+                return
+            fmt_ordinal, data_ordinal = rodata_of(fmt_arg), rodata_of(data_arg)
             if data_ordinal is None:
                 self.notes.append(Note(f"{site(inst.pc)}: {import_name} data is not a "
                                        "rodata segment"))
@@ -354,7 +354,7 @@ class _State:
                 if cat is not None and k is not None:
                     queries.append(DeviceQuery(site(inst.pc), cat, k))
         elif import_name == "hal_loader.executable.query_support" and len(args) >= 1:
-            # The inline HAL's format support check (hal.executable.format query).
+            # The inline HAL's format support check (a hal.executable.format query).
             fmt = rodata_of(args[0])
             key = self.rodata_string(fmt) if fmt is not None else None
             if key is not None:
@@ -369,22 +369,35 @@ class _State:
             self.pending_lookups.append((lookup, val(args[0])))
             if results:
                 values[_raw_key(results[0])] = ("export", name)
-        elif import_name in _DISPATCHES and len(args) >= 7 - _DISPATCHES[import_name]:
-            first = 1 - _DISPATCHES[import_name]  # the executable's argument
-            ordinal_value = val(args[first + 1])
+        elif import_name in ("hal.command_buffer.dispatch",
+                             "hal.command_buffer.dispatch.indirect") and len(args) >= 7:
+            ordinal_value = val(args[2])
             export_name = ordinal_value[1] if ordinal_value and ordinal_value[0] == "export" \
                 else None
             export_ordinal = ordinal_value[1] if ordinal_value and ordinal_value[0] == "const" \
                 else None
-            direct = import_name != "hal.command_buffer.dispatch.indirect"
-            counts = tuple(const_of(a) for a in args[first + 2:first + 5]) if direct else None
+            direct = import_name == "hal.command_buffer.dispatch"
+            counts = tuple(const_of(a) for a in args[3:6]) if direct else None
             spans = [a for a in args if isinstance(a, list)]
             dispatch = DispatchSite(
                 site(inst.pc), import_name, export_ordinal, export_name, counts,
                 len(spans[0]) if len(spans) >= 1 else None,
                 len(spans[1]) if len(spans) >= 2 else None,
             )
-            self.pending_dispatches.append((dispatch, val(args[first])))
+            self.pending_dispatches.append((dispatch, val(args[1])))
+        elif import_name == "hal_loader.executable.dispatch" and len(args) >= 5:
+            # (executable, function, workgroup x, y, z, constants, bindings): inline.
+            ordinal_value = val(args[1])
+            spans = [a for a in args if isinstance(a, list)]
+            dispatch = DispatchSite(
+                site(inst.pc), import_name,
+                ordinal_value[1] if ordinal_value and ordinal_value[0] == "const" else None,
+                ordinal_value[1] if ordinal_value and ordinal_value[0] == "export" else None,
+                tuple(const_of(a) for a in args[2:5]),
+                len(spans[0]) if len(spans) >= 1 else None,
+                len(spans[1]) if len(spans) >= 2 else None,
+            )
+            self.pending_dispatches.append((dispatch, val(args[0])))
 
     def _executable(self, rodata_ordinal: int, fmt: str | None) -> ModuleExecutable:
         exe = self.by_rodata.get(rodata_ordinal)

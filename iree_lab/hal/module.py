@@ -147,7 +147,8 @@ def _call_args(fn, args) -> dict:
     return {n: _summary(a) for n, a in zip(names, args, strict=False)}
 
 
-def _unimplemented(name: str):
+def unimplemented(name: str):
+    """Raises UNIMPLEMENTED for an export iree_lab's HAL does not provide."""
     raise status(
         StatusCode.UNIMPLEMENTED,
         f"hal.{name} is not implemented by iree_lab's HAL (no collective channels)",
@@ -398,15 +399,15 @@ class HALModule(NativeModule):
 
     @hal_export("0rIIrrii_r", "channel.create")
     def channel_create(self, device, queue_affinity, flags, channel_id, group, rank, count):
-        _unimplemented("channel.create")
+        unimplemented("channel.create")
 
     @hal_export("0riiI_r", "channel.split")
     def channel_split(self, channel, color, key, flags):
-        _unimplemented("channel.split")
+        unimplemented("channel.split")
 
     @hal_export("0r_ii", "channel.rank_and_count")
     def channel_rank_and_count(self, channel):
-        _unimplemented("channel.rank_and_count")
+        unimplemented("channel.rank_and_count")
 
     # -- Command buffers -----------------------------------------------------------------------
 
@@ -484,7 +485,7 @@ class HALModule(NativeModule):
     def command_buffer_collective(self, command_buffer, channel, op, param, send_slot,
                                   recv_slot, send_buffer, recv_buffer, send_offset, send_length,
                                   recv_offset, recv_length, element_count):
-        _unimplemented("command_buffer.collective")
+        unimplemented("command_buffer.collective")
 
     def _binding_refs(self, bindings) -> list[BufferRef]:
         if len(bindings) > MAX_DESCRIPTOR_BINDING_COUNT:

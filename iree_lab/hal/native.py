@@ -31,6 +31,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import os
 import shutil
@@ -56,6 +57,27 @@ from iree_lab.vm.status import StatusCode
 
 LIBRARY_QUERY_SYMBOL = "iree_hal_executable_library_query"
 LIBRARY_VERSION = 0x00000006  # IREE_HAL_EXECUTABLE_LIBRARY_VERSION_0_6 (3.13's latest)
+
+
+@dataclasses.dataclass(frozen=True)
+class LibraryLayout:
+    """Where a library version keeps what the loader reads (64-bit pointers).
+
+    0.6 (IREE 3.7 on, Sep 2025) added params/occupancy/parameter_names to the
+    export table and flags + workgroup size to the 64-byte dispatch attrs; 0.5
+    (3.0 to 3.6) has 72-byte attrs with only pages/constants/bindings. A
+    library's query answers only the version it was built for, so the loader
+    asks for 0.6 first, then 0.5, as the release that wrote it would have.
+    """
+
+    version: int
+    export_names: int  # offset of exports.names in iree_hal_executable_library_v0_t
+    constant_count: int  # offset of constants.count
+    attrs_stride: int  # sizeof(iree_hal_executable_dispatch_attrs_v0_t)
+    attrs_has_flags: bool  # attrs start with a 64-bit flags word and carry workgroup sizes
+
+
+LIBRARY_LAYOUTS = (LibraryLayout(6, 64, 104, 64, True), LibraryLayout(5, 48, 80, 72, False))
 MAX_CONSTANT_COUNT = 64  # IREE_HAL_EXECUTABLE_MAX_CONSTANT_COUNT
 MAX_BINDING_COUNT = 64  # IREE_HAL_EXECUTABLE_MAX_BINDING_COUNT
 SANITIZER_NAMES = {1: "ASAN", 2: "MSAN", 3: "TSAN", 4: "UBSAN"}
@@ -162,14 +184,15 @@ class _Reader:
 class NativeExecutable(Executable):
     """A loaded CPU library: its export table and dispatch function pointers."""
 
-    __slots__ = ("library_name", "data", "_image", "_environment", "_dispatch_fns", "_keep",
-                 "_import_symbols")
+    __slots__ = ("library_name", "library_version", "data", "_image", "_environment",
+                 "_dispatch_fns", "_keep", "_import_symbols")
 
     def __init__(self, executable_format: str, data, constants):
         data = memoryview(data).cast("B")
         super().__init__(None, executable_format, (), constants, len(data))
         self.data = data  # the executable's bytes (static reading: listings)
         self.library_name = ""
+        self.library_version = 0
         self._image = None  # LoadedImage (embedded) or ctypes.CDLL (system)
         self._environment = EnvironmentV0()
         self._environment.processor[:] = cpu.processor_data()
@@ -188,11 +211,16 @@ class NativeExecutable(Executable):
     def _query(self, query_address: int, reader: _Reader, is_code) -> None:
         """``query_library`` + import setup + ``iree_hal_executable_library_verify``."""
         self._set_constants()
-        header_pp = _QUERY_FN(query_address)(LIBRARY_VERSION, ctypes.addressof(self._environment))
-        if not header_pp:
+        query = _QUERY_FN(query_address)
+        for layout in LIBRARY_LAYOUTS:
+            header_pp = query(layout.version, ctypes.addressof(self._environment))
+            if header_pp:
+                break
+        else:
             raise status(StatusCode.FAILED_PRECONDITION,
                          "executable does not support this version of the runtime "
                          f"({LIBRARY_VERSION:08X})")
+        self.library_version = layout.version
         library = header_pp  # the header pointer is the library table's first field
         header = reader.ptr(library, "header pointer")
         sanitizer = struct.unpack("<i", reader.bytes(header + 20, 4, "header"))[0]
@@ -207,7 +235,7 @@ class NativeExecutable(Executable):
         name_ptr = reader.ptr(header + 8, "header name")
         self.library_name = reader.cstring(name_ptr, "name") if name_ptr else ""
         self._resolve_imports(reader, library)
-        self._read_exports(reader, library, is_code)
+        self._read_exports(reader, library, is_code, layout)
 
     def _resolve_imports(self, reader: _Reader, library: int) -> None:
         count = reader.u32(library + 8, "import count")
@@ -232,14 +260,15 @@ class NativeExecutable(Executable):
         self._environment.import_funcs = ctypes.addressof(funcs)
         self._environment.import_contexts = ctypes.addressof(contexts)
 
-    def _read_exports(self, reader: _Reader, library: int, is_code) -> None:
+    def _read_exports(self, reader: _Reader, library: int, is_code,
+                      layout: LibraryLayout = LIBRARY_LAYOUTS[0]) -> None:
         count = reader.u32(library + 24, "export count")
         if count > MAX_EXPORTS:
             raise status(StatusCode.FAILED_PRECONDITION, f"export count {count} is implausible")
         ptrs = reader.ptr(library + 32, "export pointers")
         attrs = reader.ptr(library + 40, "export attributes")
-        names = reader.ptr(library + 64, "export names")
-        constant_count = reader.u32(library + 104, "constant count")
+        names = reader.ptr(library + layout.export_names, "export names")
+        constant_count = reader.u32(library + layout.constant_count, "constant count")
         # iree_hal_executable_library_verify, in its order.
         if constant_count != len(self.constants):
             raise status(StatusCode.FAILED_PRECONDITION,
@@ -253,9 +282,14 @@ class NativeExecutable(Executable):
                          "executable exports must provide function names")
         exports, fns = [], []
         for i in range(count):
-            raw = reader.bytes(attrs + 64 * i, 24, f"export {i} attributes")
-            (_flags, pages, constants, bindings, size_x, size_y, size_z,
-             _params) = struct.unpack("<QHBBIIHH", raw)
+            if layout.attrs_has_flags:
+                raw = reader.bytes(attrs + layout.attrs_stride * i, 24, f"export {i} attributes")
+                (_flags, pages, constants, bindings, size_x, size_y, size_z,
+                 _params) = struct.unpack("<QHBBIIHH", raw)
+            else:
+                raw = reader.bytes(attrs + layout.attrs_stride * i, 4, f"export {i} attributes")
+                pages, constants, bindings = struct.unpack("<HBB", raw)
+                size_x = size_y = size_z = 0  # not in 0.5: the dispatch says 1x1x1
             if constants > MAX_CONSTANT_COUNT:
                 raise status(StatusCode.OUT_OF_RANGE,
                              f"dispatch requiring {constants} constants exceeds limit of "

@@ -84,16 +84,17 @@ class Session:
         :class:`~iree_lab.hal.parameters.ParametersModule`; the ``io_parameters``
         module is added when a module depends on it (raises ParameterFormatError
         for a bad parameter file)."""
-        from iree_lab.hal.inline import HALInlineModule, HALLoaderModule
-        from iree_lab.hal.module import HALModule
+        from iree_lab.hal.inline import HALInlineModule
+        from iree_lab.hal.module_versions import hal_loader_module_class, hal_module_class
 
         device = create_device(device_uri, recorder=recorder, native=native)
         needed = required_hal_modules(user_modules)
         modules = []
         if "hal" in needed:
-            modules.append(HALModule([device]))
+            # The hal version the modules were built against (older releases: 5, 6).
+            modules.append(hal_module_class(user_modules)([device]))
         if "hal_inline" in needed or "hal_loader" in needed:
-            modules += [HALInlineModule(device), HALLoaderModule(device)]
+            modules += [HALInlineModule(device), hal_loader_module_class(user_modules)(device)]
         if any(dep.name == "io_parameters" for m in user_modules for dep in m.dependencies):
             modules.append(parameters_module(parameters))
         return cls(device, modules)

@@ -74,4 +74,5 @@ def context(module) -> D.ModuleContext:
         global_ref_count=module.global_ref_count,
         import_cconvs=tuple(i.calling_convention for i in module.imports),
         function_cconvs=tuple(f.calling_convention for f in module.functions),
+        bytecode_major=getattr(module, "bytecode_version_major", None),
     )

@@ -23,6 +23,11 @@ _U16 = struct.Struct("<H")
 _U16N: dict[int, struct.Struct] = {}
 
 
+# ``strict`` value for bytecode 15.x (IREE 3.0-3.9): checks like True, but a move bit
+# on a non-moving ref operand is accepted (and dropped), as that runtime did.
+LEGACY_MOVE_BITS = 2
+
+
 class Fault(Exception):
     """A decode failure: (message, pc or None, opcode or None)."""
 
@@ -201,7 +206,16 @@ def _compile(op: T.OpInfo):
             for k in range(i, j):
                 f = fields[k]
                 v = f"v{k}"
-                if f.kind in _BAD:
+                if f.kind == T.REF:
+                    # Bytecode 15.x (LEGACY_MOVE_BITS) let a move bit through on ops that
+                    # do not move; its runtime ignored it, so it is dropped here.
+                    emit(f"    if strict and {_BAD[T.REF].format(r=v)}:")
+                    emit(f"        if strict == {LEGACY_MOVE_BITS} and not "
+                         f"{_BAD[T.REF_MOVE].format(r=v)}:")
+                    emit(f"            {v} &= 0xBFFF")
+                    emit("        else:")
+                    emit(f"            raise register_error({f.kind}, {v}, il, rl)")
+                elif f.kind in _BAD:
                     emit(f"    if strict and {_BAD[f.kind].format(r=v)}:")
                     emit(f"        raise register_error({f.kind}, {v}, il, rl)")
                 elif f.kind == T.TYPE:
@@ -302,3 +316,22 @@ PREFIXED = {
     prefix: _build({"ext_f32": T.EXT_F32_OPS, "ext_f64": T.EXT_F64_OPS}[name])
     for prefix, name in T.PREFIX_OPCODES.items()
 }
+
+
+_BY_MAJOR: dict[int, tuple[list, dict[int, list]]] = {}
+
+
+def tables_for(major: int | None) -> tuple[list, dict[int, list]]:
+    """(core, prefixed) decoder tables for bytecode major version ``major`` (None: the
+    newest): ops a runtime of that version did not know are unassigned there."""
+    if major is None or major >= T.BYTECODE_VERSION_MAJOR:
+        return CORE, PREFIXED
+    hit = _BY_MAJOR.get(major)
+    if hit is None:
+        known = T.ops_of_bytecode_major(major)
+        hit = _BY_MAJOR[major] = (
+            _build([op for op in known if op.opcode_set == "core"]),
+            {prefix: _build([op for op in known if op.opcode_set == name])
+             for prefix, name in T.PREFIX_OPCODES.items()},
+        )
+    return hit

@@ -301,6 +301,9 @@ class ModuleContext(NamedTuple):
     # Calling conventions ("0ii_i") of imports and internal functions.
     import_cconvs: Sequence[str | None] | None = None
     function_cconvs: Sequence[str | None] | None = None
+    # The module's bytecode major version (None: the newest): selects the opcodes a
+    # runtime of that version knows and, before 16, its lenient move-bit rule.
+    bytecode_major: int | None = None
 
 
 def _round_up_pow2(n: int) -> int:
@@ -510,8 +513,13 @@ def _decode_into(
 
     instructions = fn.instructions
     append = instructions.append
-    core = _opdecode.CORE
-    prefixed = _opdecode.PREFIXED
+    if ctx.bytecode_major is not None and ctx.bytecode_major not in T.SUPPORTED_BYTECODE_MAJORS:
+        raise _Fault(f"unsupported bytecode version {ctx.bytecode_major}.x (iree_lab reads "
+                     + ", ".join(f"{v}.x" for v in T.SUPPORTED_BYTECODE_MAJORS) + ")",
+                     None, None)
+    core, prefixed = _opdecode.tables_for(ctx.bytecode_major)
+    if strict and ctx.bytecode_major is not None and ctx.bytecode_major < 16:
+        strict = _opdecode.LEGACY_MOVE_BITS
     block_count = fn.block_count
     block_ordinal = -1
     in_block = False
@@ -550,13 +558,16 @@ def _decode_into(
             if entry is None:
                 table = prefixed.get(opcode)
                 if table is None:
-                    raise _Fault(f"unknown opcode 0x{opcode:02X}", start, opcode)
+                    raise _Fault(f"unknown opcode 0x{opcode:02X}{_newer(ctx, 'core', opcode)}",
+                                 start, opcode)
                 if pc >= n:
                     raise _Fault("truncated extension opcode", start, opcode)
                 entry = table[code[pc]]
                 if entry is None:
+                    set_name = T.PREFIX_OPCODES[opcode]
                     raise _Fault(
-                        f"unknown {T.PREFIX_OPCODES[opcode]} opcode 0x{code[pc]:02X}",
+                        f"unknown {set_name} opcode 0x{code[pc]:02X}"
+                        f"{_newer(ctx, set_name, code[pc])}",
                         start,
                         opcode,
                     )
@@ -609,6 +620,15 @@ def _decode_into(
             f"descriptor declares {block_count} blocks, bytecode has {len(markers)}", None, None
         )
     _verify_calls(calls, ctx, il, rl)
+
+
+def _newer(ctx: ModuleContext, set_name: str, opcode: int) -> str:
+    """Why an opcode the newest tables know is unknown to an older bytecode version."""
+    op = T.OPCODE_TABLES[set_name][opcode]
+    if op is None or ctx.bytecode_major is None:
+        return ""
+    return (f" ({op.name} is not in bytecode {ctx.bytecode_major}.x; it arrived with "
+            f"{T.OP_FIRST_MAJOR[op.name]}.x)")
 
 
 def _check_ordinal(

@@ -1,4 +1,6 @@
-"""Opcode tables of the VM bytecode ISA, version 17.0 (what IREE 3.13 emits and runs).
+"""Opcode tables of the VM bytecode ISA, version 17.0 (what IREE 3.13 emits and runs),
+checked byte by byte against the pinned tools (tests/test_isa_pinned.py); the subsets
+older bytecode versions (15.0, 16.0) know: :func:`ops_of_bytecode_major`.
 
 Every instruction is described by an :class:`OpInfo`: its opcode set (``core`` or
 one of the prefixed extension sets), opcode byte, IREE symbol (``AddI32``),
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import NamedTuple
+
+from iree_lab.format.module import SUPPORTED_BYTECODE_VERSIONS
 
 BYTECODE_VERSION_MAJOR = 17
 BYTECODE_VERSION_MINOR = 0
@@ -220,6 +224,15 @@ def _enc_ternary(t):
             Field("result", _k(t), _W),
         ),
         "{3} = {M} {0}, {1}, {2}",
+    )
+
+
+def _enc_powi(t):
+    # vm.fpowi: a float base, an i64 exponent (IREE's "ComplexArithmetic" op class).
+    return (
+        f"{t}_i64_binary",
+        (Field("lhs", _k(t), _R), Field("rhs", I64, _R), Field("result", _k(t), _W)),
+        "{2} = {M} {0}, {1}",
     )
 
 
@@ -595,6 +608,7 @@ _PARAMETRIC = {
     "binary": _enc_binary,
     "ternary": _enc_ternary,
     "shift": _enc_shift,
+    "powi": _enc_powi,
     "select": _enc_select,
     "switch": _enc_switch,
     "unary_comparison": _enc_unary_cmp,
@@ -857,6 +871,8 @@ _EXT_F32 = (
         (0x3B, "CastF32UI64", "cast.f32.ui64", "conversion:f32>i64"),
         (0x3C, "CastSI64F32", "cast.si64.f32", "conversion:i64>f32"),
         (0x3D, "CastUI64F32", "cast.ui64.f32", "conversion:i64>f32"),
+        # Newer than the Aug 2026 isa.json snapshot; found by sweeping the 3.13 tools.
+        (0x3E, "FPowI32", "fpowi.f32", "powi:f32"),
     ]
 )
 
@@ -884,6 +900,7 @@ _EXT_F64 = (
         (0x3D, "MinF64", "min.f64", "binary:f64"),
         (0x3E, "MaxF64", "max.f64", "binary:f64"),
         (0x3F, "RoundF64Even", "round.f64.even", "unary:f64"),
+        (0x40, "FPowI64", "fpowi.f64", "powi:f64"),
     ]
 )
 
@@ -943,6 +960,30 @@ del _set_name, _ops, _table, _op
 OPS_BY_NAME: dict[str, OpInfo] = {op.name: op for op in ALL_OPS}
 OPS_BY_SYMBOL: dict[tuple[str, str], OpInfo] = {(op.opcode_set, op.symbol): op for op in ALL_OPS}
 BLOCK_OP: OpInfo = OPCODE_TABLES["core"][BLOCK_OPCODE]  # type: ignore[assignment]
+
+
+SUPPORTED_BYTECODE_MAJORS = tuple(SUPPORTED_BYTECODE_VERSIONS)
+# The first bytecode major version whose runtimes know an op, for ops newer than 15.0
+# (found by sweeping every opcode byte through each release's verifier; see
+# tools/build_old_release_corpus.py). Ops are also added without a bump:
+# vm.cast.si64.f32 / cast.ui64.f32 arrived within 15.x (3.9 has them, 3.0 does not)
+# and vm.fpowi.* within 17.x (3.12); a module's version cannot tell those apart, so
+# each major accepts what its last release knows.
+OP_FIRST_MAJOR: dict[str, int] = {
+    "vm.discard.refs": 16,
+    "vm.assign.ref": 16,
+    "vm.call.yieldable": 17,
+    "vm.call.variadic.yieldable": 17,
+    "vm.fpowi.f32": 17,
+    "vm.fpowi.f64": 17,
+}
+
+
+def ops_of_bytecode_major(major: int) -> tuple[OpInfo, ...]:
+    """The ops a runtime of bytecode major version ``major`` decodes."""
+    if major not in SUPPORTED_BYTECODE_MAJORS:
+        raise ValueError(f"unsupported bytecode version {major}")
+    return tuple(op for op in ALL_OPS if OP_FIRST_MAJOR.get(op.name, 15) <= major)
 
 
 def lookup(name_or_symbol: str, opcode_set: str | None = None) -> OpInfo:

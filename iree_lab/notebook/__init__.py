@@ -12,6 +12,8 @@ Widgets (anywidget; the front-end is ``widgets/*.js``, bundled per widget):
 * :class:`BlobView` — an embedded executable, with the nested module for VMVX.
 * :class:`TimelineView` — fiber lanes and HAL queue operations on one time axis.
 * :class:`HALView` — submissions, command buffers, dispatches and buffer contents.
+* :class:`ProgressBar` — ``(done, total)`` progress of a run or recording, shown after a
+  second; a plain callable, so a progress callback takes it directly.
 * :class:`DebuggerPanel` — step/over/out/continue/back/reverse over
   :mod:`iree_lab.debug`, with an embedded :class:`CFGView` (it drives
   ``current_pc`` and turns clicked ``breakpoints`` into debugger breakpoints),
@@ -30,12 +32,12 @@ from __future__ import annotations
 from iree_lab.notebook import display
 
 __all__ = ["BlobView", "CFGView", "DebuggerPanel", "HALView", "LabWidget", "ModuleExplorer",
-           "TimelineView", "load_ipython_extension", "show"]
+           "ProgressBar", "TimelineView", "load_ipython_extension", "show"]
 
 
 _WIDGETS = {"BlobView": "widgets", "CFGView": "widgets", "LabWidget": "widgets",
             "ModuleExplorer": "widgets", "TimelineView": "timeline", "HALView": "hal_view",
-            "DebuggerPanel": "debugger_panel"}
+            "DebuggerPanel": "debugger_panel", "ProgressBar": "progress"}
 
 
 def __getattr__(name):

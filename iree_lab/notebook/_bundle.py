@@ -1,5 +1,9 @@
 """Front-end code for the widgets: ES modules in the top-level ``widgets/`` folder.
 
+Where they are: a wheel carries ``widgets/`` as ``iree_lab/notebook/frontend/`` (setup.py
+maps it at build time); a checkout (source tree on ``sys.path``, or an editable install)
+reads the top-level ``widgets/`` next to the package.
+
 Each widget's entry module (``cfg_view.js``, ...) imports helpers from sibling
 modules (``import { h } from './common.js';``). anywidget loads one module per
 widget from a string, where relative imports cannot resolve, so :func:`bundle`
@@ -14,17 +18,20 @@ import functools
 import re
 from pathlib import Path
 
-WIDGETS_DIR = Path(__file__).resolve().parents[2] / "widgets"
+_INSTALLED = Path(__file__).resolve().parent / "frontend"
+_CHECKOUT = Path(__file__).resolve().parents[2] / "widgets"
 
 _IMPORT = re.compile(r"""^import\s+\{[^}]*\}\s+from\s+['"]\./([\w.-]+\.js)['"];?\s*$""", re.M)
 
 
+@functools.cache
 def widgets_dir() -> Path:
-    if not WIDGETS_DIR.is_dir():
-        raise FileNotFoundError(
-            f"iree_lab's widget sources are missing ({WIDGETS_DIR}); install iree_lab from a "
-            "checkout (pip install -e .) so that the widgets/ folder is next to the package")
-    return WIDGETS_DIR
+    for path in (_INSTALLED, _CHECKOUT):
+        if (path / "common.js").is_file():
+            return path
+    raise FileNotFoundError(
+        f"iree_lab's widget front end is missing (neither {_INSTALLED} nor {_CHECKOUT}): "
+        "reinstall iree_lab from a wheel or a checkout")
 
 
 def _read(name: str) -> str:

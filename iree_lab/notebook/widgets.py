@@ -27,10 +27,10 @@ from iree_lab.hal.executables import ModuleExecutable, find_executables
 from iree_lab.isa import BytecodeError, DecodedFunction, decode_function
 from iree_lab.notebook._bundle import bundle, stylesheet
 from iree_lab.views.cfg import cfg_data
-from iree_lab.views.executables import executable_facts, export_listing_html, exports_table
+from iree_lab.views.executables import executable_facts, export_listing_html, export_rows
 from iree_lab.views.hexdump import hexdump
-from iree_lab.views.html import Raw, esc, key_values, section
-from iree_lab.views.module import ModuleView
+from iree_lab.views.html import Raw, esc, key_values
+from iree_lab.views.module import ModuleView, largest_function
 
 __all__ = ["BlobView", "CFGView", "LabWidget", "ModuleExplorer"]
 
@@ -160,7 +160,8 @@ def _function_graph(module, ordinal: int) -> dict:
 class CFGView(LabWidget):
     """A function's control-flow graph, laid out in the browser.
 
-    ``CFGView(decoded_function)`` or ``CFGView(module_or_path, "name")``.
+    ``CFGView(decoded_function)`` or ``CFGView(module_or_path, "name" or ordinal)``;
+    ``CFGView(module_or_path)`` shows the function with the most instructions.
     ``current_pc`` (-1: none) highlights an instruction; ``breakpoints`` lists
     breakpoint pcs (a click on an instruction toggles one, synced back here).
     The front-end reports ``draw_ms`` (layout + DOM) and ``layout_stats``.
@@ -178,9 +179,12 @@ class CFGView(LabWidget):
         if isinstance(source, DecodedFunction):
             fn = source
         else:
+            module = _as_module(source)
             if function is None:
-                raise TypeError("CFGView(module, function): name or ordinal of the function")
-            fn = decode_function(_as_module(source), function, strict=False)
+                function = largest_function(module)
+                if function is None:
+                    raise ValueError("CFGView: the module has no functions")
+            fn = decode_function(module, function, strict=False)
         self.function = fn
         self._pcs = {i.pc for i in fn.instructions if not i.is_block_marker}
         super().__init__(graph=cfg_data(fn), **kwargs)
@@ -245,12 +249,10 @@ class BlobView(LabWidget):
         if exe.notes:
             info.append(Raw('<div class="il-note">' + "<br>".join(esc(str(n)) for n in exe.notes)
                             + "</div>"))
-        info.append(section("Exports", exports_table(exe, self.module_executable), open_=True,
-                            count=len(exe.exports)))
+        # The exports are a searchable list of their own (the "exports" tab), not a table here.
         super().__init__(
             title=title, info_html="".join(info), size=exe.size, nested=nested,
-            exports=[{"ordinal": e.ordinal, "name": e.name or str(e.ordinal)}
-                     for e in exe.exports], **kwargs)
+            exports=export_rows(exe, self.module_executable), **kwargs)
         self._update_listing()
         self._update_hex()
 

@@ -65,8 +65,15 @@ class CompileResult:
 
 def _cmake_tokens(text: str) -> list[str]:
     text = re.sub(r"#[^\n]*", "", text)  # comments (quoted '#' does not occur in these blocks)
-    return [m.group(1) if m.group(1) is not None else m.group(2)
-            for m in re.finditer(r'"([^"]*)"|([^\s()"]+)', text)]
+    return [_unescape(m.group(1)) if m.group(1) is not None else m.group(2)
+            for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|([^\s()"]+)', text)]
+
+
+def _unescape(arg: str) -> str:
+    """A quoted CMake argument as the compiler sees it: CMake drops one level of
+    backslashes and the build's shell another before parentheses (pass pipelines)."""
+    arg = re.sub(r"\\(.)", r"\1", arg)
+    return re.sub(r"\\([()])", r"\1", arg)
 
 
 _SUITE_KEYWORDS = {"NAME", "TARGET_BACKEND", "DRIVER", "INPUT_TYPE", "WILL_FAIL", "SRCS",

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,10 +41,20 @@ class Program:
     tool: str = "compile"
     # Whether the module can be run on the CPU by iree-run-module (vs compile-only targets).
     runnable: bool = True
+    # Generated sources (.py): arguments of the generator, and whether it externalizes the
+    # weights into a parameter file (written beside the module: parameters_path()).
+    generator_args: tuple[str, ...] = ()
+    parameters: bool = False
 
     @property
     def source_path(self) -> Path:
         return PROGRAMS_DIR / self.source
+
+    @property
+    def generated(self) -> bool:
+        """The source is a Python script that writes the MLIR to stdout (model-sized programs
+        whose weights would make a committed source file tens of megabytes)."""
+        return self.source.endswith(".py")
 
 
 def _program(name, source, flags=(), **kwargs) -> Program:
@@ -158,11 +169,41 @@ PROGRAMS: dict[str, Program] = {
             _program(f"exe_{name}", "executables/dispatches.mlir", flags, runnable=run)
             for name, flags, run in _EXECUTABLE_TARGETS
         ],
+        # A GPT-2-style transformer block (attention + tanh GELU with math.fpowi).
+        _program("model_gpt2_block_vmvx", "models/gpt2_block.mlir", _LOCAL_VMVX),
         # ISA coverage (with the compiled modules these use every opcode of iree_lab.isa).
         *[
             _program(f"isa_{n}", f"isa/{n}.vmasm", tool="assemble", runnable=n != "control")
             for n in ("integer", "refs", "control", "ext_f32", "ext_f64")
         ],
+    ]
+}
+
+
+# Model-sized modules, kept out of PROGRAMS (which every format test walks, mutating copies):
+# a ResNet-18 (28 dispatches, 47 MB of weights) and a GPT-2-style transformer (17 dispatches,
+# 15 MB), from generated MLIR. tests/test_models.py and tests/browser/test_models_browser.py.
+MODELS: dict[str, Program] = {
+    p.name: p
+    for p in [
+        _program(f"model_{model}_{target}", f"models/{model}.py", flags)
+        for model in ("resnet18", "transformer")
+        for target, flags in (("vmvx", _LOCAL_VMVX), ("llvm_cpu", _LOCAL_LLVM_CPU))
+    ]
+}
+# Variants: weights in a parameter file (.safetensors, --parameters=model=FILE), and reduced
+# widths for the llvm-cpu differential tests (tests/test_hal_native.py); the full-size
+# parameter variant is benchmarks/native_models.py's.
+_RESNET18_SMALL = ("--width=16", "--image=64", "--classes=100")
+MODEL_VARIANTS: dict[str, Program] = {
+    p.name: p
+    for p in [
+        _program("model_resnet18_params_llvm_cpu", "models/resnet18.py", _LOCAL_LLVM_CPU,
+                 parameters=True),
+        _program("model_resnet18_small_llvm_cpu", "models/resnet18.py", _LOCAL_LLVM_CPU,
+                 generator_args=_RESNET18_SMALL),
+        _program("model_resnet18_small_params_llvm_cpu", "models/resnet18.py",
+                 _LOCAL_LLVM_CPU, generator_args=_RESNET18_SMALL, parameters=True),
     ]
 }
 
@@ -217,18 +258,27 @@ def tool_version(tool: str) -> str:
     return (out.stdout + out.stderr).strip()
 
 
+def find_program(name: str) -> Program:
+    """The corpus program called ``name`` (test programs, models and model variants)."""
+    return PROGRAMS.get(name) or MODELS.get(name) or MODEL_VARIANTS[name]
+
+
 def build(name_or_program: str | Program) -> Path:
     """Returns the path of the compiled module, compiling it into the cache if needed."""
-    program = (
-        PROGRAMS[name_or_program] if isinstance(name_or_program, str) else name_or_program
-    )
+    if isinstance(name_or_program, str):
+        program = find_program(name_or_program)
+    else:
+        program = name_or_program
     source = program.source_path.read_bytes()
+    if program.generated:  # the generator and the helpers beside it
+        source += b"".join(p.read_bytes() for p in sorted(program.source_path.parent.glob("*.py")))
     tool = "iree-compile" if program.tool == "compile" else "iree-as-module"
     key = hashlib.sha256()
     # The source path is part of the key: compiled modules embed it in their debug
     # locations, so a checkout elsewhere (CI's fresh clone) must not reuse them.
     parts = (source, str(program.source_path).encode(), "\0".join(program.flags).encode(),
-             tool_version(tool).encode())
+             tool_version(tool).encode(), "\0".join(program.generator_args).encode(),
+             b"parameters" if program.parameters else b"")
     for part in parts:
         key.update(part)
         key.update(b"\x00")
@@ -237,8 +287,20 @@ def build(name_or_program: str | Program) -> Path:
         return out
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
+    gen_dir = None
     try:
-        if program.tool == "compile":
+        if program.generated:
+            # Named after the script: iree-compile names executables after the source file.
+            gen_dir = Path(tempfile.mkdtemp(dir=out.parent, suffix=".gen"))
+            mlir = gen_dir / (program.source_path.stem + ".mlir")
+            args = list(program.generator_args)
+            if program.parameters:
+                args.append(f"--params={gen_dir / 'parameters.safetensors'}")
+            with mlir.open("wb") as f:
+                subprocess.run([sys.executable, str(program.source_path), *args], stdout=f,
+                               check=True)
+            cmd = [tool_path(tool), *program.flags, str(mlir), "-o", str(tmp_path)]
+        elif program.tool == "compile":
             cmd = [tool_path(tool), *program.flags, str(program.source_path), "-o", str(tmp_path)]
         else:
             cmd = [tool_path(tool), f"--output={tmp_path}", str(program.source_path)]
@@ -247,7 +309,16 @@ def build(name_or_program: str | Program) -> Path:
             raise RuntimeError(
                 f"building {program.name} failed ({' '.join(cmd)}):\n{result.stderr}"
             )
+        if program.parameters:  # first, so a module in the cache always has its file
+            os.replace(gen_dir / "parameters.safetensors", parameters_path(out))
         os.replace(tmp_path, out)  # atomic: parallel test workers never see a partial file
     finally:
         tmp_path.unlink(missing_ok=True)
+        if gen_dir is not None:
+            shutil.rmtree(gen_dir, ignore_errors=True)
     return out
+
+
+def parameters_path(module: Path) -> Path:
+    """The parameter file of a built ``Program(parameters=True)`` (scope ``model``)."""
+    return Path(module).with_suffix(".safetensors")

@@ -66,7 +66,8 @@ def failure_html(failure: CheckFailure) -> Raw:
     differing = set(failure.differing)
     head = f"<div class=\"il-fail\">{esc(failure.check)} failed"
     if failure.site is not None:
-        head += f" <span class=\"il-dim\">at {esc(str(failure.site))}</span>"
+        where = failure.call_site + (f" ({failure.location})" if failure.location else "")
+        head += f" <span class=\"il-dim\">at {esc(where)}</span>"
     parts = [Raw(head + "</div>"), pre([failure.message.split("\n", 1)[0]])]
     sides = []
     for label, operand in (("lhs (actual)", failure.lhs), ("rhs (expected)", failure.rhs)):

@@ -87,11 +87,32 @@ def frame_rows(frames) -> list[dict]:
             "function": f.function,
             "pc": f.pc if f.pc is not None else -1,
             "name": f.name,
-            "label": str(f),
+            "label": frame_label(f),
+            "shown": _tools_name(f)[0], "ordinal": _tools_name(f)[1],
             "nested": f.invocation > 0,
             "workgroup": list(f.workgroup) if f.workgroup is not None else None,
         })
     return rows
+
+
+def _tools_name(frame) -> tuple[str, int | None]:
+    """``module.function+PC`` with the function named as IREE's tools name it, and its
+    ordinal (None for frames that are not bytecode)."""
+    code = getattr(frame.frame, "code", None) if frame.kind == "bytecode" else None
+    functions = getattr(getattr(getattr(code, "module", None), "source", None), "functions", None)
+    ordinal = getattr(code, "ordinal", None)
+    if functions is None or ordinal is None or not 0 <= ordinal < len(functions):
+        return frame.name, None
+    shown = f"{frame.module}.{functions[ordinal].iree_name}"
+    return (shown if frame.pc is None else f"{shown}+{frame.pc:08X}"), ordinal
+
+
+def frame_label(frame) -> str:
+    """A stack frame as the panel shows it: the debugger's text with the function named the
+    way every view names it (the name IREE's tools print, ordinal alongside)."""
+    shown, ordinal = _tools_name(frame)
+    text = str(frame).replace(frame.name, shown, 1)
+    return text if ordinal is None else f"{text} (ordinal {ordinal})"
 
 
 def function_spec(frame) -> str:

@@ -68,6 +68,23 @@ def exports_table(exe: Executable, mexe: ModuleExecutable | None = None) -> Raw:
                   "local memory", "source", "dispatched at"), rows, mono_columns=(1, 2))
 
 
+def export_rows(exe: Executable, mexe: ModuleExecutable | None = None) -> list[dict]:
+    """Every export as JSON-friendly facts (BlobView's searchable list)."""
+    rows = []
+    for e in exe.exports:
+        dispatches = mexe.dispatches_of(e) if mexe is not None else []
+        rows.append({
+            "ordinal": e.ordinal, "name": e.name or str(e.ordinal),
+            "symbol": e.symbol if e.symbol != e.name else "",
+            "workgroup_size": _triple(e.workgroup_size) or "",
+            "bindings": e.binding_count, "constants": e.constant_count,
+            "source": str(e.location) if e.location else "",
+            "dispatched_at": [str(d.site) + (f" [{_triple(d.workgroup_count)}]"
+                                             if d.workgroup_count else "") for d in dispatches],
+        })
+    return rows
+
+
 def export_listing_html(exe: Executable, export: ExecutableExport,
                         max_lines: int = MAX_LISTING_LINES) -> Raw:
     """The format-specific code listing of one export (never raises)."""

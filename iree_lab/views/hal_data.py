@@ -169,8 +169,12 @@ def hal_view_data(recorder: rec.Recorder) -> dict:
             "name": ("#" if cb.device == 0 else f"d{cb.device}#") + str(cb.id),
             "commands": commands, "dispatches": len(cb.dispatches), "executions": executions,
         })
+    calls = [{"id": call_id(i), "index": i, "at": c.at, "name": c.name,
+              "args": _call_args_text(c.args), "status": c.status}
+             for i, c in enumerate(recorder.calls)]
     return {
         "submissions": submissions, "dispatches": dispatches, "command_buffers": command_buffers,
+        "calls": calls,
         "capturing": bool(recorder.capture_buffers),
         "counts": {"calls": len(recorder.calls), "operations": len(recorder.queue_operations),
                    "dispatches": len(recorder.dispatches),
@@ -325,6 +329,19 @@ def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
 # -- Selection detail -------------------------------------------------------------------------
 
 
+def call_id(index: int) -> str:
+    return f"call:{index}"
+
+
+_CALL_ARGS_CHARS = 160
+
+
+def _call_args_text(args: dict) -> str:
+    """A hal call's arguments on one line (the detail pane shows them whole)."""
+    text = ", ".join(f"{k}={v}" for k, v in args.items())
+    return text if len(text) <= _CALL_ARGS_CHARS else text[:_CALL_ARGS_CHARS - 1] + "\u2026"
+
+
 def _parse_selection(selected: str) -> tuple[str, list[int]]:
     kind, _, rest = (selected or "").partition(":")
     try:
@@ -413,6 +430,12 @@ def hal_selection(recorder: rec.Recorder, selected: str,
         for op in recorder.queue_operations:
             if (op.device, op.id) == tuple(numbers):
                 return {"id": selected, **_op_detail(recorder, op)}
+    if kind == "call" and len(numbers) == 1 and 0 <= numbers[0] < len(recorder.calls):
+        c = recorder.calls[numbers[0]]
+        facts = key_values([("call", c.name), ("recorder tick", c.at), ("status", c.status),
+                            *((k, str(v)) for k, v in c.args.items())])
+        return {"id": selected, "title": f"hal call {numbers[0]}: {c.name}",
+                "html": str(facts), "contents": []}
     if kind == "cb" and len(numbers) == 2:
         for cb in recorder.command_buffers.values():
             if (cb.device, cb.id) == tuple(numbers):

@@ -100,7 +100,7 @@ def pre(lines: Iterable[str], *, class_: str | None = None) -> Raw:
 def document(*parts, title: str | None = None) -> str:
     """A complete rich-display fragment: the shared style plus a scoped root element."""
     head = f"<h3>{esc(title)}</h3>" if title else ""
-    return STYLE + '<div class="iree-lab">' + head + "".join(esc(p) for p in parts) + "</div>"
+    return STYLE + '<div class="iree-lab tex2jax_ignore mathjax_ignore">' + head + "".join(esc(p) for p in parts) + "</div>"
 
 
 def human_size(n: int) -> str:

@@ -158,9 +158,8 @@ class ModuleView:
                        cconv_text(i.calling_convention) + (" optional" if i.is_optional else ""))
             for i in m.imports]))
         roots.append(self._group("functions", "Functions", [
-            self._node(f"functions/{f.ordinal}", f"@{f.name}" if f.name else f"fn{f.ordinal}",
-                       "function", f"{f.bytecode_length} bytes, {f.block_count} blocks"
-                       + ("" if f.name == f.iree_name else f"; the tools call it @{f.iree_name}"))
+            self._node(f"functions/{f.ordinal}", function_label(f), "function",
+                       f"#{f.ordinal} \u00b7 {f.bytecode_length} bytes, {f.block_count} blocks")
             for f in m.functions]))
         roots.append(self._group("rodata", "Read-only data", [
             self._node(f"rodata/{s.ordinal}", f".rodata[{s.ordinal}]", "rodata",
@@ -473,6 +472,32 @@ class ModuleView:
                         if add(f"debug/{k}", f"@{sm.local_name}", f"{offset:08X} {loc}"):
                             return out
         return out
+
+
+def largest_function(module) -> int | None:
+    """Ordinal of the function with the most instructions (not bytes: an initializer full of
+    constant operands is long in bytes and has one block); None when there are none."""
+    from iree_lab.isa import BytecodeError, decode_function
+
+    best, best_count = None, -1
+    for f in module.functions:
+        try:
+            count = len(decode_function(module, f.ordinal, strict=False).instructions)
+        except BytecodeError as e:
+            count = len(e.partial.instructions) if e.partial is not None else 0
+        except FormatError:
+            continue
+        if count > best_count:
+            best, best_count = f.ordinal, count
+    return best
+
+
+def function_label(f) -> str:
+    """How every view names an internal function: the name IREE's tools print
+    (``Function.iree_name``: export alias, else the debug database entry at that ordinal,
+    else ``fnN``), with ``@``. Views show the ordinal beside it (``#N``), which tells apart
+    the functions that IREE's lookup names alike."""
+    return f"@{f.iree_name}"
 
 
 def functions_table(module) -> Raw:

@@ -245,6 +245,7 @@ _F32_BINARY = {
     "MaxF32": "{b} if {a} < {b} else {a}",
     "Atan2F32": "_L32['atan2']({a}, {b})",
     "PowF32": "_L32['pow']({a}, {b})",
+    "FPowI32": "_ops.fpowi_f32({a}, {b})",  # {b}: the i64 exponent (even slot)
 }
 _NAN_ARITH = frozenset({"AddF32", "SubF32", "MulF32", "DivF32", "AddF64", "SubF64", "MulF64",
                         "DivF64"})
@@ -258,6 +259,7 @@ _F64_BINARY = {
     "MaxF64": "{b} if {a} < {b} else {a}",
     "Atan2F64": "_L64['atan2']({a}, {b})",
     "PowF64": "_L64['pow']({a}, {b})",
+    "FPowI64": "_ops.fpowi_f64({a}, {b})",
 }
 _F32_UNARY = {
     "AbsF32": "abs({a})",

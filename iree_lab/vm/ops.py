@@ -199,6 +199,38 @@ def fma_f64(a: float, b: float, c: float) -> float:
     return r
 
 
+def _powi(base, exponent: int, one):
+    """``vm.fpowi``: IREE's runtime calls ``__builtin_powi[f](base, exponent)``, whose
+    ``int`` parameter keeps only the low 32 bits of the i64 exponent; the builtin is
+    compiler-rt's ``__powi[sd]f2``: square-and-multiply from the low bit, then one
+    reciprocal for a negative exponent (checked against the 3.13 runtime bit for bit)."""
+    n = exponent & 0xFFFFFFFF
+    recip = n >= 0x80000000
+    if recip:
+        n = 0x100000000 - n  # |INT32_MIN| = 2**31 stays representable here
+    r = one
+    while True:
+        if n & 1:
+            r = r * base
+        n >>= 1
+        if n == 0:
+            break
+        base = base * base
+    return one / r if recip else r
+
+
+_F32_ONE = np.float32(1.0)
+
+
+def fpowi_f32(base, exponent: int) -> np.float32:
+    return _powi(np.float32(base), exponent, _F32_ONE)
+
+
+def fpowi_f64(base: float, exponent: int) -> float:
+    r = _powi(np.float64(base), exponent, np.float64(1.0))
+    return float(r)
+
+
 _F32_HALF = np.float32(0.5)
 _F32_TWO = np.float32(2.0)
 

@@ -25,6 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 DOCS = REPO / "docs"
+LABEXTENSIONS = REPO / "labextension" / "share" / "jupyter" / "labextensions"
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -63,6 +64,8 @@ class JupyterLab:
             "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
             "--LabApp.news_url=None",
+            # The .vmfb opener (prebuilt JupyterLab extension) from this checkout.
+            f"--LabApp.extra_labextensions_path={LABEXTENSIONS}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             f"--LabApp.workspaces_dir={state / 'workspaces'}",
             f"--LabApp.user_settings_dir={state / 'settings'}",
@@ -100,6 +103,10 @@ class JupyterLab:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def lab_url(self) -> str:
+        """JupyterLab with its file browser on the root folder (a fresh workspace)."""
+        return f"{self.url}/lab?token={self.token}&reset"
 
     def notebook_url(self, name: str) -> str:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
@@ -172,3 +179,33 @@ def publish_screenshot():
             shutil.copyfile(path, DOCS / name)
 
     return publish
+
+
+# The model-sized modules a user would bring (tests/browser/test_models_browser.py).
+MODEL_FILES = {"resnet18_llvm_cpu.vmfb": "model_resnet18_llvm_cpu",
+               "resnet18_vmvx.vmfb": "model_resnet18_vmvx",
+               "transformer_vmvx.vmfb": "model_transformer_vmvx"}
+
+
+@pytest.fixture(scope="session")
+def models_lab():
+    """A JupyterLab serving a working folder that holds model-sized .vmfb files."""
+    chromium_path()
+    pytest.importorskip("jupyterlab", reason="jupyterlab not installed: browser tests skipped")
+    pytest.importorskip("anywidget", reason="anywidget not installed: browser tests skipped")
+    from iree_lab.testing import corpus
+
+    tmp = Path(tempfile.mkdtemp(prefix="iree_lab_models_"))
+    root = tmp / "work"
+    root.mkdir()
+    start = time.perf_counter()
+    for name, program in MODEL_FILES.items():
+        shutil.copyfile(corpus.build(program), root / name)
+    print(f"\nmodel modules built or taken from the cache: {time.perf_counter() - start:.1f} s")
+    server = JupyterLab(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

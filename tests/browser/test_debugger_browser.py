@@ -228,3 +228,45 @@ def test_debugger_panel_steps_in_the_browser(jupyter_lab, browser_context, artif
           f"min {min(times):.0f} ms, max {max(times):.0f} ms (goal < 150 ms)")
     assert not errors, errors
     page.close()
+
+
+NATIVE_PANEL = '''from iree_lab import samples
+from iree_lab.debug import Debugger
+from iree_lab.notebook import DebuggerPanel
+
+native_dbg = Debugger.launch(samples.path("mlp_llvm_cpu"), "predict", ["1x8xf32=1 2 3 4 5 6 7 8"])
+native_dbg.break_dispatch("*matmul*")
+native_panel = DebuggerPanel(native_dbg)
+native_panel
+'''
+
+
+def test_debugger_panel_shows_native_dispatches(jupyter_lab, browser_context, artifacts):
+    """An llvm-cpu dispatch stop: the panel swaps the CFG for the dispatch's grid,
+    bindings and machine code, before and after it runs, then goes back to the CFG."""
+    page, errors = open_notebook(browser_context, jupyter_lab, "02_single_step.ipynb")
+    run_code(page, NATIVE_PANEL)
+    panel = page.locator(".il-debugger").last
+    panel.locator(".il-cfg").wait_for()
+    for expected in ("before", "after"):
+        command = "continue" if expected == "before" else "step"
+        panel.locator(f'.il-dbg-btn[data-command="{command}"]').click()
+        page.wait_for_function("([el, phase]) => el.dataset.native === phase",
+                               arg=[panel.element_handle(), expected], timeout=30_000)
+        native = panel.locator(".il-dbg-native")
+        assert native.is_visible() and not panel.locator(".il-dbg-cfg").is_visible()
+        text = native.inner_text()
+        assert "predict_dispatch_0_matmul_1x4x8_f32" in text and f"{expected} it runs" in text
+        assert "workgroups 1\u00d71\u00d71" in text and "x86_64 disassembly" in text
+        listing = native.locator(".il-dbg-listing")
+        assert "ret" in listing.inner_text()
+        box = listing.bounding_box()
+        assert box is not None and box["width"] > 200
+    page.screenshot(path=str(artifacts / "debugger_native_dispatch.png"), full_page=True)
+    # Written result after the dispatch: 10.1f = 9a 99 21 41.
+    assert "9a 99 21 41" in panel.locator(".il-dbg-native-bindings").inner_text()
+    panel.locator('.il-dbg-btn[data-command="step"]').click()
+    page.wait_for_function("(el) => el.dataset.native === ''",
+                           arg=panel.element_handle(), timeout=30_000)
+    assert panel.locator(".il-dbg-cfg").is_visible()
+    assert not errors, errors

@@ -15,7 +15,7 @@ TARGET_INSTRUCTIONS = 2000
 OPS = ["vm.add.i32", "vm.sub.i32", "vm.mul.i32", "vm.xor.i32", "vm.or.i32", "vm.and.i32"]
 
 
-def generate() -> str:
+def generate(target: int = TARGET_INSTRUCTIONS) -> str:
     rng = random.Random(7)
     blocks: list[list[str]] = []
     count = 0
@@ -45,7 +45,7 @@ def generate() -> str:
     exit_pending.append(head)
     current = first
     stage = 0
-    while count < TARGET_INSTRUCTIONS - 12:
+    while count < target - 12:
         stage += 1
         kind = ("diamond", "loop", "switch", "straight")[stage % 4]
         if kind == "diamond":

@@ -112,3 +112,16 @@ func.func @almost_eq_f8() {
   check.expect_almost_eq_const(%b, dense<[1.0, 3.5]> : tensor<2xf8E5M2>, atol 0.5) : tensor<2xf8E5M2>
   return
 }
+
+func.func @sort_constant_in_place() {
+  // The dispatch sorts in place in a binding over the imported constant (module rodata):
+  // IREE writes into its heap copy of the vmfb; iree_lab's read-only mmap needs a copy.
+  %input = util.unfoldable_constant dense<[30, 10, 40, 20]> : tensor<4xi32>
+  %sorted = iree_linalg_ext.sort dimension(0) outs(%input : tensor<4xi32>) {
+  ^bb0(%a: i32, %b: i32):
+    %lt = arith.cmpi slt, %a, %b : i32
+    iree_linalg_ext.yield %lt : i1
+  } -> tensor<4xi32>
+  check.expect_eq_const(%sorted, dense<[10, 20, 30, 40]> : tensor<4xi32>) : tensor<4xi32>
+  return
+}
