@@ -1,4 +1,4 @@
-"""Execution traces in IREE's ``--trace_execution`` format (DESIGN.md), and the JSONL form.
+"""Execution traces in IREE's ``--trace_execution`` format (../shared/DESIGN.md), and the JSONL form.
 
 IREE's release tools print no trace (it needs a debug build), so the trace is
 checked against what the release tools do print: every line, with its

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 import iree_lab
@@ -54,19 +51,6 @@ def test_flatbuffer_binary_matches(program, build_module, iree_tool, capsysbinar
     assert out == expected
 
 
-_HAS_DISASSEMBLER = importlib.util.find_spec("iree_lab.isa.disassembler") is not None
-
-
-def test_disassembly_reports_unavailable(build_module, capsysbinary, monkeypatch):
-    """Without the ISA layer, disassembly fails cleanly before printing anything."""
-    monkeypatch.setitem(sys.modules, "iree_lab.isa.disassembler", None)
-    code, out, err = _lab_dump(capsysbinary, str(build_module("vm_assembly")))
-    assert code == 1
-    assert out == b""
-    assert b"not available yet" in err
-
-
-@pytest.mark.skipif(not _HAS_DISASSEMBLER, reason="iree_lab.isa.disassembler has not landed")
 @pytest.mark.parametrize("program", ["vm_assembly", "scalar_vmvx", "tensor_vmvx"])
 def test_dump_all(program, build_module, iree_tool, capsysbinary):
     path = str(build_module(program))

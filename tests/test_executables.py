@@ -316,3 +316,47 @@ def test_parse_executable_unknown_blob_is_hex_not_error():
     assert exe.container == "unknown"
     assert exe.code_objects[0].kind == "unknown" and exe.size == 90
     assert exe.notes  # says it was not recognised
+
+
+# Inline-dynamic modules: hal_loader.executable.load creates, hal_loader dispatches.
+INLINE_TARGETS = {"exe_vmvx_inline": "vmvx-bytecode-fb",
+                  "exe_llvm_cpu_inline": "embedded-elf-x86_64"}
+
+
+@pytest.mark.parametrize("name", sorted(INLINE_TARGETS))
+def test_inline_dynamic_executables_match_iree_dump_module(discovered, iree_tool, name):
+    """Load and dispatch sites are those of iree-dump-module's disassembly."""
+    path, module, found = discovered(name)
+    fmt = INLINE_TARGETS[name]
+    assert found.notes == [] and found.unresolved_dispatches == []
+    (exe,) = found
+    assert exe.format == fmt
+    assert {q.key for q in exe.format_queries} == {fmt}
+    text = iree_tool("iree-dump-module", "--output=disassembly", "--bytecode_offsets",
+                     str(path)).stdout.decode()
+    sites = {"load": set(), "dispatch": set()}
+    function = None
+    for line in text.splitlines():
+        if line.startswith("vm.func @"):
+            function = line[len("vm.func @"):].split("(")[0]
+        m = re.match(r"\[([0-9A-F]{8})\].*@hal_loader\.executable\.(load|dispatch)[ (]", line)
+        if m:
+            sites[m[2]].add((function, int(m[1], 16)))
+    assert {(s.function, s.pc) for s in exe.create_sites} == sites["load"] != set()
+    dispatched = {(d.site.function, d.site.pc) for d in exe.dispatches}
+    assert dispatched == sites["dispatch"] and len(dispatched) == len(DISPATCHES)
+    with zipfile.ZipFile(path) as z:
+        assert bytes(exe.data) == z.read(exe.archive_name)
+    parsed = exe.parse()
+    assert parsed.notes == []
+    for export in parsed.exports:
+        (site,) = exe.dispatches_of(export)
+        assert site.import_name == "hal_loader.executable.dispatch"
+        assert site.binding_count == DISPATCHES[_prefix(export.name)][0]
+
+
+def test_cli_lists_inline_dynamic_executables(discovered, capsys):
+    path, _, _ = discovered("exe_vmvx_inline")
+    assert cli_main(["executables", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "no executables" not in out and "format: vmvx-bytecode-fb" in out

@@ -275,3 +275,40 @@ def test_embedded_source_files(tmp_path, name, capsys):
     written = list(out_dir.rglob("sum_source.mlir"))
     assert len(written) == 1 and written[0].read_text() == _SOURCE_TEXT
     assert written[0].parent.name == "sources"
+
+
+def test_amdgpu_metadata_damage_is_bounded(build_module):
+    """The metadata note (MessagePack) of an HSACO image: counts past the note's
+    size, truncation and garbage give a 'malformed' note, never an allocation the
+    size of the claim or another exception; padding after the value is ignored."""
+    from iree_lab.format.executables.cpu import amdgpu_kernels
+    from iree_lab.format.executables.elf import ElfImage
+
+    (fmt, data), = _blobs(build_module, "exe_hip_hsaco")
+    kernels, notes = amdgpu_kernels(data)
+    assert kernels and notes == []
+    (note,) = [n for n in ElfImage(data).elf_notes if n.owner == "AMDGPU"]
+    at = data.find(bytes(note.description))
+    assert at > 0 and data[at] & 0xF0 == 0x80  # a fixmap
+    length = len(note.description)
+
+    def damaged(replacement: bytes) -> bytes:
+        body = (replacement + bytes(note.description)[len(replacement):])[:length]
+        return data[:at] + body + data[at + length:]
+
+    cases = {
+        "array32 of 2^32-1": b"\xdd\xff\xff\xff\xff",
+        "map32 of 2^32-1": b"\xdf\xff\xff\xff\xff",
+        "str32 of 2^31": b"\xdb\x80\x00\x00\x00",
+        "bin32 of 2^31": b"\xc6\x80\x00\x00\x00",
+        "reserved type byte": b"\xc1",
+        "nesting": b"\x91" * length,
+    }
+    for what, replacement in cases.items():
+        kernels, notes = amdgpu_kernels(damaged(replacement))
+        assert kernels == [], what
+        assert [n.what.startswith("AMDGPU metadata is malformed") for n in notes] == [True], \
+            (what, notes)
+    # Trailing bytes after a complete value: the value is kept.
+    kernels, notes = amdgpu_kernels(damaged(b"\x80"))  # an empty map, then leftovers
+    assert kernels == [] and notes == []

@@ -95,3 +95,50 @@ def test_session_selects_hal_modules(build_module):
     text = session.format_results(ctx.call_function(fn, values), fn.cconv.results)
     assert text == "result[0]: hal.buffer_view\n4xf32=3 3 3 3\n"
     assert io.format_results([None, 7], "ri") == "result[0]: (null)\nresult[1]: i32=7\n"
+
+
+def test_inline_dispatches_are_recorded(iree_tool):
+    """hal_loader dispatches reach the Recorder (no queue operation or command buffer);
+    the captured output of the last dispatch is what iree-run-module prints, and the
+    HAL views show them."""
+    import json
+
+    from iree_lab.hal import Recorder
+    from iree_lab.views import hal as hv
+    from iree_lab.views import hal_data
+
+    path = corpus.build(corpus.Program("hal_inline_elementwise", "hal/elementwise.mlir",
+                                       tuple(INLINE_FLAGS)))
+    inputs = ["16xf32=" + " ".join(str(i) for i in range(16)), "16xf32=0.5"]
+    expected = iree_tool("iree-run-module", "--device=local-sync", f"--module={path}",
+                         "--function=chain", *[f"--input={i}" for i in inputs])
+    recorder = Recorder(capture_buffers=True)
+    user = vm.BytecodeModule.load(path)
+    session = tooling.Session.for_modules([user], recorder=recorder)
+    ctx = vm.Context(session.modules + [user])
+    out = run_ours(ctx, session.device, "chain", inputs)
+    assert out == expected.stdout.decode()
+    (d,) = recorder.dispatches  # chain: one dispatch
+    assert (d.queue_operation, d.command_buffer) == (None, None)
+    assert d.status == "OK" and d.completed_at > d.started_at
+    assert d.export_name == recorder.executables[d.executable].exports[d.function]
+    assert len(d.bindings) == 3
+    # Every binding lies in an allocation hal_inline made and the recorder holds.
+    for b in d.bindings:
+        record = recorder.buffers[b.buffer]
+        assert not record.is_subspan and b.offset + b.length <= record.byte_length
+    # The output binding after the dispatch holds the printed result.
+    values = np.frombuffer(d.snapshots[-1].after, dtype=np.float32)
+    printed = expected.stdout.decode().splitlines()[-1].split("=", 1)[1].split()
+    assert [f"{v:g}" for v in values] == printed
+    # The views cope with a dispatch outside any queue operation.
+    data = hal_data.hal_view_data(recorder)
+    assert data["dispatches"][0]["op"] is None and data["dispatches"][0]["command_buffer"] is None
+    detail = hal_data.hal_selection(recorder, "dispatch:0")
+    assert "chain_dispatch_0" in detail["title"] + detail["html"]
+    assert "chain_dispatch_0" in hal_data.recorder_html(recorder)
+    trace = hv.hal_trace(recorder)
+    assert any(e.get("cat") == "dispatch" for e in trace["traceEvents"])
+    json.dumps(trace)
+    hv.queue_timeline(recorder)
+    hv.buffer_lifetimes(recorder)

@@ -162,3 +162,49 @@ def test_records_are_plain_data(recorded):
     assert "three_dispatches_dispatch_1_matmul_4x4x4_f32" in text
     summary = recorder.summary()
     assert "execute cb#" in summary and "dispatch three_dispatches_dispatch_2" in summary
+
+
+def test_two_devices_sharing_a_recorder_have_distinct_ids(build_module, iree_tool):
+    """A module compiled for two devices runs as with ``iree-run-module --device=local-sync
+    --device=local-sync``; each device has its own id and every object id is unique among
+    the recorder's devices, so the records say which device did what."""
+    path = build_module("two_devices")
+    inputs = ["4xf32=1 2 3 4"]
+    expected = iree_tool("iree-run-module", "--device=local-sync", "--device=local-sync",
+                         f"--module={path}", "--function=two_devices",
+                         *[f"--input={i}" for i in inputs]).stdout.decode()
+    recorder = Recorder()
+    devices = [Device(), Device()]
+    ctx = vm.Context([HALModule(devices, recorder=recorder), vm.BytecodeModule.load(path)])
+    fn = ctx.lookup_function("two_devices")
+    results = ctx.call_function(fn, io.parse_inputs(devices[0], fn.cconv.arguments, inputs))
+    assert f"EXEC @two_devices\n{io.format_results(results, fn.cconv.results)}" == expected
+    assert [d.id for d in devices] == [0, 1]
+    # A dispatch on each device, each of its own executable.
+    by_device = {}
+    for d in recorder.dispatches:
+        by_device.setdefault(recorder.executables[d.executable].device, []).append(d)
+    assert sorted(by_device) == [0, 1]
+    assert len(recorder.executables) == 2
+    assert {e.device for e in recorder.executables.values()} == {0, 1}
+    # Ids of every kind are unique across the two devices (dict keys would collide).
+    buffers = [b for b in recorder.buffers.values()]
+    assert {b.device for b in buffers} == {0, 1}
+    assert len({op.id for op in recorder.queue_operations}) == len(recorder.queue_operations)
+    assert {op.device for op in recorder.queue_operations} == {0, 1}
+    # Bindings name recorded buffers (local devices share host memory, so a
+    # dispatch on one device may bind a buffer allocated on the other).
+    assert all(b.buffer in recorder.buffers for d in recorder.dispatches for b in d.bindings)
+
+
+def test_device_attached_late_keeps_its_ids_unique():
+    recorder = Recorder()
+    first = Device(recorder=recorder)
+    late = Device()
+    before = late.allocator.allocate(0, 0, 4)  # id 0 on its own counters
+    late.recorder = recorder
+    after = late.allocator.allocate(0, 0, 4)
+    on_first = first.allocator.allocate(0, 0, 4)
+    assert (first.id, late.id) == (0, 1)
+    assert len({before.id, after.id, on_first.id}) == 3
+    assert recorder.buffers[after.id].device == 1 and recorder.buffers[on_first.id].device == 0

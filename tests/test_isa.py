@@ -377,7 +377,7 @@ class _Regs:
 
 
 def test_trace_format_with_values():
-    """Operands with values, as IREE's --trace_execution prints them (DESIGN.md)."""
+    """Operands with values, as IREE's --trace_execution prints them (../shared/DESIGN.md)."""
     ints = decode_function(_module("isa_integer"), "i32_ops")
     regs = _Regs({0: 5, 1: -7 & 0xFFFFFFFF, 2: 3, 14: 1, 8: 0xFFFFFFFF, 15: 0x80000000})
 

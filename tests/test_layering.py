@@ -1,4 +1,4 @@
-"""DESIGN.md's layering: each layer imports only from the layers before it.
+"""The layering of ../shared/DESIGN.md: each layer imports only from the layers before it.
 
 Checked statically over every module of the package (imports inside functions
 count too: a lazy import is still a dependency).

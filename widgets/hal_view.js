@@ -55,6 +55,15 @@ function render({ model, el }) {
     const group = (text) => out.push({ kind: 'group', text, build: () => h('div', { class: 'il-hal-group' }, text) });
     const row = (id, cls, text, failed, children) => out.push({ kind: cls, id, text: text.toLowerCase(), failed,
       build: () => h('div', { class: `il-hal-row ${cls}` + (failed ? ' il-hal-failed' : ''), dataset: { id }, onclick: () => select(id), title: text }, ...children()) });
+    const dispatchRow = (x) => {
+      const failed = x.status && x.status !== 'OK';
+      row(x.id, 'il-hal-dispatch', [`dispatch ${x.index}`, x.export, x.executable, x.workgroups, ...x.bindings].join(' '), failed, () => [
+        h('span', { class: 'il-hal-kind' }, `dispatch ${x.index}`),
+        h('span', { class: 'il-mono il-hal-export' }, x.export),
+        h('span', { class: 'il-mono il-dim' }, x.workgroups),
+        h('span', { class: 'il-mono il-dim il-hal-bindings' }, x.bindings.join(' ')),
+        x.captured ? h('span', { class: 'il-hal-captured', title: 'buffer contents captured' }, '\u25d1') : null]);
+    };
     group(`Submissions (${(d.submissions || []).length})`);
     for (const s of d.submissions || []) {
       const bad = s.status !== 'OK' && s.status !== 'pending';
@@ -68,15 +77,14 @@ function render({ model, el }) {
         h('span', { class: 'il-mono il-hal-signal', title: 'signals' }, signal)]);
       for (const ref of s.dispatches) {
         const x = dispatches.get(ref);
-        if (!x) continue;
-        const failed = x.status && x.status !== 'OK';
-        row(x.id, 'il-hal-dispatch', [`dispatch ${x.index}`, x.export, x.executable, x.workgroups, ...x.bindings].join(' '), failed, () => [
-          h('span', { class: 'il-hal-kind' }, `dispatch ${x.index}`),
-          h('span', { class: 'il-mono il-hal-export' }, x.export),
-          h('span', { class: 'il-mono il-dim' }, x.workgroups),
-          h('span', { class: 'il-mono il-dim il-hal-bindings' }, x.bindings.join(' ')),
-          x.captured ? h('span', { class: 'il-hal-captured', title: 'buffer contents captured' }, '\u25d1') : null]);
+        if (x) dispatchRow(x);
       }
+    }
+    // Inline HAL (hal_loader) dispatches run outside any queue operation.
+    const inline = (d.dispatches || []).filter((x) => x.op === null);
+    if (inline.length) {
+      group(`Inline dispatches (${inline.length})`);
+      inline.forEach(dispatchRow);
     }
     group(`Command buffers (${(d.command_buffers || []).length})`);
     for (const cb of d.command_buffers || []) {

@@ -57,18 +57,6 @@ def _add_bool_flag(parser, flag: str, help: str) -> None:
                             help=argparse.SUPPRESS)
 
 
-def _disassembler():
-    """The ISA layer's write_disassembly, or a clear error while it does not exist."""
-    try:
-        from iree_lab.isa.disassembler import write_disassembly
-    except ImportError as e:
-        if e.name not in ("iree_lab.isa", "iree_lab.isa.disassembler"):
-            raise
-        raise IreeLabError("--output=disassembly is not available yet: "
-                           "iree_lab.isa.disassembler has not landed") from None
-    return write_disassembly
-
-
 def run(args) -> int:
     from iree_lab.format import open_module
 
@@ -77,7 +65,6 @@ def run(args) -> int:
         raise IreeLabError(f"unrecognized --output= flag value '{output}'")
     bytecode_offsets = args.bytecode_offsets
     pretty = args.pretty
-    write_disassembly = _disassembler() if output in ("all", "disassembly") else None
     try:
         module = open_module(args.module)
     except OSError as e:
@@ -99,7 +86,8 @@ def run(args) -> int:
         return 0
     # Metadata is read from the FlatBuffer whatever the version (iree-dump-module prints it
     # too); decoding bytecode needs rules iree_lab knows.
-    if write_disassembly is not None:
+    disassemble = output in ("all", "disassembly")
+    if disassemble:
         module.check_bytecode_version()
     note = module.bytecode_version_note
     if note:  # stdout stays what that release's iree-dump-module prints
@@ -109,7 +97,9 @@ def run(args) -> int:
         write_metadata(module, text)
     if output == "all":
         text.write("\n")
-    if write_disassembly is not None:
+    if disassemble:
+        from iree_lab.isa.disassembler import write_disassembly
+
         write_disassembly(module, text, bytecode_offsets=bytecode_offsets,
                           function=args.function or None)
     # Everything is formatted before anything is written: an error never leaves half a dump.

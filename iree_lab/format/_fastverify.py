@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from iree_lab.format.verifier import _UOFFSET_MAX, _plan
+from iree_lab.format.verifier import UOFFSET_MAX, verification_plan
 
 
 class Invalid(Exception):
@@ -59,14 +59,14 @@ class FastVerifier:
         _ok(self.header_ok(base, offset))
         table = np.unique(base + offset)  # shared tables are verified once
         soffset = self.u32[table >> 2].view("<i4").astype(np.int64)
-        vbase = (table - soffset) & _UOFFSET_MAX
+        vbase = (table - soffset) & UOFFSET_MAX
         _ok((vbase < 0x80000000) & ((vbase & 1) == 0) & (vbase + 2 <= self.end))
         vsize = self.u16[vbase >> 1].astype(np.int64)
         _ok((vbase + vsize <= self.end) & ((vsize & 1) == 0) & (vsize >= 4))
         tsize = self.u16[(vbase + 2) >> 1].astype(np.int64)
         _ok(self.end - table >= tsize)
         t = (table, vbase, vsize, tsize)
-        for step in _plan(type_name).steps:
+        for step in verification_plan(type_name).steps:
             getattr(self, "_" + step[0])(t, step)
 
     def vt_entry(self, t, voffset: int):
@@ -119,7 +119,7 @@ class FastVerifier:
         pos = pos + 4
         mask = np.where(n == 0, 3, (align - 1) | 3)
         _ok((pos & mask) == 0)
-        _ok(n <= _UOFFSET_MAX // elem_size)
+        _ok(n <= UOFFSET_MAX // elem_size)
         _ok(self.end - pos >= n * elem_size)
         return pos, n
 

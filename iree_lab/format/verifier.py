@@ -35,7 +35,7 @@ from iree_lab.format.generated import layouts
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_UOFFSET_MAX = 0xFFFFFFFF
+UOFFSET_MAX = 0xFFFFFFFF  # flatbuffers' uoffset_t: offsets and sizes are 32-bit
 _SCALAR_SIZE = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8,
                 "f": 4, "d": 8}
 # The value vectors of vectors of unions, spelled [Tag] + [LocationRef] in our schemas
@@ -98,7 +98,8 @@ class _Plan:
 _PLANS: dict[str, _Plan] = {}
 
 
-def _plan(type_name: str) -> _Plan:
+def verification_plan(type_name: str) -> _Plan:
+    """The checks of one table type in field order (built once, shared by both verifiers)."""
     plan = _PLANS.get(type_name)
     if plan is None:
         plan = _PLANS[type_name] = _Plan(type_name)
@@ -143,7 +144,7 @@ class _Verifier:
         if self.budget < 0:
             raise self.fail("tables are shared more often than this buffer size allows "
                             "(amplification)", table, where)
-        vbase = (table - self.u32(table)) & _UOFFSET_MAX
+        vbase = (table - self.u32(table)) & UOFFSET_MAX
         if vbase >= 0x80000000 or vbase & 1:
             raise self.fail("vtable offset out of range or unaligned", table, where)
         if vbase + 2 > self.end:
@@ -158,7 +159,7 @@ class _Verifier:
             raise self.fail("table size out of range", table, where)
         t = (table, vbase, vsize, tsize)
         methods = self.methods
-        for step in _plan(type_name).steps:
+        for step in verification_plan(type_name).steps:
             if step[0] == "field":  # the common case, inlined: no where tuple unless it fails
                 voffset = step[2]
                 vte = _U16.unpack_from(self.data, vbase + voffset)[0] if voffset < vsize else 0
@@ -223,7 +224,7 @@ class _Verifier:
             align = 4
         if pos & ((align - 1) | 3):
             raise self.fail("vector header out of range or unaligned", pos - 4, where)
-        if n > _UOFFSET_MAX // elem_size:
+        if n > UOFFSET_MAX // elem_size:
             raise self.fail("vector count exceeds representable vector size", pos - 4, where)
         if self.end - pos < n * elem_size:
             raise self.fail("vector out of range", pos - 4, where)
@@ -335,7 +336,7 @@ def verify_flatbuffer(buf: Buffer, root_type: str, identifier: bytes | None) -> 
     v = _Verifier(buf)
     if buf.base & 3:
         raise v.fail("runtime: buffer header not aligned", 0, None)
-    if buf.size > _UOFFSET_MAX - 8:
+    if buf.size > UOFFSET_MAX - 8:
         raise v.fail("runtime: buffer size too large", None, None)
     if buf.size < 8:
         raise v.fail("buffer header too small", 0, None)

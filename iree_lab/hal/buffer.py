@@ -458,9 +458,23 @@ class Allocator(RefObject):
         access: int,
         queue_affinity: int = QUEUE_AFFINITY_ANY,
         host_source=None,
+        host_alignment: int | None = None,
     ) -> Buffer:
-        """Wraps host memory (a writable or read-only buffer-protocol object) without copying."""
+        """Wraps host memory (a writable or read-only buffer-protocol object) without copying.
+
+        ``host_alignment`` is the alignment IREE's pointer to ``data`` would have (the
+        ``hal.allocator.import`` path): ``iree_hal_heap_buffer_wrap`` refuses data not
+        aligned to ``IREE_HAL_HEAP_BUFFER_ALIGNMENT`` unless UNALIGNED access is
+        requested. Python callers leave it None and unaligned read-only data is copied.
+        """
         memory_type, usage = self.compatible_params(memory_type, usage)
+        if (host_alignment is not None and not access & MemoryAccess.UNALIGNED
+                and host_alignment % HEAP_BUFFER_ALIGNMENT):
+            raise status(
+                StatusCode.OUT_OF_RANGE,
+                f"imported heap buffer data must be aligned to {HEAP_BUFFER_ALIGNMENT}; "
+                f"got data aligned to {host_alignment}",
+            )
         storage = np.frombuffer(data, dtype=np.uint8) if len(memoryview(data)) else np.zeros(
             0, dtype=np.uint8
         )

@@ -29,7 +29,7 @@ class BufferView(RefObject):
                  encoding_type: int = EncodingType.DENSE_ROW_MAJOR):
         self.buffer = buffer
         device = buffer.device
-        self.id = device._next_id("buffer_view") if device is not None else -1
+        self.id = device.next_id("buffer_view") if device is not None else -1
         self.shape = tuple(int(d) for d in shape)
         self.element_type = int(element_type) & 0xFFFFFFFF
         self.encoding_type = int(encoding_type) & 0xFFFFFFFF

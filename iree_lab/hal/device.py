@@ -16,7 +16,6 @@ by semaphores. A parked operation that fails fails its signal semaphores
 from __future__ import annotations
 
 import fnmatch
-import itertools
 
 from iree_lab.hal import recorder as rec
 from iree_lab.hal.buffer import PLACEMENT_FLAG_ASYNCHRONOUS, Allocator, Buffer
@@ -93,7 +92,8 @@ class Device(RefObject):
         self.identifier = identifier
         # Whether native CPU executables may load (iree-lab run --no_native refuses them).
         self.native = native
-        self.recorder: rec.Recorder | None = recorder
+        self._counters: dict[str, int] = {}
+        self._recorder: rec.Recorder | None = None
         # Keyword arguments for the VM contexts that run dispatch functions
         # (``hook=``, ``instruction_budget=``, ``fast=``): how a debugger or a
         # cautious caller reaches into executables.
@@ -113,12 +113,12 @@ class Device(RefObject):
 
             self.loaders.append(VMVXLoader())
             self.loaders += native_loaders(native=native)
-        self._counters: dict[str, itertools.count] = {}
         self._clock = 0
         self._pending: list[QueueOperation] = []
         self._draining = False
         self._redrain = False
-        self.id = self._next_id("device")
+        self.id = 0
+        self.recorder = recorder
         # Bumped on every semaphore signal/failure: waiters use it to tell whether
         # anything happened since they last looked.
         self.progress_count = 0
@@ -137,11 +137,29 @@ class Device(RefObject):
 
     # -- Ids and clocks -------------------------------------------------------------------
 
-    def _next_id(self, kind: str) -> int:
-        counter = self._counters.get(kind)
-        if counter is None:
-            counter = self._counters[kind] = itertools.count()
-        return next(counter)
+    @property
+    def recorder(self) -> rec.Recorder | None:
+        """The attached Recorder. Attaching one gives the device its id among the
+        recorder's devices; from then on its objects draw ids from the recorder's
+        counters, so records of devices sharing a recorder never collide."""
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, recorder: rec.Recorder | None) -> None:
+        if recorder is self._recorder:
+            return
+        self._recorder = recorder
+        if recorder is not None:
+            self.id = recorder.next_id("device")
+            recorder.adopt_counters(self._counters)
+
+    def next_id(self, kind: str) -> int:
+        """A new id for an object of ``kind`` (``buffer``, ``fence``, ...) of this device."""
+        if self._recorder is not None:
+            return self._recorder.next_id(kind)
+        n = self._counters.get(kind, 0)
+        self._counters[kind] = n + 1
+        return n
 
     def _tick(self) -> int:
         if self.recorder is not None:
@@ -151,7 +169,7 @@ class Device(RefObject):
 
     def _register_buffer(self, buffer: Buffer, parent: Buffer | None = None,
                          queue_operation: int | None = None) -> None:
-        buffer.id = self._next_id("buffer")
+        buffer.id = self.next_id("buffer")
         if self.recorder is not None:
             allocated = buffer.allocated_buffer
             self.recorder.record_buffer(rec.BufferRecord(
@@ -185,18 +203,18 @@ class Device(RefObject):
     # -- Object creation ------------------------------------------------------------------
 
     def create_semaphore(self, initial_value: int = 0) -> Semaphore:
-        semaphore = Semaphore(self, initial_value, self._next_id("semaphore"))
+        semaphore = Semaphore(self, initial_value, self.next_id("semaphore"))
         if self.recorder is not None:
             self.recorder.record_semaphore_event(semaphore.id, "create", initial_value, "host")
         return semaphore
 
     def create_fence(self, timepoints=()) -> Fence:
-        return Fence(self, timepoints, fence_id=self._next_id("fence"))
+        return Fence(self, timepoints, fence_id=self.next_id("fence"))
 
     def create_command_buffer(self, mode: int, categories: int,
                               queue_affinity: int = QUEUE_AFFINITY_ANY,
                               binding_capacity: int = 0) -> CommandBuffer:
-        cb_id = self._next_id("command_buffer")
+        cb_id = self.next_id("command_buffer")
         record = None
         if self.recorder is not None:
             record = rec.CommandBufferRecord(
@@ -216,7 +234,7 @@ class Device(RefObject):
         for loader in self.loaders:
             if loader.query_support(executable_format):
                 executable = loader.try_load(self, executable_format, data, constants)
-                executable.id = self._next_id("executable")
+                executable.id = self.next_id("executable")
                 executable.device = self
                 if self.recorder is not None:
                     self.recorder.record_executable(rec.ExecutableRecord(
@@ -239,7 +257,7 @@ class Device(RefObject):
                 StatusCode.PERMISSION_DENIED,
                 "only read-only memory can be accessed via a file handle (today)",
             )
-        return File(data, access, host_source, self._next_id("file"))
+        return File(data, access, host_source, self.next_id("file"))
 
     # -- Queue ----------------------------------------------------------------------------
 
@@ -247,7 +265,7 @@ class Device(RefObject):
                 **record_fields) -> QueueOperation:
         wait = semaphore_list(wait_fence)
         signal = semaphore_list(signal_fence)
-        op_id = self._next_id("queue_operation")
+        op_id = self.next_id("queue_operation")
         record = None
         if self.recorder is not None:
             record = rec.QueueOperationRecord(

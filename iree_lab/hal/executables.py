@@ -332,7 +332,7 @@ class _State:
                 return
             fmt_ordinal, data_ordinal = rodata_of(fmt_arg), rodata_of(data_arg)
             if data_ordinal is None:
-                self.notes.append(Note(f"{site(inst.pc)}: hal.executable.create data is not a "
+                self.notes.append(Note(f"{site(inst.pc)}: {import_name} data is not a "
                                        "rodata segment"))
                 return
             exe = self._executable(data_ordinal,
@@ -353,6 +353,12 @@ class _State:
                 cat, k = self.rodata_string(category), self.rodata_string(key)
                 if cat is not None and k is not None:
                     queries.append(DeviceQuery(site(inst.pc), cat, k))
+        elif import_name == "hal_loader.executable.query_support" and len(args) >= 1:
+            # The inline HAL's format support check (a hal.executable.format query).
+            fmt = rodata_of(args[0])
+            key = self.rodata_string(fmt) if fmt is not None else None
+            if key is not None:
+                queries.append(DeviceQuery(site(inst.pc), "hal.executable.format", key))
         elif import_name in ("hal.executable.lookup.function",
                              "hal_loader.executable.lookup.function") and len(args) >= 2:
             name_ordinal = rodata_of(args[1])

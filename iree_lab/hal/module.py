@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from iree_lab.hal.buffer import Allocator, Buffer
+from iree_lab.hal.buffer import HEAP_BUFFER_ALIGNMENT, Allocator, Buffer
 from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.command_buffer import BufferBinding, BufferRef, CommandBuffer
 from iree_lab.hal.device import Device, File
@@ -34,6 +34,7 @@ from iree_lab.hal.types import (
     BufferUsage,
     DispatchFlags,
     MemoryAccess,
+    check_deref,
     device_size,
     element_bit_count,
     element_is_integer,
@@ -44,6 +45,7 @@ from iree_lab.hal.types import (
     status,
 )
 from iree_lab.vm.buffer import Buffer as VMBuffer
+from iree_lab.vm.buffer import BufferAccess
 from iree_lab.vm.native import NativeModule, export
 from iree_lab.vm.ref import RefObject
 from iree_lab.vm.scheduler import WaitFrame, WaitSource
@@ -58,18 +60,7 @@ AWAIT_IDLE_LIMIT = 64
 _INFINITE_TIMEOUT = 0xFFFFFFFF
 
 
-def _deref(value, cls, *, nullable: bool = False):
-    """``iree_*_check_deref``: the object, or INVALID_ARGUMENT like IREE."""
-    if value is None:
-        if nullable:
-            return None
-        raise status(StatusCode.INVALID_ARGUMENT, "ref is null")
-    if not isinstance(value, cls):
-        raise status(StatusCode.INVALID_ARGUMENT, "ref type mismatch")
-    return value
-
-
-def _executable_constants(constants) -> tuple[int, ...]:
+def executable_constants(constants) -> tuple[int, ...]:
     """The 32-bit constants of hal.executable.create / hal_loader.executable.load."""
     if not isinstance(constants, VMBuffer):
         return ()
@@ -82,10 +73,25 @@ def _executable_constants(constants) -> tuple[int, ...]:
     return tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
 
 
-def _string(value) -> str:
+def buffer_string(value) -> str:
     """``iree_vm_buffer_as_string`` of a ``!vm.buffer`` argument."""
-    buffer = _deref(value, VMBuffer)
+    buffer = check_deref(value, VMBuffer)
     return bytes(buffer.data).decode("utf-8", "replace")
+
+
+def _host_alignment(source: VMBuffer, offset: int) -> int:
+    """The alignment of IREE's pointer to byte ``offset`` of ``source``.
+
+    Module rodata sits at its file offset in a page-aligned load of the module;
+    ``vm.buffer.alloc``/``clone`` data at least at its requested alignment. Below
+    64 bytes IREE's outcome depends on where its malloc put the data, so iree_lab
+    takes that of its own storage.
+    """
+    base = source.alignment
+    if not base or (base < HEAP_BUFFER_ALIGNMENT and not source.access & BufferAccess.ORIGIN_MODULE):
+        address = np.frombuffer(source.data, dtype=np.uint8).ctypes.data if source.length else 0
+        base = address & -address if address else 1 << 12
+    return min(base, offset & -offset) if offset else base
 
 
 def _summary(value):
@@ -141,7 +147,8 @@ def _call_args(fn, args) -> dict:
     return {n: _summary(a) for n, a in zip(names, args, strict=False)}
 
 
-def _unimplemented(name: str):
+def unimplemented(name: str):
+    """Raises UNIMPLEMENTED for an export iree_lab's HAL does not provide."""
     raise status(
         StatusCode.UNIMPLEMENTED,
         f"hal.{name} is not implemented by iree_lab's HAL (no collective channels)",
@@ -178,8 +185,8 @@ class HALModule(NativeModule):
     @hal_export("0rIirIIi_r", "ex.file.from_memory")
     def ex_file_from_memory(self, device, queue_affinity, access, buffer, offset, length,
                             flags):
-        device = _deref(device, Device)
-        vm_buffer = _deref(buffer, VMBuffer)
+        device = check_deref(device, Device)
+        vm_buffer = check_deref(buffer, VMBuffer)
         if access & ~int(MemoryAccess.READ):
             raise status(
                 StatusCode.PERMISSION_DENIED,
@@ -198,12 +205,12 @@ class HALModule(NativeModule):
                 "at least one device/queue affinity pair must be provided",
             )
         device, affinity = pairs[0]
-        return _deref(device, Device), affinity
+        return check_deref(device, Device), affinity
 
     @hal_export("0rIiiI_r", "allocator.allocate")
     def allocator_allocate(self, allocator, queue_affinity, memory_types, buffer_usage,
                            allocation_size):
-        allocator = _deref(allocator, Allocator)
+        allocator = check_deref(allocator, Allocator)
         size = device_size(allocation_size)
         try:
             return allocator.allocate(memory_types & 0xFFFFFFFF, buffer_usage & 0xFFFFFFFF,
@@ -214,8 +221,8 @@ class HALModule(NativeModule):
     @hal_export("0riIiirII_r", "allocator.import")
     def allocator_import(self, allocator, is_try, queue_affinity, memory_types, buffer_usage,
                          source, offset, length):
-        allocator = _deref(allocator, Allocator)
-        source = _deref(source, VMBuffer)
+        allocator = check_deref(allocator, Allocator)
+        source = check_deref(source, VMBuffer)
         buffer_length = source.length
         if length == -1:
             length = buffer_length
@@ -237,17 +244,23 @@ class HALModule(NativeModule):
         elif not usage & BufferUsage.SHARING_IMMUTABLE:
             access |= int(MemoryAccess.WRITE)
         span = source.data[offset : offset + length]
-        return allocator.import_host(memory_types & 0xFFFFFFFF, usage, span, access=access,
-                                     queue_affinity=device_size(queue_affinity),
-                                     host_source=source)
+        try:
+            return allocator.import_host(memory_types & 0xFFFFFFFF, usage, span, access=access,
+                                         queue_affinity=device_size(queue_affinity),
+                                         host_source=source,
+                                         host_alignment=_host_alignment(source, offset))
+        except VMStatus:
+            if is_try:  # a try import that fails yields null (the caller allocates and copies)
+                return None
+            raise
 
     # -- Buffers ---------------------------------------------------------------------------
 
     @hal_export("0rrrIii_v", "buffer.assert")
     def buffer_assert(self, buffer, message, allocator, minimum_length, memory_types,
                       buffer_usage):
-        buffer = _deref(buffer, Buffer)
-        text = _string(message)
+        buffer = check_deref(buffer, Buffer)
+        text = buffer_string(message)
         actual = buffer.byte_length
         minimum = device_size(minimum_length)
         if actual < minimum:
@@ -272,23 +285,23 @@ class HALModule(NativeModule):
                 f"buffer allows {format_buffer_usage(buffer.allowed_usage)}, operation "
                 f"requires {format_buffer_usage(required_usage)}",
             )
-        _deref(allocator, Allocator)
+        check_deref(allocator, Allocator)
 
     @hal_export("0r_v", "buffer.allocation.preserve")
     def buffer_allocation_preserve(self, buffer):
-        _deref(buffer, Buffer).allocation_preserve()
+        check_deref(buffer, Buffer).allocation_preserve()
 
     @hal_export("0r_i", "buffer.allocation.discard")
     def buffer_allocation_discard(self, buffer):
-        return 1 if _deref(buffer, Buffer).allocation_discard() else 0
+        return 1 if check_deref(buffer, Buffer).allocation_discard() else 0
 
     @hal_export("0r_i", "buffer.allocation.is_terminal")
     def buffer_allocation_is_terminal(self, buffer):
-        return 1 if _deref(buffer, Buffer).allocation_is_terminal() else 0
+        return 1 if check_deref(buffer, Buffer).allocation_is_terminal() else 0
 
     @hal_export("0rII_r", "buffer.subspan")
     def buffer_subspan(self, source_buffer, source_offset, length):
-        buffer = _deref(source_buffer, Buffer)
+        buffer = check_deref(source_buffer, Buffer)
         try:
             return buffer.subspan(device_size(source_offset), device_size(length))
         except VMStatus as e:
@@ -299,11 +312,11 @@ class HALModule(NativeModule):
 
     @hal_export("0r_I", "buffer.length")
     def buffer_length(self, buffer):
-        return _deref(buffer, Buffer).byte_length
+        return check_deref(buffer, Buffer).byte_length
 
     @hal_export("0rIi_i", "buffer.load")
     def buffer_load(self, source_buffer, source_offset, length):
-        buffer = _deref(source_buffer, Buffer)
+        buffer = check_deref(source_buffer, Buffer)
         length &= 0xFFFFFFFF
         if length > 4:
             raise status(StatusCode.INVALID_ARGUMENT,
@@ -313,7 +326,7 @@ class HALModule(NativeModule):
 
     @hal_export("0irIi_v", "buffer.store")
     def buffer_store(self, value, target_buffer, target_offset, length):
-        buffer = _deref(target_buffer, Buffer)
+        buffer = check_deref(target_buffer, Buffer)
         length &= 0xFFFFFFFF
         offset = device_size(target_offset)
         if length > 4:
@@ -332,7 +345,7 @@ class HALModule(NativeModule):
     @hal_export("0rIIiiCID_r", "buffer_view.create")
     def buffer_view_create(self, buffer, source_offset, source_length, element_type,
                            encoding_type, shape):
-        buffer = _deref(buffer, Buffer)
+        buffer = check_deref(buffer, Buffer)
         offset = device_size(source_offset)
         length = device_size(source_length)
         if offset != 0 or length != buffer.byte_length:
@@ -352,33 +365,33 @@ class HALModule(NativeModule):
 
     @hal_export("0r_r", "buffer_view.buffer")
     def buffer_view_buffer(self, buffer_view):
-        return _deref(buffer_view, BufferView).buffer
+        return check_deref(buffer_view, BufferView).buffer
 
     @hal_export("0r_i", "buffer_view.element_type")
     def buffer_view_element_type(self, buffer_view):
-        return _deref(buffer_view, BufferView).element_type
+        return check_deref(buffer_view, BufferView).element_type
 
     @hal_export("0r_i", "buffer_view.encoding_type")
     def buffer_view_encoding_type(self, buffer_view):
-        return _deref(buffer_view, BufferView).encoding_type
+        return check_deref(buffer_view, BufferView).encoding_type
 
     @hal_export("0r_i", "buffer_view.rank")
     def buffer_view_rank(self, buffer_view):
-        return _deref(buffer_view, BufferView).rank
+        return check_deref(buffer_view, BufferView).rank
 
     @hal_export("0ri_I", "buffer_view.dim")
     def buffer_view_dim(self, buffer_view, index):
-        return _deref(buffer_view, BufferView).dim(index & 0xFFFFFFFF)
+        return check_deref(buffer_view, BufferView).dim(index & 0xFFFFFFFF)
 
     @hal_export("0rCrD_v", "buffer_view.trace")
     def buffer_view_trace(self, key, buffer_views):
         if self.buffer_view_trace is None and self.recorder is None:
             return
-        text = _string(key)
+        text = buffer_string(key)
         if len(buffer_views) > 128:
             raise status(StatusCode.RESOURCE_EXHAUSTED,
                          "too many buffer views for a single trace call")
-        views = [_deref(v, BufferView) for v in buffer_views]
+        views = [check_deref(v, BufferView) for v in buffer_views]
         if self.buffer_view_trace is not None:
             self.buffer_view_trace(text, views)
 
@@ -386,59 +399,59 @@ class HALModule(NativeModule):
 
     @hal_export("0rIIrrii_r", "channel.create")
     def channel_create(self, device, queue_affinity, flags, channel_id, group, rank, count):
-        _unimplemented("channel.create")
+        unimplemented("channel.create")
 
     @hal_export("0riiI_r", "channel.split")
     def channel_split(self, channel, color, key, flags):
-        _unimplemented("channel.split")
+        unimplemented("channel.split")
 
     @hal_export("0r_ii", "channel.rank_and_count")
     def channel_rank_and_count(self, channel):
-        _unimplemented("channel.rank_and_count")
+        unimplemented("channel.rank_and_count")
 
     # -- Command buffers -----------------------------------------------------------------------
 
     @hal_export("0riiIi_r", "command_buffer.create")
     def command_buffer_create(self, device, modes, command_categories, queue_affinity,
                               binding_capacity):
-        device = _deref(device, Device)
+        device = check_deref(device, Device)
         return device.create_command_buffer(modes & 0xFFFFFFFF, command_categories & 0xFFFFFFFF,
                                             device_size(queue_affinity),
                                             binding_capacity & 0xFFFFFFFF)
 
     @hal_export("0r_v", "command_buffer.finalize")
     def command_buffer_finalize(self, command_buffer):
-        _deref(command_buffer, CommandBuffer).finalize()
+        check_deref(command_buffer, CommandBuffer).finalize()
 
     @hal_export("0rr_v", "command_buffer.begin_debug_group")
     def command_buffer_begin_debug_group(self, command_buffer, label):
-        cb = _deref(command_buffer, CommandBuffer)
-        cb.begin_debug_group(_string(label))
+        cb = check_deref(command_buffer, CommandBuffer)
+        cb.begin_debug_group(buffer_string(label))
 
     @hal_export("0r_v", "command_buffer.end_debug_group")
     def command_buffer_end_debug_group(self, command_buffer):
-        _deref(command_buffer, CommandBuffer).end_debug_group()
+        check_deref(command_buffer, CommandBuffer).end_debug_group()
 
     @hal_export("0riiI_v", "command_buffer.execution_barrier")
     def command_buffer_execution_barrier(self, command_buffer, source_stage_mask,
                                          target_stage_mask, flags):
-        cb = _deref(command_buffer, CommandBuffer)
+        cb = check_deref(command_buffer, CommandBuffer)
         cb.execution_barrier(source_stage_mask & 0xFFFFFFFF, target_stage_mask & 0xFFFFFFFF,
                              device_size(flags))
 
     @hal_export("0rrIIIi_v", "command_buffer.advise_buffer")
     def command_buffer_advise_buffer(self, command_buffer, buffer, flags, arg0, arg1,
                                      buffer_slot):
-        cb = _deref(command_buffer, CommandBuffer)
-        ref = BufferRef(_deref(buffer, Buffer, nullable=True), buffer_slot & 0xFFFFFFFF, 0,
+        cb = check_deref(command_buffer, CommandBuffer)
+        ref = BufferRef(check_deref(buffer, Buffer, nullable=True), buffer_slot & 0xFFFFFFFF, 0,
                         WHOLE_BUFFER)
         cb.advise_buffer(ref, device_size(flags), device_size(arg0), device_size(arg1))
 
     @hal_export("0rrIIiIiI_v", "command_buffer.fill_buffer")
     def command_buffer_fill_buffer(self, command_buffer, target_buffer, target_offset, length,
                                    target_buffer_slot, pattern, pattern_length, flags):
-        cb = _deref(command_buffer, CommandBuffer)
-        ref = BufferRef(_deref(target_buffer, Buffer, nullable=True),
+        cb = check_deref(command_buffer, CommandBuffer)
+        ref = BufferRef(check_deref(target_buffer, Buffer, nullable=True),
                         target_buffer_slot & 0xFFFFFFFF, device_size(target_offset),
                         device_size(length))
         cb.fill_buffer(ref, device_size(pattern), pattern_length & 0xFFFFFFFF,
@@ -448,9 +461,9 @@ class HALModule(NativeModule):
     def command_buffer_update_buffer(self, command_buffer, source_buffer, source_offset,
                                      target_buffer, target_offset, length, target_buffer_slot,
                                      flags):
-        cb = _deref(command_buffer, CommandBuffer)
-        source = _deref(source_buffer, VMBuffer)
-        ref = BufferRef(_deref(target_buffer, Buffer, nullable=True),
+        cb = check_deref(command_buffer, CommandBuffer)
+        source = check_deref(source_buffer, VMBuffer)
+        ref = BufferRef(check_deref(target_buffer, Buffer, nullable=True),
                         target_buffer_slot & 0xFFFFFFFF, device_size(target_offset),
                         device_size(length))
         data = source.map_ro(source_offset, length, 1)
@@ -460,11 +473,11 @@ class HALModule(NativeModule):
     def command_buffer_copy_buffer(self, command_buffer, source_buffer_slot,
                                    target_buffer_slot, source_buffer, source_offset,
                                    target_buffer, target_offset, length, flags):
-        cb = _deref(command_buffer, CommandBuffer)
+        cb = check_deref(command_buffer, CommandBuffer)
         length = device_size(length)
-        source = BufferRef(_deref(source_buffer, Buffer, nullable=True),
+        source = BufferRef(check_deref(source_buffer, Buffer, nullable=True),
                            source_buffer_slot & 0xFFFFFFFF, device_size(source_offset), length)
-        target = BufferRef(_deref(target_buffer, Buffer, nullable=True),
+        target = BufferRef(check_deref(target_buffer, Buffer, nullable=True),
                            target_buffer_slot & 0xFFFFFFFF, device_size(target_offset), length)
         cb.copy_buffer(source, target, device_size(flags))
 
@@ -472,7 +485,7 @@ class HALModule(NativeModule):
     def command_buffer_collective(self, command_buffer, channel, op, param, send_slot,
                                   recv_slot, send_buffer, recv_buffer, send_offset, send_length,
                                   recv_offset, recv_length, element_count):
-        _unimplemented("command_buffer.collective")
+        unimplemented("command_buffer.collective")
 
     def _binding_refs(self, bindings) -> list[BufferRef]:
         if len(bindings) > MAX_DESCRIPTOR_BINDING_COUNT:
@@ -480,7 +493,7 @@ class HALModule(NativeModule):
                          f"binding count {len(bindings)} > {MAX_DESCRIPTOR_BINDING_COUNT}")
         refs = []
         for _ordinal, slot, buffer, offset, length in bindings:
-            refs.append(BufferRef(_deref(buffer, Buffer, nullable=True), slot & 0xFFFFFFFF,
+            refs.append(BufferRef(check_deref(buffer, Buffer, nullable=True), slot & 0xFFFFFFFF,
                                   device_size(offset), device_size(length)))
         return refs
 
@@ -488,8 +501,8 @@ class HALModule(NativeModule):
     def command_buffer_dispatch(self, command_buffer, executable, function_id,
                                 workgroup_count_x, workgroup_count_y, workgroup_count_z, flags,
                                 constants, bindings):
-        cb = _deref(command_buffer, CommandBuffer)
-        exe = _deref(executable, Executable)
+        cb = check_deref(command_buffer, CommandBuffer)
+        exe = check_deref(executable, Executable)
         refs = self._binding_refs(bindings)
         cb.dispatch(exe, device_size(function_id),
                     (workgroup_count_x & 0xFFFFFFFF, workgroup_count_y & 0xFFFFFFFF,
@@ -500,9 +513,9 @@ class HALModule(NativeModule):
     def command_buffer_dispatch_indirect(self, command_buffer, executable, function_id,
                                          workgroups_buffer_slot, workgroups_buffer,
                                          workgroups_offset, flags, constants, bindings):
-        cb = _deref(command_buffer, CommandBuffer)
-        exe = _deref(executable, Executable)
-        workgroups = BufferRef(_deref(workgroups_buffer, Buffer, nullable=True),
+        cb = check_deref(command_buffer, CommandBuffer)
+        exe = check_deref(executable, Executable)
+        workgroups = BufferRef(check_deref(workgroups_buffer, Buffer, nullable=True),
                                workgroups_buffer_slot & 0xFFFFFFFF,
                                device_size(workgroups_offset), 12)
         refs = self._binding_refs(bindings)
@@ -516,13 +529,13 @@ class HALModule(NativeModule):
 
     @hal_export("0r_r", "device.allocator")
     def device_allocator(self, device):
-        return _deref(device, Device).allocator
+        return check_deref(device, Device).allocator
 
     @hal_export("0rrr_iI", "device.query.i64")
     def device_query_i64(self, device, category, key):
-        device = _deref(device, Device)
-        category = _string(category)
-        key = _string(key)
+        device = check_deref(device, Device)
+        category = buffer_string(category)
+        key = buffer_string(key)
         try:
             return 1, device.query_i64(category, key)
         except VMStatus:
@@ -531,9 +544,9 @@ class HALModule(NativeModule):
     @hal_export("0rIrrIiiII_r", "device.queue.alloca")
     def device_queue_alloca(self, device, queue_affinity, wait_fence, signal_fence, pool,
                             memory_types, buffer_usage, allocation_size, flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
         if pool != 0:
             raise status(StatusCode.UNIMPLEMENTED, "VM queue allocation pools are not supported")
         return device.queue_alloca(device_size(queue_affinity), wait, signal,
@@ -543,20 +556,20 @@ class HALModule(NativeModule):
     @hal_export("0rIrrrI_v", "device.queue.dealloca")
     def device_queue_dealloca(self, device, queue_affinity, wait_fence, signal_fence, buffer,
                               flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
         device.queue_dealloca(device_size(queue_affinity), wait, signal,
-                              _deref(buffer, Buffer), device_size(flags))
+                              check_deref(buffer, Buffer), device_size(flags))
 
     @hal_export("0rIrrrIIIiI_v", "device.queue.fill")
     def device_queue_fill(self, device, queue_affinity, wait_fence, signal_fence,
                           target_buffer, target_offset, length, pattern, pattern_length, flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
         device.queue_fill(device_size(queue_affinity), wait, signal,
-                          _deref(target_buffer, Buffer), device_size(target_offset),
+                          check_deref(target_buffer, Buffer), device_size(target_offset),
                           device_size(length), device_size(pattern),
                           pattern_length & 0xFFFFFFFF, device_size(flags))
 
@@ -564,11 +577,11 @@ class HALModule(NativeModule):
     def device_queue_update(self, device, queue_affinity, wait_fence, signal_fence,
                             source_buffer, source_offset, target_buffer, target_offset, length,
                             flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
-        source = _deref(source_buffer, VMBuffer)
-        target = _deref(target_buffer, Buffer)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
+        source = check_deref(source_buffer, VMBuffer)
+        target = check_deref(target_buffer, Buffer)
         data = source.map_ro(source_offset, length, 1)
         device.queue_update(device_size(queue_affinity), wait, signal, bytes(data), target,
                             device_size(target_offset), device_size(length),
@@ -578,69 +591,69 @@ class HALModule(NativeModule):
     def device_queue_copy(self, device, queue_affinity, wait_fence, signal_fence,
                           source_buffer, source_offset, target_buffer, target_offset, length,
                           flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
         device.queue_copy(device_size(queue_affinity), wait, signal,
-                          _deref(source_buffer, Buffer), device_size(source_offset),
-                          _deref(target_buffer, Buffer), device_size(target_offset),
+                          check_deref(source_buffer, Buffer), device_size(source_offset),
+                          check_deref(target_buffer, Buffer), device_size(target_offset),
                           device_size(length), device_size(flags))
 
     @hal_export("0rIrrrIrIII_v", "device.queue.read")
     def device_queue_read(self, device, queue_affinity, wait_fence, signal_fence, source_file,
                           source_offset, target_buffer, target_offset, length, flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
-        device.queue_read(device_size(queue_affinity), wait, signal, _deref(source_file, File),
-                          device_size(source_offset), _deref(target_buffer, Buffer),
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
+        device.queue_read(device_size(queue_affinity), wait, signal, check_deref(source_file, File),
+                          device_size(source_offset), check_deref(target_buffer, Buffer),
                           device_size(target_offset), device_size(length), device_size(flags))
 
     @hal_export("0rIrrrIrIII_v", "device.queue.write")
     def device_queue_write(self, device, queue_affinity, wait_fence, signal_fence,
                            source_buffer, source_offset, target_file, target_offset, length,
                            flags):
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
         device.queue_write(device_size(queue_affinity), wait, signal,
-                           _deref(source_buffer, Buffer), device_size(source_offset),
-                           _deref(target_file, File), device_size(target_offset),
+                           check_deref(source_buffer, Buffer), device_size(source_offset),
+                           check_deref(target_file, File), device_size(target_offset),
                            device_size(length), device_size(flags))
 
     @hal_export("0rIrrI_v", "device.queue.barrier")
     def device_queue_barrier(self, device, queue_affinity, wait_fence, signal_fence, flags):
-        device = _deref(device, Device)
+        device = check_deref(device, Device)
         device.queue_barrier(device_size(queue_affinity),
-                             _deref(wait_fence, Fence, nullable=True),
-                             _deref(signal_fence, Fence, nullable=True), device_size(flags))
+                             check_deref(wait_fence, Fence, nullable=True),
+                             check_deref(signal_fence, Fence, nullable=True), device_size(flags))
 
     @hal_export("0rIrrrI_v", "device.queue.execute")
     def device_queue_execute(self, device, queue_affinity, wait_fence, signal_fence,
                              command_buffer, flags):
-        device = _deref(device, Device)
+        device = check_deref(device, Device)
         device.queue_execute(device_size(queue_affinity),
-                             _deref(wait_fence, Fence, nullable=True),
-                             _deref(signal_fence, Fence, nullable=True),
-                             _deref(command_buffer, CommandBuffer), (), device_size(flags))
+                             check_deref(wait_fence, Fence, nullable=True),
+                             check_deref(signal_fence, Fence, nullable=True),
+                             check_deref(command_buffer, CommandBuffer), (), device_size(flags))
 
     @hal_export("0rIrrrICrIID_v", "device.queue.execute.indirect")
     def device_queue_execute_indirect(self, device, queue_affinity, wait_fence, signal_fence,
                                       command_buffer, flags, binding_table):
-        device = _deref(device, Device)
+        device = check_deref(device, Device)
         table = [
-            BufferBinding(_deref(buffer, Buffer, nullable=True), device_size(offset),
+            BufferBinding(check_deref(buffer, Buffer, nullable=True), device_size(offset),
                           device_size(length))
             for buffer, offset, length in binding_table
         ]
         device.queue_execute(device_size(queue_affinity),
-                             _deref(wait_fence, Fence, nullable=True),
-                             _deref(signal_fence, Fence, nullable=True),
-                             _deref(command_buffer, CommandBuffer), table, device_size(flags))
+                             check_deref(wait_fence, Fence, nullable=True),
+                             check_deref(signal_fence, Fence, nullable=True),
+                             check_deref(command_buffer, CommandBuffer), table, device_size(flags))
 
     @hal_export("0rI_v", "device.queue.flush")
     def device_queue_flush(self, device, queue_affinity):
-        _deref(device, Device).queue_flush(device_size(queue_affinity))
+        check_deref(device, Device).queue_flush(device_size(queue_affinity))
 
     @hal_export("0v_i", "devices.count")
     def devices_count(self):
@@ -655,49 +668,49 @@ class HALModule(NativeModule):
     @hal_export("0rIrrr_r", "executable.create")
     def executable_create(self, device, queue_affinity, executable_format, executable_data,
                           constants):
-        device = _deref(device, Device)
-        fmt = _string(executable_format)
-        data = _deref(executable_data, VMBuffer)
-        values = _executable_constants(constants)
+        device = check_deref(device, Device)
+        fmt = buffer_string(executable_format)
+        data = check_deref(executable_data, VMBuffer)
+        values = executable_constants(constants)
         return device.create_executable(fmt, data.data, values, device_size(queue_affinity))
 
     @hal_export("0rr_I", "executable.lookup.function")
     def executable_lookup_function(self, executable, function_name):
-        exe = _deref(executable, Executable)
-        return exe.lookup_function(_string(function_name))
+        exe = check_deref(executable, Executable)
+        return exe.lookup_function(buffer_string(function_name))
 
     # -- Fences ------------------------------------------------------------------------------
 
     @hal_export("0rI_r", "fence.create")
     def fence_create(self, device, flags):
-        device = _deref(device, Device)
+        device = check_deref(device, Device)
         semaphore = device.create_semaphore(0)
         return device.create_fence([(semaphore, 1)])
 
     @hal_export("0ICrD_r", "fence.join")
     def fence_join(self, flags, fences):
-        fences = [_deref(f, Fence, nullable=True) for f in fences]
+        fences = [check_deref(f, Fence, nullable=True) for f in fences]
         device = next((f.device for f in fences if f is not None), None)
-        fence_id = device._next_id("fence") if device is not None else -1
+        fence_id = device.next_id("fence") if device is not None else -1
         return join_fences(fences, device, fence_id)
 
     @hal_export("0r_i", "fence.query")
     def fence_query(self, fence):
-        return int(_deref(fence, Fence).query())
+        return int(check_deref(fence, Fence).query())
 
     @hal_export("0r_v", "fence.signal")
     def fence_signal(self, fence):
-        _deref(fence, Fence).signal(source="hal.fence.signal")
+        check_deref(fence, Fence).signal(source="hal.fence.signal")
 
     @hal_export("0ri_v", "fence.fail")
     def fence_fail(self, fence, status_code):
-        fence = _deref(fence, Fence)
+        fence = check_deref(fence, Fence)
         fence.fail(VMStatus(StatusCode.from_raw(status_code)), source="hal.fence.fail")
 
     @export("0iICrD_i", name="fence.await")
     def fence_await(self, timeout_millis, flags, fences):
         """Suspends while the fences are pending and something may still signal them."""
-        fences = [_deref(f, Fence, nullable=True) for f in fences]
+        fences = [check_deref(f, Fence, nullable=True) for f in fences]
         recorder = self.recorder
         if recorder is not None:
             recorder.record_call("fence.await", {
@@ -763,8 +776,8 @@ def _timepoint_source(semaphore, value: int) -> WaitSource:
 
 def assert_buffer_view(buffer_view, message, element_type, encoding_type, shape) -> None:
     """``iree_hal_modules_buffer_view_assert`` (shared by hal and hal_inline)."""
-    view = _deref(buffer_view, BufferView)
-    text = _string(message)
+    view = check_deref(buffer_view, BufferView)
+    text = buffer_string(message)
     expected_encoding = encoding_type & 0xFFFFFFFF
     if view.encoding_type != 0 and view.encoding_type != expected_encoding:
         raise status(

@@ -27,12 +27,11 @@ from iree_lab.hal.inline import HALLoaderModule
 from iree_lab.hal.module import (
     HAL_MODULE_VERSION,
     HALModule,
-    _deref,
-    _unimplemented,
     hal_export,
+    unimplemented,
 )
 from iree_lab.hal.semaphore import Fence
-from iree_lab.hal.types import device_size, status
+from iree_lab.hal.types import check_deref, device_size, status
 from iree_lab.vm.native import export
 from iree_lab.vm.status import StatusCode
 
@@ -76,11 +75,11 @@ class HALModuleV5(HALModuleV6):
 
     @hal_export("0rIirrii_r", "channel.create")
     def channel_create(self, device, queue_affinity, flags, id, group, rank, count):
-        _unimplemented("channel.create")
+        unimplemented("channel.create")
 
     @hal_export("0riii_r", "channel.split")
     def channel_split(self, channel, color, key, flags):
-        _unimplemented("channel.split")
+        unimplemented("channel.split")
 
     @hal_export("0riii_v", "command_buffer.execution_barrier")
     def command_buffer_execution_barrier(self, command_buffer, source_stage_mask,
@@ -142,14 +141,14 @@ class HALModuleV5(HALModuleV6):
                              command_buffers):
         if len(command_buffers) > 1:
             raise status(StatusCode.INVALID_ARGUMENT, "only zero or one command buffer is allowed")
-        device = _deref(device, Device)
-        wait = _deref(wait_fence, Fence, nullable=True)
-        signal = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait = check_deref(wait_fence, Fence, nullable=True)
+        signal = check_deref(signal_fence, Fence, nullable=True)
         if not command_buffers:
             device.queue_barrier(device_size(queue_affinity), wait, signal, 0)
             return
         device.queue_execute(device_size(queue_affinity), wait, signal,
-                             _deref(command_buffers[0], CommandBuffer), (), 0)
+                             check_deref(command_buffers[0], CommandBuffer), (), 0)
 
     @hal_export("0rIrrrCrIID_v", "device.queue.execute.indirect")
     def device_queue_execute_indirect(self, device, queue_affinity, wait_fence, signal_fence,

@@ -38,7 +38,13 @@ from iree_lab.hal.buffer import Buffer
 from iree_lab.hal.command_buffer import BufferRef
 from iree_lab.hal.device import Device, File
 from iree_lab.hal.semaphore import Fence
-from iree_lab.hal.types import CommandBufferMode, CommandCategory, MemoryAccess, status
+from iree_lab.hal.types import (
+    CommandBufferMode,
+    CommandCategory,
+    MemoryAccess,
+    check_deref,
+    status,
+)
 from iree_lab.vm.buffer import Buffer as VMBuffer
 from iree_lab.vm.list import List
 from iree_lab.vm.native import NativeModule, export
@@ -208,18 +214,8 @@ def _check_target(key, entry, target: Buffer, buffer_offset: int, length: int) -
             f"{_where('', entry)}")
 
 
-def _deref(value, cls, *, nullable=False):
-    if value is None:
-        if nullable:
-            return None
-        raise status(StatusCode.INVALID_ARGUMENT, "ref is null")
-    if not isinstance(value, cls):
-        raise status(StatusCode.INVALID_ARGUMENT, "ref type mismatch")
-    return value
-
-
 def _scope(value) -> str:
-    buffer = _deref(value, VMBuffer, nullable=True)
+    buffer = check_deref(value, VMBuffer, nullable=True)
     if buffer is None:
         return ""
     return bytes(buffer.data).decode("utf-8", "surrogateescape")
@@ -227,9 +223,9 @@ def _scope(value) -> str:
 
 def indirect_args(key_table, key_data, spans) -> list[tuple[str, tuple[int, int, int]]]:
     """``iree_io_parameters_prepare_indirect_args`` + the enumerator: (key, span) pairs."""
-    key_table = _deref(key_table, VMBuffer)
-    key_data = _deref(key_data, VMBuffer)
-    spans = _deref(spans, VMBuffer)
+    key_table = check_deref(key_table, VMBuffer)
+    key_data = check_deref(key_data, VMBuffer)
+    spans = check_deref(spans, VMBuffer)
     if spans.length % _SPAN_ENTRY.size:
         raise status(StatusCode.INVALID_ARGUMENT,
                       "buffer span storage must be aligned to iree_io_parameters_span_entry_t")
@@ -297,9 +293,9 @@ class ParametersModule(NativeModule):
     def load(self, device, queue_affinity, wait_fence, signal_fence, source_scope,
              target_queue_affinity, target_memory_types, target_buffer_usage, key_table,
              key_data, spans):
-        device = _deref(device, Device)
-        wait_fence = _deref(wait_fence, Fence, nullable=True)
-        signal_fence = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait_fence = check_deref(wait_fence, Fence, nullable=True)
+        signal_fence = check_deref(signal_fence, Fence, nullable=True)
         scope = _scope(source_scope)
         provider = self.resolve_provider(scope)
         items = indirect_args(key_table, key_data, spans)
@@ -330,11 +326,11 @@ class ParametersModule(NativeModule):
     @export("0rIrrrrrrr_v")
     def gather(self, device, queue_affinity, wait_fence, signal_fence, source_scope,
                target_buffer, key_table, key_data, spans):
-        device = _deref(device, Device)
-        wait_fence = _deref(wait_fence, Fence, nullable=True)
-        signal_fence = _deref(signal_fence, Fence, nullable=True)
+        device = check_deref(device, Device)
+        wait_fence = check_deref(wait_fence, Fence, nullable=True)
+        signal_fence = check_deref(signal_fence, Fence, nullable=True)
         scope = _scope(source_scope)
-        target = _deref(target_buffer, Buffer)
+        target = check_deref(target_buffer, Buffer)
         provider = self.resolve_provider(scope)
         items = indirect_args(key_table, key_data, spans)
 
@@ -360,10 +356,10 @@ class ParametersModule(NativeModule):
     @export("0rIrrrrrrr_v")
     def scatter(self, device, queue_affinity, wait_fence, signal_fence, source_buffer,
                 target_scope, key_table, key_data, spans):
-        device = _deref(device, Device)
-        _deref(wait_fence, Fence, nullable=True)
-        signal_fence = _deref(signal_fence, Fence, nullable=True)
-        _deref(source_buffer, Buffer)
+        device = check_deref(device, Device)
+        check_deref(wait_fence, Fence, nullable=True)
+        signal_fence = check_deref(signal_fence, Fence, nullable=True)
+        check_deref(source_buffer, Buffer)
         scope = _scope(target_scope)
         provider = self.resolve_provider(scope)
         items = indirect_args(key_table, key_data, spans)

@@ -18,7 +18,8 @@ Opt-in, ``Recorder(capture_buffers=True)`` also keeps a copy of every bound
 byte range before and after each dispatch (``DispatchExecution.snapshots``),
 bounded by ``capture_limit`` bytes in all and ``capture_range_limit`` per range.
 
-Objects are named by small integer ids, unique per kind within a device.
+Objects are named by small integer ids, unique per kind among the devices sharing
+the recorder (devices are numbered in the order the recorder is attached to them).
 Logical time (``at`` fields) is one counter shared by all events, so records
 order totally; wall times are nanoseconds since the recorder was created.
 Records are dataclasses so they convert to dicts/JSON with ``dataclasses.asdict``.
@@ -319,6 +320,7 @@ class Recorder:
         self.semaphore_events: list[SemaphoreEvent] = []
         self.waits: list[WaitRecord] = []
         self.buffer_views: dict[int, BufferViewRecord] = {}
+        self._ids: dict[str, int] = {}  # kind -> next object id (shared by the devices)
 
     # -- Clocks ---------------------------------------------------------------------------
 
@@ -337,6 +339,18 @@ class Recorder:
     def origin_ns(self) -> int:
         """``time.perf_counter_ns()`` when the recorder was created (wall times count from it)."""
         return self._start_ns
+
+    # -- Ids (drawn by the devices) -------------------------------------------------------
+
+    def next_id(self, kind: str) -> int:
+        n = self._ids.get(kind, 0)
+        self._ids[kind] = n + 1
+        return n
+
+    def adopt_counters(self, counters: dict[str, int]) -> None:
+        """Continues after the ids a device gave out before the recorder was attached."""
+        for kind, n in counters.items():
+            self._ids[kind] = max(self._ids.get(kind, 0), n)
 
     # -- Recording (called by the HAL) ----------------------------------------------------
 

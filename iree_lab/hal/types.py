@@ -32,6 +32,17 @@ def status(code: StatusCode, message: str) -> VMStatus:
     return VMStatus(code, message)
 
 
+def check_deref(value, cls, *, nullable: bool = False):
+    """``iree_*_check_deref`` of a ref argument: the object, or INVALID_ARGUMENT like IREE."""
+    if value is None:
+        if nullable:
+            return None
+        raise status(StatusCode.INVALID_ARGUMENT, "ref is null")
+    if not isinstance(value, cls):
+        raise status(StatusCode.INVALID_ARGUMENT, "ref type mismatch")
+    return value
+
+
 class MemoryType(enum.IntFlag):
     """``iree_hal_memory_type_bits_t``."""
 

@@ -77,6 +77,9 @@ _EXECUTABLE_TARGETS = [
                    "--iree-rocm-container-type=hsaco"], False),
     ("amdgpu", ["--iree-hal-target-device=amdgpu", "--iree-rocm-target=gfx942"], False),
     ("metal", ["--iree-hal-target-device=metal"], False),
+    # The inline HAL: hal_loader.executable.load/dispatch instead of hal.*.
+    ("vmvx_inline", _LOCAL_VMVX + ["--iree-execution-model=inline-dynamic"], True),
+    ("llvm_cpu_inline", _LOCAL_LLVM_CPU + ["--iree-execution-model=inline-dynamic"], True),
 ]
 
 # VM assembly programs under tests/programs/vm (owned by the VM tests).
@@ -129,6 +132,12 @@ PROGRAMS: dict[str, Program] = {
         # with external rodata (no ZIP).
         _program("metadata_vm", "metadata_vm.mlir",
                  ["--compile-from=vm", "--iree-vm-target-extension-f64"], runnable=False),
+        # Two local devices sharing one recorder (tests/test_hal_recorder.py).
+        _program("two_devices", "two_devices.mlir",
+                 ["--iree-hal-target-device=dev_a=local[0]", "--iree-hal-target-device=dev_b=local[1]",
+                  "--iree-hal-local-target-device-backends=vmvx"]),
+        # hal.allocator.import probes at the VM level (tests/test_hal_import.py).
+        _program("vm_allocator_import", "vm/allocator_import.mlir", ["--compile-from=vm"]),
         _program("scalar_vmvx_stripped", "scalar.mlir",
                  _LOCAL_VMVX + ["--iree-vm-bytecode-module-strip-source-map"]),
         _program("rodata_vmvx_bare", "rodata.mlir",

@@ -462,17 +462,21 @@ def recorder_html(recorder: rec.Recorder) -> str:
     rows = ['<table class="il-table il-queue"><tr><th>op</th><th>kind</th><th>target</th>'
             "<th>wait</th><th>signal</th><th>status</th></tr>"]
     dispatches = {d["id"]: d for d in data["dispatches"]}
+
+    def dispatch_row(d: dict, op: str) -> str:
+        return (f'<tr class="il-dim"><td class="il-mono">{esc(op)}</td><td>dispatch</td>'
+                f'<td class="il-mono" colspan="3">{esc(d["export"])} '
+                f'{esc(d["workgroups"])} ({esc(", ".join(d["bindings"]))})</td>'
+                f'<td>{esc(d["status"])}</td></tr>')
+
     for s in data["submissions"]:
         wait = " ".join(f"s{t['semaphore']}≥{t['value']}" for t in s["wait"]) or "—"
         signal = " ".join(f"s{t['semaphore']}={t['value']}" for t in s["signal"]) or "—"
         rows.append(f'<tr><td class="il-mono">{esc(s["name"])}</td><td>{esc(s["kind"])}</td>'
                     f'<td>{esc(s["target"])}</td><td class="il-mono">{esc(wait)}</td>'
                     f'<td class="il-mono">{esc(signal)}</td><td>{esc(s["status"])}</td></tr>')
-        for ref in s["dispatches"]:
-            d = dispatches[ref]
-            rows.append(f'<tr class="il-dim"><td></td><td>dispatch</td>'
-                        f'<td class="il-mono" colspan="3">{esc(d["export"])} '
-                        f'{esc(d["workgroups"])} ({esc(", ".join(d["bindings"]))})</td>'
-                        f'<td>{esc(d["status"])}</td></tr>')
+        rows.extend(dispatch_row(dispatches[ref], "") for ref in s["dispatches"])
+    # Inline HAL (hal_loader) dispatches run outside any queue operation.
+    rows.extend(dispatch_row(d, "inline") for d in data["dispatches"] if d["op"] is None)
     rows.append("</table>")
     return document(facts, Raw("".join(rows)), title="HAL recorder")

@@ -119,12 +119,16 @@ class Buffer(RefObject):
         return cls(bytearray(length), access, alignment=alignment)
 
     @classmethod
-    def wrap_rodata(cls, data, name: str = "") -> Buffer:
-        """A read-only buffer over module rodata (``ORIGIN_MODULE``, not mutable)."""
+    def wrap_rodata(cls, data, name: str = "", alignment: int = 0) -> Buffer:
+        """A read-only buffer over module rodata (``ORIGIN_MODULE``, not mutable).
+
+        ``alignment`` is the alignment IREE's pointer to the data has (the module
+        file is loaded page-aligned, so that of the data's file offset); 0 if unknown.
+        """
         mv = memoryview(data)
         if not mv.readonly:
             mv = mv.toreadonly()
-        return cls(mv, BufferAccess.ORIGIN_MODULE, origin_name=name)
+        return cls(mv, BufferAccess.ORIGIN_MODULE, alignment=alignment, origin_name=name)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray, *, mutable: bool = True) -> Buffer:

@@ -209,7 +209,8 @@ class BytecodeModule(Module):
         """One read-only buffer per rodata segment (shared by all states, like IREE)."""
         if self._rodata is None:
             self._rodata = [
-                Buffer.wrap_rodata(segment.data, name=f"{self.name}.rodata[{segment.ordinal}]")
+                Buffer.wrap_rodata(segment.data, name=f"{self.name}.rodata[{segment.ordinal}]",
+                                   alignment=segment.alignment)
                 for segment in self.source.rodata
             ]
         return self._rodata

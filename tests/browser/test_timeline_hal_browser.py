@@ -266,3 +266,49 @@ def test_timeline_view_in_notebook_03(running, artifacts, publish_screenshot):
           f"redraw {draw_ms:.1f} ms; {spans} spans: first draw {first_ms:.0f} ms, "
           f"redraw on zoom {zoom_ms:.0f} ms")
     assert not errors, errors
+
+
+INLINE_CELL = """
+import numpy as np
+from iree_lab import vm
+from iree_lab.hal import Recorder, io, tooling
+from iree_lab.notebook.hal_view import HALView
+from iree_lab.testing import corpus
+_path = corpus.build(corpus.Program(
+    "hal_inline_elementwise", "hal/elementwise.mlir",
+    tuple(corpus._LOCAL_VMVX + ["--iree-execution-model=inline-dynamic"])))
+inline_recorder = Recorder(capture_buffers=True)
+_user = vm.BytecodeModule.load(_path)
+_session = tooling.Session.for_modules([_user], recorder=inline_recorder)
+_ctx = vm.Context(_session.modules + [_user])
+_args = [io.buffer_view_from_numpy(np.arange(16, dtype=np.float32), _session.device),
+         io.buffer_view_from_numpy(np.full(16, 0.5, np.float32), _session.device)]
+(_out,) = _ctx.call_function(_ctx.lookup_function("chain"), _args)
+print(" ".join(f"{v:g}" for v in _out.to_numpy()))
+inline_view = HALView(inline_recorder)
+"""
+
+
+def test_hal_view_lists_inline_dispatches(running):
+    """hal_loader dispatches (no queue operation) get their own group; a click shows
+    the output binding holding the values the call returned."""
+    page, errors = running["04_hal_submissions.ipynb"]
+    page.bring_to_front()
+    all_cells_ran(page)
+    printed = run_code(page, INLINE_CELL).split()
+    assert len(printed) == 16
+    run_code(page, "inline_view")
+    hal = page.locator(".jp-Notebook .jp-Cell").last.locator(".il-hal")
+    hal.locator(".il-hal-dispatch").first.wait_for()
+    assert "Inline dispatches (1)" in hal.locator(".il-hal-group").all_inner_texts()
+    assert hal.locator(".il-hal-op").count() == 0
+    assert hal.locator(".il-hal-dispatch .il-hal-export").all_inner_texts() == [
+        "chain_dispatch_0_elementwise_16_f32"]
+    hal.locator('.il-hal-dispatch[data-id="dispatch:0"]').click()
+    page.wait_for_function("""() => {
+        const hals = document.querySelectorAll('.il-hal');
+        return hals[hals.length - 1].dataset.detail === 'dispatch:0'; }""")
+    after = hal.locator('.il-hal-binding[data-binding="2"] .il-after .il-val')
+    after.first.wait_for()
+    assert [f"{float(v):g}" for v in after.all_inner_texts()] == printed
+    assert not errors, errors

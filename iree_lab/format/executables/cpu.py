@@ -71,15 +71,38 @@ def amdgpu_kernels(data: bytes, where: str = "hsaco") -> tuple[list[dict], list[
     return _kernels(image), list(image.notes)
 
 
-def _kernels(image: ElfImage) -> list[dict]:
-    from iree_lab.format.executables.msgpack import MsgpackError, unpack
+def _unpack_metadata(data: bytes):
+    """The first MessagePack value of ``data`` (the AMDGPU metadata note).
 
+    Bounded by the note's size: it lies inside the image, and no string, blob,
+    array, map or extension may claim more than its bytes (msgpack's limits), so
+    damaged counts fail instead of allocating. Raises ValueError when malformed.
+    """
+    import msgpack
+
+    data = bytes(data)
+    n = len(data)
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, max_str_len=n,
+                               max_bin_len=n, max_array_len=n, max_map_len=n, max_ext_len=n)
+    except msgpack.ExtraData as e:  # padding after the value: keep the value
+        return e.unpacked
+    except (msgpack.UnpackException, ValueError, TypeError) as e:
+        # UnpackValueError, FormatError, StackError (nesting), truncated data,
+        # invalid UTF-8, unhashable map keys.
+        raise ValueError(str(e) or type(e).__name__) from None
+
+
+def _kernels(image: ElfImage) -> list[dict]:
     for note in image.elf_notes:
         if note.owner != "AMDGPU" or note.type != NT_AMDGPU_METADATA:
             continue
+        if len(note.description) > len(image.data):
+            image.notes.append(Note("AMDGPU metadata note overruns the image", image.where))
+            return []
         try:
-            metadata = unpack(note.description)
-        except MsgpackError as e:
+            metadata = _unpack_metadata(note.description)
+        except ValueError as e:
             image.notes.append(Note(f"AMDGPU metadata is malformed: {e}", image.where))
             return []
         if not isinstance(metadata, dict):
