@@ -17,11 +17,14 @@ from iree_lab.errors import IreeLabError
 # Subcommand name -> module under iree_lab.cli. Imported lazily so that one
 # subcommand's dependencies never slow down or break another.
 SUBCOMMANDS = {
+    "compare": "iree_lab.cli.compare",
     "debug": "iree_lab.cli.debug",
     "dump": "iree_lab.cli.dump",
     "executables": "iree_lab.cli.executables",
     "extract": "iree_lab.cli.extract",
+    "extract-dispatch": "iree_lab.cli.extract_dispatch",
     "run": "iree_lab.cli.run",
+    "run-dispatch": "iree_lab.cli.run_dispatch",
 }
 
 

@@ -1,0 +1,173 @@
+"""``iree-lab compare``: differential tests on pairs of builds of tests/programs/compare.
+
+``chain.mlir`` runs three dispatches (matmul + epilogue each; the third reuses
+the first's executable function with an offset constant, and its bindings
+alias). Variants replace the op marked ``STAGE1`` (in dispatch 1) in a copy of
+the source: a different op, or one that yields NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from iree_lab.debug import compare as cmp
+from iree_lab.hal.recorder import DispatchExecution, ResolvedBinding
+from iree_lab.testing import corpus
+
+SOURCE = corpus.PROGRAMS_DIR / "compare" / "chain.mlir"
+STAGE1 = "%t = arith.mulf %in, %half : f32  // STAGE1"
+VARIANTS = {
+    "same": STAGE1,
+    "changed": "%t = arith.addf %in, %half : f32",
+    "nan": "%c = arith.constant -4.0 : f32\n      %n = arith.addf %in, %c : f32\n"
+           "      %t = math.sqrt %n : f32",
+}
+BACKENDS = {"vmvx": corpus._LOCAL_VMVX, "llvm_cpu": corpus._LOCAL_LLVM_CPU}
+
+
+def build(variant: str = "same", backend: str = "vmvx", extra=()) -> str:
+    source = SOURCE
+    if variant != "same":
+        text = SOURCE.read_text()
+        assert STAGE1 in text
+        source = corpus.cache_dir() / f"compare_chain_{variant}.mlir"
+        source.write_text(text.replace(STAGE1, VARIANTS[variant]))
+    flags = tuple(BACKENDS[backend]) + tuple(extra)
+    return str(corpus.build(corpus.Program(f"compare_chain_{variant}_{backend}", str(source),
+                                           flags)))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(18)
+    np.save(folder / "x.npy", rng.standard_normal((8, 16)).astype(np.float32))
+    np.save(folder / "w.npy", (rng.standard_normal((16, 16)) * 0.3).astype(np.float32))
+    return [f"--input=@{folder / 'x.npy'}", f"--input=@{folder / 'w.npy'}"]
+
+
+def run_compare(capsys, a, b, inputs, *extra):
+    from iree_lab.cli.main import main
+
+    capsys.readouterr()
+    code = main(["compare", a, b, "--function=main", *inputs, *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _lines(out: str) -> list[str]:
+    return out.strip().splitlines()
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_identical_builds_do_not_diverge(capsys, inputs, backend):
+    a = build("same", backend)
+    # A second build of the same source with other (numerics-neutral) flags.
+    b = build("same", backend, ["--iree-vm-bytecode-module-strip-source-map"])
+    assert a != b
+    code, out, err = run_compare(capsys, a, b, inputs)
+    assert code == 0, out + err
+    assert _lines(out)[-1] == "no divergence (3 dispatches compared)"
+    rows = _lines(out)[1:4]
+    assert [r.split()[0] for r in rows] == ["0", "1", "2"]
+    assert all(" 0 " in r and r.endswith("agree") for r in rows)  # max abs 0
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_changed_op_names_its_dispatch(capsys, inputs, backend):
+    code, out, _ = run_compare(capsys, build("same", backend), build("changed", backend), inputs)
+    assert code == 1
+    assert "first divergence: dispatch 1 main_dispatch_1_matmul_8x16x16_f32" in _lines(out)
+    rows = _lines(out)[1:4]
+    assert rows[0].endswith("agree") and " 0/128 " in rows[0]
+    assert rows[2].endswith("DIFFER")  # dispatch 2 reads dispatch 1's output
+
+
+def test_vmvx_vs_llvm_cpu_within_default_tolerance(capsys, inputs):
+    code, out, err = run_compare(capsys, build("same", "vmvx"), build("same", "llvm_cpu"),
+                                 inputs)
+    assert code == 0, out + err
+    assert _lines(out)[-1] == "no divergence (3 dispatches compared)"
+    # They differ in the last bits (different tanh, summation order): zero tolerance says so.
+    code, out, _ = run_compare(capsys, build("same", "vmvx"), build("same", "llvm_cpu"),
+                               inputs, "--atol=0", "--rtol=0")
+    assert code == 1
+    assert "first divergence: dispatch 0 main_dispatch_0_matmul_8x16x16_f32" in _lines(out)
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_nan_is_named(capsys, inputs, backend):
+    code, out, _ = run_compare(capsys, build("same", backend), build("nan", backend), inputs)
+    assert code == 1
+    assert "first divergence: dispatch 1 main_dispatch_1_matmul_8x16x16_f32" in _lines(out)
+    row = _lines(out)[2]
+    assert " inf " in row and " 128 " in row  # every written element became NaN
+
+
+def test_comparison_details(inputs):
+    comparison = cmp.compare_modules([build("same")], [build("nan", "llvm_cpu")], "main",
+                                     [i.removeprefix("--input=") for i in inputs])
+    try:
+        d = comparison.first_divergence
+        assert d.ordinal == 1 and d.inputs_agree
+        assert [b.binding for b in d.outputs] == [0]  # binding 2 is the same range
+        assert d.bindings[2].alias_of == 0
+        out = d.outputs[0]
+        assert out.element == "f32" and out.nan_differences == out.differing == 128
+        assert out.first_index == 128  # the second half of the aliased buffer
+        assert comparison.dispatches[2].inputs_agree is False
+        # The spilled captures are on disk, not in the recorders.
+        assert all(not r.snapshots for r in comparison.a.dispatches)
+        assert comparison.a.recorder.spilled_bytes > 0
+    finally:
+        comparison.cleanup()
+    assert not comparison.a.recorder.folder.exists()
+
+
+def test_compare_values_rules():
+    f = np.dtype(np.float32)
+    a = np.array([1.0, np.nan, np.inf, 0.0, 2.0], np.float32)
+    b = np.array([1.0 + 1e-6, np.nan, -np.inf, 1e-7, np.nan], np.float32)
+    r = cmp.compare_values(a, b, f, 1e-5, 1e-4)
+    assert (r["differing"], r["nan_differences"], r["inf_differences"]) == (2, 1, 1)
+    assert r["first_index"] == 2
+    r = cmp.compare_values(a[:4], b[:4], f, 0.0, 0.0)
+    assert r["differing"] == 3 and r["first_index"] == 0
+    i = np.dtype(np.int32)
+    r = cmp.compare_values(np.array([1, 2, 3], np.int32), np.array([1, 2, 4], np.int32), i,
+                           1.0, 1.0)
+    assert r["differing"] == 1 and r["first_index"] == 2 and r["max_abs"] == 1.0
+
+
+def _dispatch(name, lengths):
+    return DispatchExecution(None, None, 0, 0, 0, name, (1, 1, 1), (),
+                             tuple(ResolvedBinding(0, 0, n) for n in lengths), 0)
+
+
+def test_pairing_reports_ambiguity():
+    assert cmp.export_shape("main_dispatch_12_matmul_8x16_f32") == "matmul_8x16_f32"
+    a = _dispatch("main_dispatch_0_matmul_8x16_f32", [64, 64])
+    assert cmp.pairing_mismatch(a, _dispatch("main_dispatch_3_matmul_8x16_f32", [64, 64])) \
+        is None
+    assert cmp.pairing_mismatch(a, _dispatch("main_dispatch_0_matmul_8x32_f32", [64, 64])) \
+        == "export main_dispatch_0_matmul_8x16_f32 vs main_dispatch_0_matmul_8x32_f32"
+    assert cmp.pairing_mismatch(a, _dispatch("main_dispatch_0_matmul_8x16_f32", [64, 32])) \
+        == "binding 1 is 64 vs 32 bytes"
+
+
+def test_builds_with_other_signatures_are_an_error(capsys, inputs, tmp_path):
+    # A program whose dispatches differ in shape from chain.mlir's.
+    source = tmp_path / "other.mlir"
+    source.write_text(SOURCE.read_text().replace("tensor<8x16xf32>", "tensor<4x16xf32>"))
+    other = str(corpus.build(corpus.Program("compare_chain_4rows", str(source),
+                                            tuple(corpus._LOCAL_VMVX))))
+    code, out, err = run_compare(capsys, build(), other, inputs)
+    assert code == 2 and "iree-lab compare:" in err  # B refuses A's 8x16 input
+    assert out == ""
+
+
+def test_bad_module_is_a_clear_error(capsys, inputs, tmp_path):
+    code, _, err = run_compare(capsys, build(), str(tmp_path / "missing.vmfb"), inputs)
+    assert code == 2
+    assert "cannot open module" in err and "missing.vmfb" in err
