@@ -298,13 +298,29 @@ def _typed(data: bytes, element: str) -> tuple[np.ndarray, np.dtype | None]:
     return np.frombuffer(data, dtype=dtype), dtype
 
 
-def compare_values(a: np.ndarray, b: np.ndarray, dtype, atol: float, rtol: float,
-                   mask: np.ndarray | None = None) -> dict:
-    """Element-wise comparison of ``a`` (reference) and ``b``: counts and extremes.
+def differing_mask(a: np.ndarray, b: np.ndarray, dtype, atol: float,
+                   rtol: float) -> np.ndarray:
+    """Which elements of ``b`` differ from the reference ``a`` beyond tolerance.
 
     Floats: ``|a - b| <= atol + rtol * |a|``; NaN equals NaN, an infinity equals
     only the same infinity. Integers and raw bytes: exact.
     """
+    if dtype is None or dtype.kind in "iub":
+        return a != b
+    fa, fb = a.astype(np.float64), b.astype(np.float64)
+    nan_a, nan_b = np.isnan(fa), np.isnan(fb)
+    inf = (np.isinf(fa) | np.isinf(fb)) & ~(nan_a | nan_b) & (fa != fb)
+    finite = ~(nan_a | nan_b | np.isinf(fa) | np.isinf(fb))
+    with np.errstate(all="ignore"):
+        far = finite & (np.abs(fa - fb) > atol + rtol * np.abs(fa))
+    return (nan_a != nan_b) | inf | far
+
+
+def compare_values(a: np.ndarray, b: np.ndarray, dtype, atol: float, rtol: float,
+                   mask: np.ndarray | None = None) -> dict:
+    """Element-wise comparison of ``a`` (reference) and ``b`` where ``mask`` is set:
+    how many differ beyond tolerance (:func:`differing_mask`), the largest
+    absolute/relative errors, the first differing index, NaN/Inf differences."""
     index = np.arange(a.size) if mask is None else np.flatnonzero(mask)
     a = a[index] if mask is not None else a
     b = b[index] if mask is not None else b
@@ -312,35 +328,21 @@ def compare_values(a: np.ndarray, b: np.ndarray, dtype, atol: float, rtol: float
            "first_index": None, "nan_differences": 0, "inf_differences": 0}
     if a.size == 0:
         return out
-    is_float = dtype is not None and dtype.kind not in "iub"
-    if is_float:
-        fa, fb = a.astype(np.float64), b.astype(np.float64)
-        nan_a, nan_b = np.isnan(fa), np.isnan(fb)
-        inf_a, inf_b = np.isinf(fa), np.isinf(fb)
-        nan_diff = nan_a != nan_b
-        inf_diff = (inf_a | inf_b) & ~(nan_a | nan_b) & (fa != fb)
-        finite = ~(nan_a | nan_b | inf_a | inf_b)
-        with np.errstate(all="ignore"):
-            abs_err = np.where(finite, np.abs(fa - fb), 0.0)
-            rel_err = np.where(finite & (fa != 0), abs_err / np.abs(fa), 0.0)
-            rel_err = np.where(finite & (fa == 0) & (abs_err > 0), np.inf, rel_err)
-            bad = nan_diff | inf_diff | (finite & (abs_err > atol + rtol * np.abs(fa)))
-        out["nan_differences"] = int(nan_diff.sum())
-        out["inf_differences"] = int(inf_diff.sum())
-        out["max_abs"] = float(abs_err.max())
-        out["max_rel"] = float(rel_err.max())
-        if nan_diff.any() or inf_diff.any():
-            out["max_abs"] = out["max_rel"] = math.inf
-    else:
-        ia, ib = a.astype(np.int64) if dtype is not None else a, \
-            b.astype(np.int64) if dtype is not None else b
-        with np.errstate(all="ignore"):
-            diff = np.abs(ia.astype(np.float64) - ib.astype(np.float64))
-        bad = ia != ib
-        out["max_abs"] = float(diff.max())
-        nz = ia != 0
-        out["max_rel"] = float((diff[nz] / np.abs(ia[nz].astype(np.float64))).max()) \
-            if nz.any() else (math.inf if bad.any() else 0.0)
+    bad = differing_mask(a, b, dtype, atol, rtol)
+    fa, fb = a.astype(np.float64), b.astype(np.float64)
+    nan_a, nan_b = np.isnan(fa), np.isnan(fb)
+    inf_a, inf_b = np.isinf(fa), np.isinf(fb)
+    finite = ~(nan_a | nan_b | inf_a | inf_b)
+    with np.errstate(all="ignore"):
+        abs_err = np.where(finite, np.abs(fa - fb), 0.0)
+        rel_err = np.where(finite & (fa != 0), abs_err / np.abs(fa), 0.0)
+    rel_err = np.where(finite & (fa == 0) & (abs_err > 0), np.inf, rel_err)
+    out["nan_differences"] = int((nan_a != nan_b).sum())
+    out["inf_differences"] = int(((inf_a | inf_b) & ~(nan_a | nan_b) & (fa != fb)).sum())
+    out["max_abs"] = float(abs_err.max())
+    out["max_rel"] = float(rel_err.max())
+    if out["nan_differences"] or out["inf_differences"]:
+        out["max_abs"] = out["max_rel"] = math.inf
     out["differing"] = int(bad.sum())
     if out["differing"]:
         out["first_index"] = int(index[int(np.argmax(bad))])

@@ -12,6 +12,7 @@ Widgets (anywidget; the front-end is ``widgets/*.js``, bundled per widget):
 * :class:`BlobView` — an embedded executable, with the nested module for VMVX.
 * :class:`TimelineView` — fiber lanes and HAL queue operations on one time axis.
 * :class:`HALView` — submissions, command buffers, dispatches and buffer contents.
+* :class:`CompareView` — two runs dispatch by dispatch: error bars, both sides' bindings.
 * :class:`DebuggerPanel` — step/over/out/continue/back/reverse over
   :mod:`iree_lab.debug`, with an embedded :class:`CFGView` (it drives
   ``current_pc`` and turns clicked ``breakpoints`` into debugger breakpoints),
@@ -29,13 +30,13 @@ from __future__ import annotations
 
 from iree_lab.notebook import display
 
-__all__ = ["BlobView", "CFGView", "DebuggerPanel", "HALView", "LabWidget", "ModuleExplorer",
-           "TimelineView", "load_ipython_extension", "show"]
+__all__ = ["BlobView", "CFGView", "CompareView", "DebuggerPanel", "HALView", "LabWidget",
+           "ModuleExplorer", "TimelineView", "load_ipython_extension", "show"]
 
 
 _WIDGETS = {"BlobView": "widgets", "CFGView": "widgets", "LabWidget": "widgets",
             "ModuleExplorer": "widgets", "TimelineView": "timeline", "HALView": "hal_view",
-            "DebuggerPanel": "debugger_panel"}
+            "DebuggerPanel": "debugger_panel", "CompareView": "compare_view"}
 
 
 def __getattr__(name):
