@@ -171,3 +171,41 @@ def test_bad_module_is_a_clear_error(capsys, inputs, tmp_path):
     code, _, err = run_compare(capsys, build(), str(tmp_path / "missing.vmfb"), inputs)
     assert code == 2
     assert "cannot open module" in err and "missing.vmfb" in err
+
+
+# Real-model-shaped programs (tests/programs/models/generate.py) built for the host CPU and
+# for a generic x86-64 (other vector widths, no FMA): the same numbers within tolerance.
+MODELS = {"resnet18_small": ((1, 64, 64, 3), 32), "gpt2_block_small": ((32, 128), 11)}
+
+
+def model_builds(name: str) -> tuple[str, str]:
+    import sys
+
+    sys.path.insert(0, str(corpus.PROGRAMS_DIR / "models"))
+    import generate
+
+    source = str(generate.source(name, corpus.cache_dir()))
+    host = corpus._LOCAL_LLVM_CPU[:-1] + ["--iree-llvmcpu-target-cpu=host"]
+    return (str(corpus.build(corpus.Program(f"model_{name}", source, tuple(host)))),
+            str(corpus.build(corpus.Program(f"model_{name}_generic", source,
+                                            tuple(corpus._LOCAL_LLVM_CPU)))))
+
+
+def model_input(name: str, folder) -> str:
+    x = np.random.default_rng(7).standard_normal(MODELS[name][0]).astype(np.float32)
+    np.save(folder / f"{name}.npy", x)
+    return f"--input=@{folder / f'{name}.npy'}"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_builds_for_two_cpus_agree(capsys, tmp_path, name):
+    host, generic = model_builds(name)
+    code, out, err = run_compare(capsys, host, generic, [model_input(name, tmp_path)])
+    assert code == 0, out + err
+    assert _lines(out)[-1] == f"no divergence ({MODELS[name][1]} dispatches compared)"
+    # Copies and a softmax store whose export names carry no element type are read as
+    # the f32 their neighbours name, not as raw bytes (which would differ in last bits).
+    assert " b0:hex " not in out and " b1:hex " not in out
+    code, out, _ = run_compare(capsys, host, generic, [model_input(name, tmp_path)],
+                               "--atol=0", "--rtol=0")
+    assert code == 1 and "first divergence: dispatch " in out

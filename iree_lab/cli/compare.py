@@ -23,11 +23,12 @@ def add_parser(sub) -> None:
     p.add_argument("module_b", metavar="B.vmfb")
     add_run_flags(p)
     p.add_argument("--atol", type=float, default=None,
-                   help="absolute tolerance for float elements (default per type: f16 1e-3, "
-                   "bf16 1e-2, f32 1e-5, f64 1e-12; integers exact)")
+                   help="absolute tolerance for float elements (default per type: "
+                   "iree-run-module's --expected_*_threshold, f16 1e-3, f32 1e-4, f64 1e-4; "
+                   "bf16 1e-2; integers and untyped bytes exact)")
     p.add_argument("--rtol", type=float, default=None,
-                   help="relative tolerance for float elements (default per type: f16 1e-3, "
-                   "bf16 1e-2, f32 1e-4, f64 1e-10)")
+                   help="relative tolerance for float elements (default: the same as --atol's "
+                   "default per type)")
     p.add_argument("--spill_dir", default=None, metavar="DIR",
                    help="where the captured bindings go while comparing (default: a "
                    "temporary folder, removed afterwards)")

@@ -46,14 +46,15 @@ class CompareError(IreeLabError):
     """A comparison or dispatch extraction that cannot be done (bad module, input, ordinal)."""
 
 
-# Default (atol, rtol) per element kind: a few ulps of accumulated rounding at
-# each precision, loose enough for vmvx vs llvm-cpu (different tanh/exp
-# approximations, different summation orders) and tight enough for a real bug.
+# Default (atol, rtol) per element type: the absolute thresholds of
+# iree-run-module's --expected_output (--expected_f16/f32/f64_threshold), used
+# as relative ones too so large values get the same slack; bf16 (no IREE flag)
+# keeps 8 bits of mantissa.
 DEFAULT_TOLERANCES = {
     "f16": (1e-3, 1e-3),
     "bf16": (1e-2, 1e-2),
-    "f32": (1e-5, 1e-4),
-    "f64": (1e-12, 1e-10),
+    "f32": (1e-4, 1e-4),
+    "f64": (1e-4, 1e-4),
 }
 _EXACT = (0.0, 0.0)  # integers, raw bytes
 
@@ -114,13 +115,41 @@ class RecordedRun:
     function: str
     recorder: SpillRecorder
     results_text: str
+    _direct: list | None = dataclasses.field(default=None, repr=False)
 
     @property
     def dispatches(self) -> list[DispatchExecution]:
         return self.recorder.dispatches
 
     def element_type(self, index: int, binding: int) -> str:
-        return binding_element_type(self.recorder, self.dispatches[index], binding)[0]
+        return self.element_type_and_source(index, binding)[0]
+
+    def element_type_and_source(self, index: int, binding: int) -> tuple[str, str]:
+        """How binding ``binding`` of dispatch ``index`` is read: a buffer view or the
+        export name (:func:`~iree_lab.hal.recorder.binding_element_type`), else the
+        type another dispatch reads or writes the same bytes as (nearest in execution
+        order first: a copy or a softmax store whose name ends without a type moves
+        the values a neighbour names), else raw bytes (``hex``, compared exactly)."""
+        if self._direct is None:
+            self._direct = [[binding_element_type(self.recorder, d, k)[:2]
+                             for k in range(len(d.bindings))] for d in self.dispatches]
+        element, source = self._direct[index][binding]
+        if element != "hex":
+            return element, source
+        b = self.dispatches[index].bindings[binding]
+        order = sorted(range(len(self.dispatches)), key=lambda j: (abs(j - index), j))
+        for j in order:
+            for k, other in enumerate(self.dispatches[j].bindings):
+                candidate = self._direct[j][k][0]
+                if (j, k) == (index, binding) or candidate == "hex" or \
+                        other.buffer != b.buffer or \
+                        other.offset >= b.offset + b.length or b.offset >= other.offset + \
+                        other.length:
+                    continue
+                dtype = element_dtype(parse_element_type(candidate))
+                if dtype is not None and b.length % dtype.itemsize == 0:
+                    return candidate, f"as dispatch {j} binding {k} over the same bytes"
+        return element, source
 
 
 def _load_modules(paths):
@@ -499,5 +528,10 @@ def verdict(comparison: Comparison) -> list[str]:
         lines.append(f"first difference: dispatch {d.ordinal} {d.export_a}, but its inputs "
                      "already differ (something outside the dispatches diverged first)")
     elif not comparison.pairing_problem:
-        lines.append(f"no divergence ({len(comparison.dispatches)} dispatches compared)")
+        if not comparison.dispatches:
+            lines.append("no dispatches to compare: neither run executed a command buffer "
+                         "dispatch (inline-dynamic modules dispatch through hal_loader, "
+                         "which is not recorded)")
+        else:
+            lines.append(f"no divergence ({len(comparison.dispatches)} dispatches compared)")
     return lines

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from iree_lab.debug.compare import CompareError, record_run
-from iree_lab.hal.recorder import binding_element_type
 from iree_lab.hal.types import element_dtype, parse_element_type
 from iree_lab.vm.status import VMStatus
 
@@ -88,7 +87,7 @@ def extract_dispatch(modules, function: str, inputs, ordinal: int, output_dir, *
         groups: dict[int, int] = {}
         bindings = []
         for i, b in enumerate(d.bindings):
-            element, source, _ = binding_element_type(run.recorder, d, i)
+            element, source = run.element_type_and_source(ordinal, i)
             group = groups.setdefault(b.buffer, len(groups))
             entry = {"binding": i, "group": group, "offset": b.offset, "length": b.length,
                      "element": element, "element_source": source,
