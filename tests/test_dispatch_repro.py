@@ -84,3 +84,30 @@ def test_bad_requests_are_clear_errors(capsys, tmp_path, inputs):  # noqa: F811
     assert "--dispatch=3 is out of range: the run executed 3 dispatches (0..2)" in out.err
     assert main(["run-dispatch", str(tmp_path / "nowhere")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["resnet18_small", "gpt2_block_small"])
+def test_every_model_dispatch_reproduces(tmp_path, name):
+    """Each dispatch of a real-model-shaped run (native llvm-cpu), alone, bit for bit."""
+    from test_compare import model_builds, model_input
+
+    from iree_lab.debug.compare import record_run
+    from iree_lab.debug.repro import run_dispatch, write_repro
+
+    host, _ = model_builds(name)
+    run = record_run([host], "main", [model_input(name, tmp_path).removeprefix("--input=")],
+                     tmp_path / "spill", keep_executable_data=True)
+    assert len(run.dispatches) > 10
+    for ordinal in range(len(run.dispatches)):
+        folder = tmp_path / f"d{ordinal}"
+        manifest = write_repro(run, ordinal, folder)
+        assert manifest["executable"]["format"] == "embedded-elf-x86_64"
+        results = run_dispatch(folder)
+        assert [r.binding for r in results if not r.identical] == [], ordinal
+        assert any(r.written for r in results)
+    # The largest one also runs under iree-benchmark-executable.
+    tool = corpus.tool_path("iree-benchmark-executable")
+    flags = (tmp_path / "d1" / "benchmark.flags").read_text().split()
+    result = subprocess.run([tool, *flags, "--benchmark_min_time=1x"], cwd=tmp_path / "d1",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

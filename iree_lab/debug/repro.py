@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iree_lab.debug.compare import CompareError, record_run
+from iree_lab.debug.compare import CompareError, RecordedRun, record_run
 from iree_lab.hal.types import element_dtype, parse_element_type
 from iree_lab.vm.status import VMStatus
 
@@ -70,55 +70,65 @@ def extract_dispatch(modules, function: str, inputs, ordinal: int, output_dir, *
                      device: str = "local-sync", native: bool = True,
                      base_dir: str | None = None) -> dict:
     """Writes dispatch ``ordinal`` of the run as a standalone repro; returns the manifest."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix="iree-lab-extract-"))
     try:
         run = record_run(modules, function, inputs, spill, device=device, native=native,
                          keep_executable_data=True, base_dir=base_dir)
-        dispatches = run.recorder.dispatches
-        if not 0 <= ordinal < len(dispatches):
-            raise CompareError(f"--dispatch={ordinal} is out of range: the run executed "
-                               f"{len(dispatches)} dispatches (0..{len(dispatches) - 1})")
-        d = dispatches[ordinal]
-        executable = run.recorder.executables[d.executable]
-        (out / EXECUTABLE_FILE).write_bytes(run.recorder.executable_data[d.executable])
-        # Bindings of one allocation go into one buffer again, at their offsets.
-        groups: dict[int, int] = {}
-        bindings = []
-        for i, b in enumerate(d.bindings):
-            element, source = run.element_type_and_source(ordinal, i)
-            group = groups.setdefault(b.buffer, len(groups))
-            entry = {"binding": i, "group": group, "offset": b.offset, "length": b.length,
-                     "element": element, "element_source": source,
-                     "input": f"binding_{i}.npy", "expected": None}
-            _save(out / entry["input"], run.recorder.before(ordinal, i), element)
-            if run.recorder.written(ordinal, i):
-                entry["expected"] = f"expected_{i}.npy"
-                _save(out / entry["expected"], run.recorder.after(ordinal, i), element)
-            bindings.append(entry)
-        manifest = {
-            "source": {"modules": [str(m) for m in modules], "function": run.function,
-                       "inputs": list(inputs), "dispatch": ordinal, "device": device},
-            "executable": {"file": EXECUTABLE_FILE, "format": executable.format,
-                           "constants": list(executable.constants)},
-            "entry_point": d.function,
-            "export_name": d.export_name,
-            "workgroup_count": list(d.workgroup_count),
-            "constants": list(d.constants),
-            "bindings": bindings,
-        }
-        manifest["benchmark_flags"] = benchmark_flags(manifest)
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        (out / "benchmark.flags").write_text("\n".join(manifest["benchmark_flags"]) + "\n")
-        script = out / "benchmark.sh"
-        script.write_text("#!/bin/sh\n# Times this dispatch natively with IREE's tool (from "
-                          "the iree-base-runtime wheel).\ncd \"$(dirname \"$0\")\" && exec "
-                          "iree-benchmark-executable --flagfile=benchmark.flags \"$@\"\n")
-        script.chmod(0o755)
+        manifest = write_repro(run, ordinal, output_dir)
+        manifest["source"].update(inputs=list(inputs), device=device)
+        (Path(output_dir) / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         return manifest
     finally:
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def write_repro(run: RecordedRun, ordinal: int, output_dir) -> dict:
+    """Writes dispatch ``ordinal`` of ``run`` (recorded with ``keep_executable_data``)."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dispatches = run.recorder.dispatches
+    if not 0 <= ordinal < len(dispatches):
+        raise CompareError(f"--dispatch={ordinal} is out of range: the run executed "
+                           f"{len(dispatches)} dispatches (0..{len(dispatches) - 1})")
+    d = dispatches[ordinal]
+    executable = run.recorder.executables[d.executable]
+    if d.executable not in run.recorder.executable_data:
+        raise CompareError("the run was recorded without keep_executable_data=True")
+    (out / EXECUTABLE_FILE).write_bytes(run.recorder.executable_data[d.executable])
+    # Bindings of one allocation go into one buffer again, at their offsets.
+    groups: dict[int, int] = {}
+    bindings = []
+    for i, b in enumerate(d.bindings):
+        element, source = run.element_type_and_source(ordinal, i)
+        group = groups.setdefault(b.buffer, len(groups))
+        entry = {"binding": i, "group": group, "offset": b.offset, "length": b.length,
+                 "element": element, "element_source": source,
+                 "input": f"binding_{i}.npy", "expected": None}
+        _save(out / entry["input"], run.recorder.before(ordinal, i), element)
+        if run.recorder.written(ordinal, i):
+            entry["expected"] = f"expected_{i}.npy"
+            _save(out / entry["expected"], run.recorder.after(ordinal, i), element)
+        bindings.append(entry)
+    manifest = {
+        "source": {"modules": list(run.modules), "function": run.function,
+                   "dispatch": ordinal},
+        "executable": {"file": EXECUTABLE_FILE, "format": executable.format,
+                       "constants": list(executable.constants)},
+        "entry_point": d.function,
+        "export_name": d.export_name,
+        "workgroup_count": list(d.workgroup_count),
+        "constants": list(d.constants),
+        "bindings": bindings,
+    }
+    manifest["benchmark_flags"] = benchmark_flags(manifest)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "benchmark.flags").write_text("\n".join(manifest["benchmark_flags"]) + "\n")
+    script = out / "benchmark.sh"
+    script.write_text("#!/bin/sh\n# Times this dispatch natively with IREE's tool (from "
+                      "the iree-base-runtime wheel).\ncd \"$(dirname \"$0\")\" && exec "
+                      "iree-benchmark-executable --flagfile=benchmark.flags \"$@\"\n")
+    script.chmod(0o755)
+    return manifest
 
 
 def benchmark_flags(manifest: dict) -> list[str]:
