@@ -20,7 +20,8 @@ export function barLevel(err, top) {
 }
 
 function render({ model, el }) {
-  el.classList.add('iree-lab', 'il-compare');
+  // il-hal: HALView's styles for binding contents (values, highlighted elements).
+  el.classList.add('iree-lab', 'il-hal', 'il-compare');
   const summary = h('div', { class: 'il-dim' });
   const chart = h('div', { style: { overflowX: 'auto' } });
   const title = h('div', { class: 'il-detail-title' });
@@ -107,6 +108,11 @@ function render({ model, el }) {
       ` \u2014 outputs ${d.outputs_agree ? 'agree' : 'differ'}, inputs ${d.inputs_agree ? 'agree' : 'differ'}`;
     for (const b of d.bindings) contents.append(drawBinding(b));
     el.dataset.detail = String(d.ordinal);
+    // Bring the first differing element into view (once laid out).
+    requestAnimationFrame(() => {
+      const first = contents.querySelector('.il-changed');
+      if (first) contents.scrollTop += first.getBoundingClientRect().top - contents.getBoundingClientRect().top - 60;
+    });
   }
 
   drawChart();
