@@ -17,25 +17,37 @@ from iree_lab.testing import corpus
 
 SOURCE = corpus.PROGRAMS_DIR / "compare" / "chain.mlir"
 STAGE1 = "%t = arith.mulf %in, %half : f32  // STAGE1"
+TANH = "%t = math.tanh %in : f32"
+
+
+def _replace_tanh(text: str, last: bool) -> str:
+    """The epilogue of dispatch 0 (first tanh) or 2 (last tanh) becomes a sine."""
+    i = text.rindex(TANH) if last else text.index(TANH)
+    return text[:i] + "%t = math.sin %in : f32" + text[i + len(TANH):]
+
+
 VARIANTS = {
-    "same": STAGE1,
-    "changed": "%t = arith.addf %in, %half : f32",
-    "nan": "%c = arith.constant -4.0 : f32\n      %n = arith.addf %in, %c : f32\n"
-           "      %t = math.sqrt %n : f32",
+    "same": lambda text: text,
+    "changed": lambda text: text.replace(STAGE1, "%t = arith.addf %in, %half : f32"),
+    "changed0": lambda text: _replace_tanh(text, last=False),
+    "changed2": lambda text: _replace_tanh(text, last=True),
+    "nan": lambda text: text.replace(STAGE1, "%c = arith.constant -4.0 : f32\n      "
+                                     "%n = arith.addf %in, %c : f32\n      %t = math.sqrt %n : f32"),
 }
 BACKENDS = {"vmvx": corpus._LOCAL_VMVX, "llvm_cpu": corpus._LOCAL_LLVM_CPU}
 
 
-def build(variant: str = "same", backend: str = "vmvx", extra=()) -> str:
+def build(variant: str = "same", backend: str = "vmvx", extra=(), name: str = "") -> str:
     source = SOURCE
     if variant != "same":
         text = SOURCE.read_text()
-        assert STAGE1 in text
+        assert STAGE1 in text and text.count(TANH) == 2
         source = corpus.cache_dir() / f"compare_chain_{variant}.mlir"
-        source.write_text(text.replace(STAGE1, VARIANTS[variant]))
+        source.write_text(VARIANTS[variant](text))
+        assert source.read_text() != text
     flags = tuple(BACKENDS[backend]) + tuple(extra)
-    return str(corpus.build(corpus.Program(f"compare_chain_{variant}_{backend}", str(source),
-                                           flags)))
+    return str(corpus.build(corpus.Program(name or f"compare_chain_{variant}_{backend}",
+                                           str(source), flags)))
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +87,45 @@ def test_identical_builds_do_not_diverge(capsys, inputs, backend):
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
-def test_changed_op_names_its_dispatch(capsys, inputs, backend):
-    code, out, _ = run_compare(capsys, build("same", backend), build("changed", backend), inputs)
+@pytest.mark.parametrize(("variant", "k"), [("changed0", 0), ("changed", 1), ("changed2", 2)])
+def test_changed_op_names_its_dispatch(capsys, inputs, backend, variant, k):
+    code, out, _ = run_compare(capsys, build("same", backend), build(variant, backend), inputs)
     assert code == 1
-    assert "first divergence: dispatch 1 main_dispatch_1_matmul_8x16x16_f32" in _lines(out)
+    export = f"main_dispatch_{k % 2}_matmul_8x16x16_f32"  # dispatch 2 reuses 0's function
+    assert f"first divergence: dispatch {k} {export}" in _lines(out)
     rows = _lines(out)[1:4]
-    assert rows[0].endswith("agree") and " 0/128 " in rows[0]
-    assert rows[2].endswith("DIFFER")  # dispatch 2 reads dispatch 1's output
+    for row in rows[:k]:
+        assert row.endswith("agree") and " 0/128 " in row  # bit-identical before k
+    assert rows[k].endswith("agree") and " 0/128 " not in rows[k]  # inputs agree, outputs not
+    for row in rows[k + 1:]:
+        assert row.endswith("DIFFER")  # later dispatches read k's output
+
+
+def test_data_tiled_build_cannot_be_paired(capsys, inputs):
+    """Data tiling adds encoding dispatches: reported as ambiguous, nothing guessed."""
+    tiled = build("same", "llvm_cpu", ["--iree-llvmcpu-target-cpu=host",
+                                       "--iree-llvmcpu-enable-ukernels=all",
+                                       "--iree-dispatch-creation-data-tiling"],
+                  name="compare_chain_data_tiled")
+    code, out, _ = run_compare(capsys, build("same", "llvm_cpu"), tiled, inputs)
+    assert code == 1
+    assert _lines(out)[-1] == (
+        "pairing is ambiguous at dispatch 0: export main_dispatch_0_matmul_8x16x16_f32 vs "
+        "_encoding_0_encode_8x16xf32_to_8x16xf32; the builds split the program into different "
+        "dispatches, so nothing after it is compared")
+    assert len(_lines(out)) == 2  # the header, no rows
+
+
+def test_progress_is_reported(inputs):
+    messages = []
+    comparison = cmp.compare_modules([build()], [build()], "main",
+                                     [i.removeprefix("--input=") for i in inputs],
+                                     progress=messages.append)
+    comparison.cleanup()
+    assert messages == ["running A: dispatch 0", "running A: dispatch 1", "running A: dispatch 2",
+                        "running B: dispatch 0", "running B: dispatch 1", "running B: dispatch 2",
+                        "comparing: dispatch 1/3", "comparing: dispatch 2/3",
+                        "comparing: dispatch 3/3"]
 
 
 def test_vmvx_vs_llvm_cpu_within_default_tolerance(capsys, inputs):

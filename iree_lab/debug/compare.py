@@ -17,8 +17,9 @@ A binding is *written* by a dispatch when its bytes changed in either run;
 only the elements that changed in either run are compared (bindings may cover
 more than the dispatch touches, with offsets passed as constants, and the
 untouched rest of a transient buffer holds whatever was there before). The
-other bindings are the dispatch's inputs; they *agree* when their contents
-are equal within tolerance. The first divergence is the first dispatch whose
+other bindings, and the elements of written bindings that neither run changed
+(a dispatch may read one half of a binding and write the other), are the
+dispatch's inputs; they *agree* when equal within tolerance. The first divergence is the first dispatch whose
 written elements differ beyond tolerance while its inputs agree.
 """
 
@@ -245,6 +246,10 @@ class BindingComparison:
     inf_differences: int = 0  # +-Inf on one side only (or of opposite sign)
     note: str = ""
     alias_of: int | None = None  # an earlier binding of the dispatch with the same range
+    # For a written binding: elements it kept (unchanged in both runs) that differ
+    # between the runs before the dispatch; a binding a dispatch reads in part and
+    # writes in part (one transient buffer, offsets as constants) is an input there.
+    kept_differing: int = 0
 
     @property
     def agrees(self) -> bool:
@@ -275,7 +280,8 @@ class DispatchComparison:
 
     @property
     def inputs_agree(self) -> bool:
-        return all(b.agrees for b in self.inputs)
+        return all(b.agrees for b in self.inputs) and \
+            not any(b.kept_differing for b in self.outputs)
 
     @property
     def max_abs(self) -> float:
@@ -394,6 +400,9 @@ def compare_binding(a: RecordedRun, b: RecordedRun, index_a: int, index_b: int, 
         size = 1 if dtype is None else dtype.itemsize
         changed = _changed(before_a, after_a, size) | _changed(before_b, after_b, size)
         stats = compare_values(va, vb, dtype, atol, rtol, changed)
+        result.kept_differing = compare_values(_typed(before_a, element)[0],
+                                               _typed(before_b, element)[0], dtype, atol, rtol,
+                                               ~changed)["differing"]
     else:
         va, dtype = _typed(ra.before(index_a, binding), element)
         vb, _ = _typed(rb.before(index_b, binding), element)
