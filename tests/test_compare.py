@@ -163,7 +163,13 @@ def test_comparison_details(inputs):
         assert comparison.dispatches[2].inputs_agree is False
         # The spilled captures are on disk, not in the recorders.
         assert all(not r.snapshots for r in comparison.a.dispatches)
-        assert comparison.a.recorder.spilled_bytes > 0
+        # Each distinct byte string is stored once: the weights (bound by all three
+        # dispatches) and the unchanged inputs are not written again.
+        rec = comparison.a.recorder
+        assert 0 < rec.spilled_bytes < rec.captured_bytes
+        assert rec.digest(0, 1) == rec.digest(1, 1) == rec.digest(2, 1)  # w
+        assert len(list(rec.folder.iterdir())) == len(
+            {digest for pair in rec._digests.values() for digest in pair})
     finally:
         comparison.cleanup()
     assert not comparison.a.recorder.folder.exists()

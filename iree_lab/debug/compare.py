@@ -26,6 +26,7 @@ written elements differ beyond tolerance while its inputs agree.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import re
@@ -70,8 +71,12 @@ def default_tolerance(element: str) -> tuple[float, float]:
 class SpillRecorder(Recorder):
     """A recorder that writes each dispatch's bound ranges to ``folder``.
 
-    ``before(i, b)`` / ``after(i, b)`` read back binding ``b`` of dispatch ``i``
-    (in execution order). ``progress(i, record)`` is called after each dispatch.
+    Contents are stored by digest, each distinct byte string once: weights and
+    constant pools that every dispatch binds cost their size once, not once per
+    dispatch. ``before(i, b)`` / ``after(i, b)`` read back binding ``b`` of
+    dispatch ``i`` (in execution order); ``digest(i, b, when)`` names the
+    contents without reading them. ``progress(i, record)`` is called after each
+    dispatch.
     """
 
     def __init__(self, folder: str | os.PathLike, *, progress=None,
@@ -80,32 +85,43 @@ class SpillRecorder(Recorder):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.progress = progress
-        self.spilled_bytes = 0
+        self.spilled_bytes = 0  # what was written to disk
+        self.captured_bytes = 0  # what the dispatches bound, before and after
+        self._digests: dict[tuple[int, int], tuple[str, str]] = {}
 
     def capture_before(self, views):
         return [view.tobytes() for view in views]
+
+    def _store(self, data: bytes) -> str:
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        path = self.folder / digest
+        if not path.exists():
+            path.write_bytes(data)
+            self.spilled_bytes += len(data)
+        return digest
 
     def capture_after(self, record: DispatchExecution, before, views) -> None:
         index = len(self.dispatches) - 1
         for i, data in enumerate(before):
             after = views[i].tobytes()
-            (self.folder / f"{index}_{i}.before").write_bytes(data)
-            # Unchanged ranges (inputs) are stored once.
-            if after != data:
-                (self.folder / f"{index}_{i}.after").write_bytes(after)
-            self.spilled_bytes += len(data) + (len(after) if after != data else 0)
+            self.captured_bytes += 2 * len(data)
+            first = self._store(data)
+            self._digests[index, i] = (first, first if after == data else self._store(after))
         if self.progress is not None:
             self.progress(index, record)
 
+    def digest(self, index: int, binding: int, when: str = "before") -> str:
+        return self._digests[index, binding][0 if when == "before" else 1]
+
     def before(self, index: int, binding: int) -> bytes:
-        return (self.folder / f"{index}_{binding}.before").read_bytes()
+        return (self.folder / self.digest(index, binding, "before")).read_bytes()
 
     def after(self, index: int, binding: int) -> bytes:
-        path = self.folder / f"{index}_{binding}.after"
-        return path.read_bytes() if path.exists() else self.before(index, binding)
+        return (self.folder / self.digest(index, binding, "after")).read_bytes()
 
     def written(self, index: int, binding: int) -> bool:
-        return (self.folder / f"{index}_{binding}.after").exists()
+        before, after = self._digests[index, binding]
+        return before != after
 
 
 @dataclasses.dataclass
@@ -403,6 +419,11 @@ def compare_binding(a: RecordedRun, b: RecordedRun, index_a: int, index_b: int, 
         result.kept_differing = compare_values(_typed(before_a, element)[0],
                                                _typed(before_b, element)[0], dtype, atol, rtol,
                                                ~changed)["differing"]
+    elif ra.digest(index_a, binding) == rb.digest(index_b, binding):
+        # The same bytes (weights, inputs): nothing to read back.
+        dtype = _typed(b"", element)[1]
+        size = 1 if dtype is None or length % dtype.itemsize else dtype.itemsize
+        stats = {"compared": length // size}
     else:
         va, dtype = _typed(ra.before(index_a, binding), element)
         vb, _ = _typed(rb.before(index_b, binding), element)
