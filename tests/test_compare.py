@@ -218,9 +218,13 @@ def test_builds_with_other_signatures_are_an_error(capsys, inputs, tmp_path):
 
 
 def test_bad_module_is_a_clear_error(capsys, inputs, tmp_path):
-    code, _, err = run_compare(capsys, build(), str(tmp_path / "missing.vmfb"), inputs)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    code, _, err = run_compare(capsys, build(), str(tmp_path / "missing.vmfb"), inputs,
+                               f"--spill_dir={spill}")
     assert code == 2
     assert "cannot open module" in err and "missing.vmfb" in err
+    assert list(spill.iterdir()) == []  # A's captures are removed too
 
 
 # Real-model-shaped programs (tests/programs/models/generate.py) built for the host CPU and
@@ -259,3 +263,15 @@ def test_model_builds_for_two_cpus_agree(capsys, tmp_path, name):
     code, out, _ = run_compare(capsys, host, generic, [model_input(name, tmp_path)],
                                "--atol=0", "--rtol=0")
     assert code == 1 and "first divergence: dispatch " in out
+
+
+def test_cli_progress_on_a_tty_and_local_task(capsys, monkeypatch, inputs, tmp_path):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_compare(capsys, build("same", "llvm_cpu"), build("same", "vmvx"),
+                                 inputs, "--device=local-task", f"--spill_dir={tmp_path}")
+    assert code == 0, out + err
+    assert "\r\x1b[Krunning A: dispatch 0" in err and "comparing: dispatch 3/3" in err
+    assert err.endswith("\r\x1b[K")  # the progress line is cleared before the table
+    assert list(tmp_path.iterdir()) == []  # the spilled captures are removed

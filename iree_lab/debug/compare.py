@@ -315,6 +315,7 @@ class Comparison:
     dispatches: list[DispatchComparison]
     pairing_problem: str | None = None  # why pairing stopped (ambiguous), if it did
     tolerances: dict = dataclasses.field(default_factory=dict)
+    spill_root: Path | None = None  # the folder compare_modules made for both runs
 
     @property
     def first_divergence(self) -> DispatchComparison | None:
@@ -333,8 +334,11 @@ class Comparison:
         return self.first_difference is not None or self.pairing_problem is not None
 
     def cleanup(self) -> None:
+        """Removes the spilled captures."""
         for run in (self.a, self.b):
             shutil.rmtree(run.recorder.folder, ignore_errors=True)
+        if self.spill_root is not None:
+            shutil.rmtree(self.spill_root, ignore_errors=True)
 
 
 def _typed(data: bytes, element: str) -> tuple[np.ndarray, np.dtype | None]:
@@ -505,13 +509,19 @@ def compare_modules(modules_a, modules_b, function: str, inputs, *, device: str 
             return None
         return lambda i, _record: progress(f"running {name}: dispatch {i}")
 
-    a = record_run(modules_a, function, inputs, root / "a", device=device, native=native,
-                   progress=stage("A"), base_dir=base_dir)
-    b = record_run(modules_b, function, inputs, root / "b", device=device, native=native,
-                   progress=stage("B"), base_dir=base_dir)
-    return compare_runs(a, b, tolerances,
-                        None if progress is None
-                        else lambda i, n: progress(f"comparing: dispatch {i + 1}/{n}"))
+    try:
+        a = record_run(modules_a, function, inputs, root / "a", device=device, native=native,
+                       progress=stage("A"), base_dir=base_dir)
+        b = record_run(modules_b, function, inputs, root / "b", device=device, native=native,
+                       progress=stage("B"), base_dir=base_dir)
+        comparison = compare_runs(a, b, tolerances,
+                                  None if progress is None
+                                  else lambda i, n: progress(f"comparing: dispatch {i + 1}/{n}"))
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    comparison.spill_root = root
+    return comparison
 
 
 # -- Text ---------------------------------------------------------------------------------------
