@@ -275,3 +275,13 @@ def test_cli_progress_on_a_tty_and_local_task(capsys, monkeypatch, inputs, tmp_p
     assert "\r\x1b[Krunning A: dispatch 0" in err and "comparing: dispatch 3/3" in err
     assert err.endswith("\r\x1b[K")  # the progress line is cleared before the table
     assert list(tmp_path.iterdir()) == []  # the spilled captures are removed
+
+
+def test_inline_modules_have_nothing_to_compare(capsys, inputs):
+    """hal_loader dispatches (inline-dynamic) are not recorded: said, and exit 2, not 0."""
+    inline = build("same", "llvm_cpu", ["--iree-execution-model=inline-dynamic"],
+                   name="compare_chain_inline")
+    code, out, _ = run_compare(capsys, inline, inline, inputs)
+    assert code == 2
+    assert _lines(out)[-1].startswith("no dispatches to compare: neither run executed a "
+                                      "command buffer dispatch")

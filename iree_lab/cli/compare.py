@@ -4,7 +4,7 @@ Runs the function of two modules on the same inputs, pairs their dispatches
 and compares each pair's written bindings (:mod:`iree_lab.debug.compare`);
 prints a table in execution order and ``first divergence: dispatch N NAME``.
 Exit status 0 when nothing diverges, 1 when something does (or the dispatches
-cannot be paired), 2 on errors.
+cannot be paired), 2 on errors and when neither run dispatched anything.
 """
 
 from __future__ import annotations
@@ -85,4 +85,6 @@ def compare(args) -> int:
         sys.stdout.write(format_table(comparison))
     finally:
         comparison.cleanup()
+    if not comparison.a.dispatches and not comparison.b.dispatches:
+        return 2  # nothing was compared: not "no divergence"
     return 1 if comparison.diverges else 0
