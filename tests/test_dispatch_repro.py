@@ -111,3 +111,16 @@ def test_every_model_dispatch_reproduces(tmp_path, name):
     result = subprocess.run([tool, *flags, "--benchmark_min_time=1x"], cwd=tmp_path / "d1",
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_run_dispatch_devices(capsys, tmp_path, inputs):  # noqa: F811
+    folder = tmp_path / "repro"
+    assert _extract(capsys, build("same", "llvm_cpu"), inputs, 1, folder)[0] == 0
+    # Workgroups on a thread pool: the same bits.
+    assert main(["run-dispatch", str(folder), "--device=local-task"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "reproduced bit for bit"
+    # A native executable where native code is refused: a clear error, not a crash.
+    assert main(["run-dispatch", str(folder), "--no_native"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("iree-lab run-dispatch: running the dispatch of ") and \
+        "embedded-elf-x86_64" in err
