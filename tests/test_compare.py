@@ -285,3 +285,12 @@ def test_inline_modules_have_nothing_to_compare(capsys, inputs):
     assert code == 2
     assert _lines(out)[-1].startswith("no dispatches to compare: neither run executed a "
                                       "command buffer dispatch")
+
+
+def test_sync_vmvx_vs_async_llvm_cpu(capsys, inputs):
+    """An async-external (coarse-fences) build runs as a fiber; its dispatches pair too."""
+    async_build = build("same", "llvm_cpu", ["--iree-execution-model=async-external"],
+                        name="compare_chain_async")
+    code, out, err = run_compare(capsys, build("same", "vmvx"), async_build, inputs)
+    assert code == 0, out + err
+    assert _lines(out)[-1] == "no divergence (3 dispatches compared)"
