@@ -48,10 +48,17 @@ def test_extracted_dispatch_reproduces_bit_for_bit(capsys, tmp_path, inputs, bac
     assert out.count("bit-identical") == 3
 
 
-@pytest.mark.parametrize("backend", ["vmvx", "llvm_cpu"])
-def test_benchmark_command_runs(capsys, tmp_path, inputs, backend):  # noqa: F811
+FLAVOURS = {"vmvx": ("vmvx", ()), "embedded_elf": ("llvm_cpu", ()),
+            "system_elf": ("llvm_cpu", ("--iree-llvmcpu-link-embedded=false",))}
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_benchmark_command_runs(capsys, tmp_path, inputs, flavour):  # noqa: F811
     folder = tmp_path / "repro"
-    assert _extract(capsys, build("same", backend), inputs, 2, folder)[0] == 0
+    backend, extra = FLAVOURS[flavour]
+    module = build("same", backend, extra, name=f"compare_chain_{flavour}")
+    assert _extract(capsys, module, inputs, 2, folder)[0] == 0
+    assert main(["run-dispatch", str(folder)]) == 0
     tool = corpus.tool_path("iree-benchmark-executable")
     flags = (folder / "benchmark.flags").read_text().split()
     assert "--constant=512" in flags
