@@ -19,6 +19,8 @@ byte range before and after each dispatch (``DispatchExecution.snapshots``),
 bounded by ``capture_limit`` bytes in all and ``capture_range_limit`` per range.
 ``Recorder(keep_executable_data=True)`` keeps each executable's bytes as loaded
 (``executable_data``), which a standalone dispatch repro needs.
+:func:`binding_element_type` says how a dispatch binding's bytes are read
+(HALView, ``iree-lab compare``).
 
 Objects are named by small integer ids, unique per kind within a device.
 Logical time (``at`` fields) is one counter shared by all events, so records
