@@ -18,12 +18,15 @@ from iree_lab.errors import IreeLabError
 # subcommand's dependencies never slow down or break another.
 SUBCOMMANDS = {
     "check": "iree_lab.cli.check",
+    "compare": "iree_lab.cli.compare",
     "debug": "iree_lab.cli.debug",
     "dump": "iree_lab.cli.dump",
     "dump-parameters": "iree_lab.cli.dump_parameters",
     "executables": "iree_lab.cli.executables",
     "extract": "iree_lab.cli.extract",
+    "extract-dispatch": "iree_lab.cli.extract_dispatch",
     "run": "iree_lab.cli.run",
+    "run-dispatch": "iree_lab.cli.run_dispatch",
 }
 
 

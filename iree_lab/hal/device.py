@@ -243,7 +243,7 @@ class Device(RefObject):
                         constants=tuple(executable.constants),
                         data_size=len(memoryview(data).cast("B")),
                         created_at=self.recorder.tick(),
-                    ))
+                    ), data)
                 return executable
         raise status(
             StatusCode.NOT_FOUND,

@@ -17,6 +17,10 @@ Attach a :class:`Recorder` to a device (``Device(recorder=Recorder())`` or
 Opt-in, ``Recorder(capture_buffers=True)`` also keeps a copy of every bound
 byte range before and after each dispatch (``DispatchExecution.snapshots``),
 bounded by ``capture_limit`` bytes in all and ``capture_range_limit`` per range.
+``Recorder(keep_executable_data=True)`` keeps each executable's bytes as loaded
+(``executable_data``), which a standalone dispatch repro needs.
+:func:`binding_element_type` says how a dispatch binding's bytes are read
+(HALView, ``iree-lab compare``).
 
 Objects are named by small integer ids, unique per kind among the devices sharing
 the recorder (devices are numbered in the order the recorder is attached to them).
@@ -28,8 +32,20 @@ Records are dataclasses so they convert to dicts/JSON with ``dataclasses.asdict`
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from typing import Any
+
+from iree_lab.hal.types import (
+    element_bit_count,
+    element_dtype,
+    format_element_type,
+    parse_element_type,
+)
+from iree_lab.vm.status import VMStatus
+
+# IREE names dispatches ``<function>_dispatch_<n>_<op>_<shape>_<element type>``.
+_EXPORT_TYPE = re.compile(r"_((?:i|si|ui|f|bf)\d+)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,8 +320,10 @@ class Recorder:
     """Collects HAL activity of the devices it is attached to."""
 
     def __init__(self, *, capture_buffers: bool = False, capture_limit: int = 8 << 20,
-                 capture_range_limit: int = 256 << 10):
+                 capture_range_limit: int = 256 << 10, keep_executable_data: bool = False):
         self.capture_buffers = capture_buffers
+        self.keep_executable_data = keep_executable_data
+        self.executable_data: dict[int, bytes] = {}
         self.capture_limit = capture_limit
         self.capture_range_limit = capture_range_limit
         self.captured_bytes = 0
@@ -365,8 +383,10 @@ class Recorder:
     def record_buffer(self, record: BufferRecord) -> None:
         self.buffers[record.id] = record
 
-    def record_executable(self, record: ExecutableRecord) -> None:
+    def record_executable(self, record: ExecutableRecord, data=None) -> None:
         self.executables[record.id] = record
+        if self.keep_executable_data and data is not None:
+            self.executable_data[record.id] = bytes(memoryview(data).cast("B"))
 
     def record_command_buffer(self, record: CommandBufferRecord) -> None:
         self.command_buffers[record.id] = record
@@ -498,3 +518,46 @@ class Recorder:
                 binds = ", ".join(f"#{b.buffer}[{b.offset}:+{b.length}]" for b in d.bindings)
                 lines.append(f"  dispatch {d.export_name} {wg} ({binds}) {d.status}")
         return "\n".join(lines)
+
+
+def binding_element_type(recorder: Recorder, d: DispatchExecution,
+                         binding: int) -> tuple[str, str, tuple[int, ...] | None]:
+    """(element type name or ``hex``, where it comes from, shape or None) for a binding.
+
+    A buffer view over the same allocation wins: the one whose byte range
+    equals the binding's, else the one overlapping it most. Otherwise the
+    element type the export's name ends with, when the range holds whole
+    elements of it; otherwise hex.
+    """
+    b = d.bindings[binding]
+    best, best_overlap = None, 0
+    for view in recorder.buffer_views.values():
+        if view.allocated != b.buffer:
+            continue
+        overlap = min(view.byte_offset + view.byte_length, b.offset + b.length) - \
+            max(view.byte_offset, b.offset)
+        if view.byte_offset == b.offset and view.byte_length == b.length:
+            best, best_overlap = view, b.length + 1  # exact beats any overlap
+            break
+        if overlap > best_overlap:
+            best, best_overlap = view, overlap
+    if best is not None and _readable(best.element_type, b.length):
+        name = format_element_type(best.element_type)
+        shape = best.shape if best_overlap > b.length else None
+        dims = "x".join(str(s) for s in best.shape)
+        return name, f"buffer view #{best.id} ({dims + 'x' if dims else ''}{name})", shape
+    match = _EXPORT_TYPE.search(d.export_name)
+    if match is not None:
+        try:
+            element_type = parse_element_type(match.group(1))
+        except VMStatus:
+            element_type = None
+        if element_type is not None and _readable(element_type, b.length):
+            return format_element_type(element_type), "guessed from the export name", None
+    return "hex", "no buffer view over this range", None
+
+
+def _readable(element_type: int, length: int) -> bool:
+    dtype = element_dtype(element_type)
+    return (dtype is not None and element_bit_count(element_type) >= 8
+            and length % dtype.itemsize == 0)

@@ -14,6 +14,7 @@ Widgets (anywidget; the front-end is ``widgets/*.js``, bundled per widget):
 * :class:`HALView` — submissions, command buffers, dispatches and buffer contents.
 * :class:`ProgressBar` — ``(done, total)`` progress of a run or recording, shown after a
   second; a plain callable, so a progress callback takes it directly.
+* :class:`CompareView` — two runs dispatch by dispatch: error bars, both sides' bindings.
 * :class:`DebuggerPanel` — step/over/out/continue/back/reverse over
   :mod:`iree_lab.debug`, with an embedded :class:`CFGView` (it drives
   ``current_pc`` and turns clicked ``breakpoints`` into debugger breakpoints),
@@ -31,13 +32,14 @@ from __future__ import annotations
 
 from iree_lab.notebook import display
 
-__all__ = ["BlobView", "CFGView", "DebuggerPanel", "HALView", "LabWidget", "ModuleExplorer",
-           "ProgressBar", "TimelineView", "load_ipython_extension", "show"]
+__all__ = ["BlobView", "CFGView", "CompareView", "DebuggerPanel", "HALView", "LabWidget",
+           "ModuleExplorer", "ProgressBar", "TimelineView", "load_ipython_extension", "show"]
 
 
 _WIDGETS = {"BlobView": "widgets", "CFGView": "widgets", "LabWidget": "widgets",
             "ModuleExplorer": "widgets", "TimelineView": "timeline", "HALView": "hal_view",
-            "DebuggerPanel": "debugger_panel", "ProgressBar": "progress"}
+            "DebuggerPanel": "debugger_panel", "ProgressBar": "progress",
+            "CompareView": "compare_view"}
 
 
 def __getattr__(name):

@@ -23,16 +23,13 @@ as raw bytes, so a NaN that stays NaN is unchanged and -0.0 → 0.0 is a change.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from iree_lab.hal import recorder as rec
+from iree_lab.hal.recorder import binding_element_type  # noqa: F401 (part of this view's API)
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
-    element_bit_count,
     element_dtype,
-    format_element_type,
     parse_element_type,
 )
 from iree_lab.views import hal as hv
@@ -44,8 +41,6 @@ ELEMENT_CHOICES = ("hex", "i8", "ui8", "i16", "ui16", "i32", "ui32", "i64", "ui6
                    "f16", "bf16", "f32", "f64")
 # At most this many elements of one binding go to the browser.
 MAX_ELEMENTS = 1024
-# IREE names dispatches ``<function>_dispatch_<n>_<op>_<shape>_<element type>``.
-_EXPORT_TYPE = re.compile(r"_((?:i|si|ui|f|bf)\d+)$")
 NOT_CAPTURED = ("buffer contents were not captured: record with "
                 "Recorder(capture_buffers=True)")
 
@@ -184,49 +179,6 @@ def hal_view_data(recorder: rec.Recorder) -> dict:
 
 
 # -- Element types and contents ---------------------------------------------------------------
-
-
-def binding_element_type(recorder: rec.Recorder, d: rec.DispatchExecution,
-                         binding: int) -> tuple[str, str, tuple[int, ...] | None]:
-    """(element type name or ``hex``, where it comes from, shape or None) for a binding.
-
-    A buffer view over the same allocation wins: the one whose byte range
-    equals the binding's, else the one overlapping it most. Otherwise the
-    element type the export's name ends with, when the range holds whole
-    elements of it; otherwise hex.
-    """
-    b = d.bindings[binding]
-    best, best_overlap = None, 0
-    for view in recorder.buffer_views.values():
-        if view.allocated != b.buffer:
-            continue
-        overlap = min(view.byte_offset + view.byte_length, b.offset + b.length) - \
-            max(view.byte_offset, b.offset)
-        if view.byte_offset == b.offset and view.byte_length == b.length:
-            best, best_overlap = view, b.length + 1  # exact beats any overlap
-            break
-        if overlap > best_overlap:
-            best, best_overlap = view, overlap
-    if best is not None and _readable(best.element_type, b.length):
-        name = format_element_type(best.element_type)
-        shape = best.shape if best_overlap > b.length else None
-        dims = "x".join(str(s) for s in best.shape)
-        return name, f"buffer view #{best.id} ({dims + 'x' if dims else ''}{name})", shape
-    match = _EXPORT_TYPE.search(d.export_name)
-    if match is not None:
-        try:
-            element_type = parse_element_type(match.group(1))
-        except VMStatus:
-            element_type = None
-        if element_type is not None and _readable(element_type, b.length):
-            return format_element_type(element_type), "guessed from the export name", None
-    return "hex", "no buffer view over this range", None
-
-
-def _readable(element_type: int, length: int) -> bool:
-    dtype = element_dtype(element_type)
-    return (dtype is not None and element_bit_count(element_type) >= 8
-            and length % dtype.itemsize == 0)
 
 
 def _dtype(name: str) -> np.dtype | None:
