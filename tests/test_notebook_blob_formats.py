@@ -26,6 +26,9 @@ FORMATS = {
     "exe_hip_hsaco": ("rocm-hsaco-fb", ".kernarg_segment_size"),
     "exe_amdgpu": ("gfx942", ".kernarg_segment_size"),
     "exe_metal": ("metal-msl-fb", "kernel"),
+    # inline-dynamic: the executable loaded through hal_loader.executable.load.
+    "exe_vmvx_inline": ("vmvx-bytecode-fb", "vm.func @"),
+    "exe_llvm_cpu_inline": ("embedded-elf-x86_64", "x86_64 disassembly"),
 }
 
 
