@@ -23,6 +23,7 @@ import struct
 from typing import Protocol, TextIO
 
 from iree_lab.errors import FormatError
+from iree_lab.format.module import cconv_fragments
 from iree_lab.isa import _module as M
 from iree_lab.isa import tables as T
 from iree_lab.isa.decoder import (
@@ -97,9 +98,9 @@ class Names:
 
 def _reg(raw: int) -> str:
     """A register from a list (type bit decides the bank; i64 prints one slot)."""
-    if raw & 0x8000:
-        return f"%R{raw & 0x3FFF}" if raw & 0x4000 else f"%r{raw & 0x3FFF}"
-    return f"%i{raw & 0x7FFF}"
+    if raw & T.REF_REGISTER_TYPE_BIT:
+        return _ref_move(raw)
+    return f"%i{raw & T.I32_REGISTER_MASK}"
 
 
 def _reg_list(regs) -> str:
@@ -111,7 +112,8 @@ def _remap(pairs) -> str:
 
 
 def _ref_move(raw: int) -> str:
-    return f"%R{raw & 0x3FFF}" if raw & 0x4000 else f"%r{raw & 0x3FFF}"
+    slot = raw & T.REF_REGISTER_MASK
+    return f"%R{slot}" if raw & T.REF_REGISTER_MOVE_BIT else f"%r{slot}"
 
 
 def _const_i32(v: int) -> str:
@@ -293,41 +295,41 @@ def _s32(x: int) -> int:
 
 
 def _v_i32(c, raw: int) -> str:
-    return f"({_s32(c.values.i32(raw & 0x7FFF))})"
+    return f"({_s32(c.values.i32(raw & T.I32_REGISTER_MASK))})"
 
 
 def _v_i64(c, raw: int) -> str:
-    r = raw & 0x7FFF
+    r = raw & T.I32_REGISTER_MASK
     v = (c.values.i32(r) & 0xFFFFFFFF) | ((c.values.i32(r + 1) & 0xFFFFFFFF) << 32)
     return f"({v - (1 << 64) if v >> 63 else v})"
 
 
 def _v_f32(c, raw: int) -> str:
-    bits = c.values.i32(raw & 0x7FFF) & 0xFFFFFFFF
+    bits = c.values.i32(raw & T.I32_REGISTER_MASK) & 0xFFFFFFFF
     return f"({format_f32(struct.unpack('<f', struct.pack('<I', bits))[0])})"
 
 
 def _v_f64(c, raw: int) -> str:
-    r = raw & 0x7FFF
+    r = raw & T.I32_REGISTER_MASK
     bits = (c.values.i32(r) & 0xFFFFFFFF) | ((c.values.i32(r + 1) & 0xFFFFFFFF) << 32)
     return f"({format_f64(struct.unpack('<d', struct.pack('<Q', bits))[0])})"
 
 
 def _v_ref(c, raw: int) -> str:
-    text = c.values.ref(raw & 0x3FFF)
+    text = c.values.ref(raw & T.REF_REGISTER_MASK)
     return "(null)" if text is None else f"({text})"
 
 
 def _v_masked(c, raw: int, mask: int) -> str:
-    return f"({c.values.i32(raw & 0x7FFF) & mask})"
+    return f"({c.values.i32(raw & T.I32_REGISTER_MASK) & mask})"
 
 
 def _v_any(c, raw: int) -> str:
     """A list entry's value: ref text/"null", or the slot as unsigned 32 bits."""
-    if raw & 0x8000:
-        text = c.values.ref(raw & 0x3FFF)
+    if raw & T.REF_REGISTER_TYPE_BIT:
+        text = c.values.ref(raw & T.REF_REGISTER_MASK)
         return "(null)" if text is None else f"({text})"
-    return f"({c.values.i32(raw & 0x7FFF) & 0xFFFFFFFF})"
+    return f"({c.values.i32(raw & T.I32_REGISTER_MASK) & 0xFFFFFFFF})"
 
 
 def _reg_list_v(c, regs) -> str:
@@ -347,7 +349,7 @@ _GLOBAL_FORMATS = {T.I32: ("<i", 4), T.I64: ("<q", 8), T.F32: ("<f", 4), T.F64: 
 
 def _v_global(c, where: int, result_kind: int, indirect: bool) -> str:
     """The value a global load reads (IREE prints it after the storage reference)."""
-    location = _s32(c.values.i32(where & 0x7FFF)) if indirect else where
+    location = _s32(c.values.i32(where & T.I32_REGISTER_MASK)) if indirect else where
     if result_kind in (T.REF, T.REF_MOVE):
         text = c.values.global_ref(location)
         return "(null)" if text is None else f"({text})"
@@ -475,9 +477,9 @@ _CCONV_TYPE_NAMES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "!vm.r
 def _signature(cconv: str | None) -> str:
     """`(%i0: i32, %i2:3: i64, %r0: !vm.ref<?>) -> (i32)` from a cconv string."""
     try:
-        args, results = M.cconv_fragments(cconv)
-    except ValueError as e:
-        raise _ToolError(str(e)) from None
+        args, results = cconv_fragments(cconv)
+    except FormatError as e:
+        raise _ToolError(e.what) from None
     out = []
     i32 = ref = 0
     for c in args:
