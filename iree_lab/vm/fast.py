@@ -805,8 +805,7 @@ def call(context, fn, values: list) -> list:
             if getattr(status, "interrupted", False):
                 from iree_lab.vm.status import VMInterrupt
 
-                raise VMInterrupt(status.code, status.message, annotations=status.annotations,
-                                  backtrace=list(reversed(status.frames))) from None
+                raise VMInterrupt.from_status(status) from None
             raise VMError.from_status(status) from None
         except RecursionError:
             raise VMError(StatusCode.RESOURCE_EXHAUSTED,
