@@ -124,7 +124,7 @@ def _const_i64(v: int) -> str:
     return f"{v}  // 0x{v & 0xFFFFFFFFFFFFFFFF:016X}"
 
 
-class _Context:
+class FormatContext:
     """What formatting needs beyond the instruction: names, block ordinals and
     (for traces) register values."""
 
@@ -156,7 +156,7 @@ class _Context:
 
 
 # f-string fragment printing each field kind; `@` stands for the field value
-# and `c` for the _Context. Fragments contain no quotes or backslashes.
+# and `c` for the FormatContext. Fragments contain no quotes or backslashes.
 _KIND_FRAGMENT = {
     T.I32: "%i{@ & 32767}",
     T.F32: "%i{@ & 32767}",
@@ -415,7 +415,8 @@ class _TraceFormatters(dict):
 _TRACE_FORMATTERS = _TraceFormatters()
 
 
-def _format(inst: Instruction, ctx: _Context) -> str:
+def format_in_context(inst: Instruction, ctx: FormatContext) -> str:
+    """One instruction's text given a :class:`FormatContext` (names, blocks, trace values)."""
     if inst.op.flow == T.FLOW_BLOCK:
         return f"^bb{inst.block}:" if ctx.blocks is not None else "<block>"
     if ctx.values is not None:
@@ -423,8 +424,8 @@ def _format(inst: Instruction, ctx: _Context) -> str:
     return _FORMATTERS[inst.op](inst.values, ctx)  # type: ignore[operator]
 
 
-def _function_context(fn: DecodedFunction, names: Names) -> _Context:
-    return _Context(names, fn.block_ordinals)
+def _function_context(fn: DecodedFunction, names: Names) -> FormatContext:
+    return FormatContext(names, fn.block_ordinals)
 
 
 def format_instruction(
@@ -448,7 +449,7 @@ def format_instruction(
         module = function.module
     names = _names(module)
     blocks = function.block_ordinals if function is not None and block_names else None
-    return _format(inst, _Context(names, blocks, values))
+    return format_in_context(inst, FormatContext(names, blocks, values))
 
 
 _NAMES_CACHE: dict[int, tuple[object, Names]] = {}
@@ -474,12 +475,12 @@ def _names(module) -> Names:
 _CCONV_TYPE_NAMES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "!vm.ref<?>"}
 
 
-def _signature(cconv: str | None) -> str:
+def function_signature(cconv: str | None) -> str:
     """`(%i0: i32, %i2:3: i64, %r0: !vm.ref<?>) -> (i32)` from a cconv string."""
     try:
         args, results = cconv_fragments(cconv)
     except FormatError as e:
-        raise _ToolError(e.what) from None
+        raise SignatureError(e.what) from None
     out = []
     i32 = ref = 0
     for c in args:
@@ -496,18 +497,18 @@ def _signature(cconv: str | None) -> str:
             out.append(f"%r{ref}: !vm.ref<?>")
             ref += 1
         else:
-            raise _ToolError(f"unsupported cconv argument type '{c}'")
+            raise SignatureError(f"unsupported cconv argument type '{c}'")
     res = []
     for c in results:
         if c == "v":
             continue
         if c not in _CCONV_TYPE_NAMES:
-            raise _ToolError(f"unsupported cconv type '{c}'")
+            raise SignatureError(f"unsupported cconv type '{c}'")
         res.append(_CCONV_TYPE_NAMES[c])
     return f"({', '.join(out)}) -> ({', '.join(res)})"
 
 
-class _ToolError(Exception):
+class SignatureError(Exception):
     """A module IREE's tool refuses to print (reported as a FormatError)."""
 
 
@@ -647,8 +648,8 @@ def write_disassembly(
             else:
                 parts.append(f"vm.export @{export.local_name} = @{name}\n")
         try:
-            signature = _signature(descriptor.calling_convention)
-        except _ToolError as e:
+            signature = function_signature(descriptor.calling_convention)
+        except SignatureError as e:
             first_error = first_error or BytecodeError(
                 str(e), function_name=name, function_ordinal=ordinal
             )
