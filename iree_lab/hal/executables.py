@@ -28,6 +28,7 @@ import functools
 from iree_lab.errors import FormatError
 from iree_lab.format.executables import Executable, parse_executable, sniff_container
 from iree_lab.format.executables.model import Note
+from iree_lab.format.module import cconv_fragments
 from iree_lab.isa import tables as T
 
 NON_VARIADIC = 0xFFFF  # segment size marking a non-variadic argument
@@ -478,9 +479,11 @@ def _key(reg) -> tuple[str, int]:
 
 
 def _cconv_args(cconv: str | None) -> str:
-    if not cconv or not cconv.startswith("0"):
+    try:
+        args, _ = cconv_fragments(cconv)
+    except FormatError:
         return ""
-    return cconv[1:].partition("_")[0].replace("v", "")
+    return args.replace("v", "")
 
 
 def _expand(args: str, segments, registers) -> list | None:
