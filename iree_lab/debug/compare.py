@@ -341,7 +341,8 @@ class Comparison:
             shutil.rmtree(self.spill_root, ignore_errors=True)
 
 
-def _typed(data: bytes, element: str) -> tuple[np.ndarray, np.dtype | None]:
+def typed_array(data: bytes, element: str) -> tuple[np.ndarray, np.dtype | None]:
+    """``data`` as an array of binding element type ``element`` (raw bytes for "hex"), with its dtype."""
     dtype = None
     if element != "hex":
         try:
@@ -415,29 +416,30 @@ def compare_binding(a: RecordedRun, b: RecordedRun, index_a: int, index_b: int, 
     if written:
         before_a, after_a = ra.before(index_a, binding), ra.after(index_a, binding)
         before_b, after_b = rb.before(index_b, binding), rb.after(index_b, binding)
-        va, dtype = _typed(after_a, element)
-        vb, _ = _typed(after_b, element)
+        va, dtype = typed_array(after_a, element)
+        vb, _ = typed_array(after_b, element)
         size = 1 if dtype is None else dtype.itemsize
-        changed = _changed(before_a, after_a, size) | _changed(before_b, after_b, size)
+        changed = changed_mask(before_a, after_a, size) | changed_mask(before_b, after_b, size)
         stats = compare_values(va, vb, dtype, atol, rtol, changed)
-        result.kept_differing = compare_values(_typed(before_a, element)[0],
-                                               _typed(before_b, element)[0], dtype, atol, rtol,
+        result.kept_differing = compare_values(typed_array(before_a, element)[0],
+                                               typed_array(before_b, element)[0], dtype, atol, rtol,
                                                ~changed)["differing"]
     elif ra.digest(index_a, binding) == rb.digest(index_b, binding):
         # The same bytes (weights, inputs): nothing to read back.
-        dtype = _typed(b"", element)[1]
+        dtype = typed_array(b"", element)[1]
         size = 1 if dtype is None or length % dtype.itemsize else dtype.itemsize
         stats = {"compared": length // size}
     else:
-        va, dtype = _typed(ra.before(index_a, binding), element)
-        vb, _ = _typed(rb.before(index_b, binding), element)
+        va, dtype = typed_array(ra.before(index_a, binding), element)
+        vb, _ = typed_array(rb.before(index_b, binding), element)
         stats = compare_values(va, vb, dtype, atol, rtol)
     for key, value in stats.items():
         setattr(result, key, value)
     return result
 
 
-def _changed(before: bytes, after: bytes, size: int) -> np.ndarray:
+def changed_mask(before: bytes, after: bytes, size: int) -> np.ndarray:
+    """Per element of ``size`` bytes: whether it differs between ``before`` and ``after``."""
     n = len(before) // size
     x = np.frombuffer(before[: n * size], np.uint8).reshape(n, size)
     y = np.frombuffer(after[: n * size], np.uint8).reshape(n, size)

@@ -57,9 +57,9 @@ from iree_lab.debug.program import DebugError, ImportReplay, Program
 from iree_lab.debug.source import SourceLocation
 from iree_lab.debug.trace import trace_line
 from iree_lab.debug.values import (
+    Digest,
     RefInfo,
     RegisterValue,
-    _Digest,
     ref_info,
     ref_infos,
     register_values,
@@ -1716,7 +1716,7 @@ class Debugger:
     def state_digest(self) -> str:
         """A hash of everything the program can observe now (stack, registers,
         globals, ref contents), independent of object identities."""
-        digest = _Digest()
+        digest = Digest()
         engine = self.engine
         stop = self.stop
         digest.put("position", stop.position if stop else 0, stop.phase if stop else None)

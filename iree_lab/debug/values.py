@@ -182,7 +182,7 @@ def typed_value(kind: str, regs: Registers, slot: int):
 # -- Structural digests ----------------------------------------------------------------------
 
 
-class _Digest:
+class Digest:
     """Hashes values structurally: refs by contents and first-visit order, never by id."""
 
     def __init__(self):

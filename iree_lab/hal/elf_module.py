@@ -348,9 +348,9 @@ def plan(data, *, machine: int | None = None) -> LoadPlan:
     raw = bytes(memoryview(data).cast("B"))
     if machine is None:
         machine = MACHINES.get(_host_arch() or "", -1)
-    ehdr = _verify_ehdr(raw, machine)
+    ehdr = verify_ehdr(raw, machine)
     (_, _, _, _, _, phoff, _, _, _, _, phnum, _, _, _) = ehdr
-    segments, dynamic, relro = _read_program_headers(raw, phoff, phnum)
+    segments, dynamic, relro = read_program_headers(raw, phoff, phnum)
     vaddr_min, size = _image_range(segments)
     image = bytearray(size)
     for seg in segments:
@@ -383,7 +383,7 @@ def plan(data, *, machine: int | None = None) -> LoadPlan:
     return result
 
 
-def _verify_ehdr(raw: bytes, machine: int):
+def verify_ehdr(raw: bytes, machine: int):
     """``iree_elf_module_verify_ehdr``: same checks, order, codes and messages."""
     if len(raw) < _EHDR.size:
         raise status(StatusCode.FAILED_PRECONDITION,
@@ -414,7 +414,8 @@ def _verify_ehdr(raw: bytes, machine: int):
     return ehdr
 
 
-def _read_program_headers(raw: bytes, phoff: int, phnum: int):
+def read_program_headers(raw: bytes, phoff: int, phnum: int):
+    """(loadable segments, PT_DYNAMIC, PT_GNU_RELRO ranges) from the ELF program headers."""
     segments: list[Segment] = []
     dynamic = None
     relro = []

@@ -28,8 +28,9 @@ import functools
 from iree_lab.errors import FormatError
 from iree_lab.format.executables import Executable, parse_executable, sniff_container
 from iree_lab.format.executables.model import Note
+from iree_lab.format.module import cconv_fragments
+from iree_lab.isa import tables as T
 
-IMPORT_BIT = 0x80000000
 NON_VARIADIC = 0xFFFF  # segment size marking a non-variadic argument
 
 
@@ -293,9 +294,9 @@ class _State:
         results = inst.get("results")
         for raw in results:
             values.pop(_raw_key(raw), None)
-        if not callee & IMPORT_BIT:
+        if not callee & T.FUNCTION_ORDINAL_IMPORT_BIT:
             return
-        ordinal = callee & ~IMPORT_BIT
+        ordinal = callee & ~T.FUNCTION_ORDINAL_IMPORT_BIT
         if ordinal >= len(self.imports):
             return
         import_name, cconv = self.imports[ordinal]
@@ -457,23 +458,20 @@ class _State:
 
 
 # -- registers ----------------------------------------------------------------
-_REF_BIT = 0x8000
-_REF_MASK = 0x3FFF
-_I32_MASK = 0x7FFF
 
 
 def _raw_key(raw: int) -> tuple[str, int]:
-    if raw & _REF_BIT:
-        return ("r", raw & _REF_MASK)
-    return ("i", raw & _I32_MASK)
+    if raw & T.REF_REGISTER_TYPE_BIT:
+        return ("r", raw & T.REF_REGISTER_MASK)
+    return ("i", raw & T.I32_REGISTER_MASK)
 
 
 def _ref(raw: int) -> tuple[str, int]:
-    return ("r", raw & _REF_MASK)
+    return ("r", raw & T.REF_REGISTER_MASK)
 
 
 def _int(raw: int) -> tuple[str, int]:
-    return ("i", raw & _I32_MASK)
+    return ("i", raw & T.I32_REGISTER_MASK)
 
 
 def _key(reg) -> tuple[str, int]:
@@ -481,9 +479,11 @@ def _key(reg) -> tuple[str, int]:
 
 
 def _cconv_args(cconv: str | None) -> str:
-    if not cconv or not cconv.startswith("0"):
+    try:
+        args, _ = cconv_fragments(cconv)
+    except FormatError:
         return ""
-    return cconv[1:].partition("_")[0].replace("v", "")
+    return args.replace("v", "")
 
 
 def _expand(args: str, segments, registers) -> list | None:

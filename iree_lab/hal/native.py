@@ -487,8 +487,8 @@ class SystemLibraryLoader(_NativeLoader):
                 library_data = raw[:library_size]
         # The OS loader maps it: check what iree_lab can before handing it over.
         machine = elf_module.MACHINES.get(cpu.HOST_ARCH or "", -1)
-        ehdr = elf_module._verify_ehdr(library_data, machine)
-        elf_module._read_program_headers(library_data, ehdr[5], ehdr[10])
+        ehdr = elf_module.verify_ehdr(library_data, machine)
+        elf_module.read_program_headers(library_data, ehdr[5], ehdr[10])
         executable = NativeExecutable(executable_format, data, constants)
         directory = tempfile.mkdtemp(prefix="iree_lab-aot-")
         try:

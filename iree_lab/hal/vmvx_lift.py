@@ -363,7 +363,7 @@ class LiftedFunction:
     """The structure of one dispatch function, and its per-op scalar forms."""
 
     def __init__(self, module, ordinal: int):
-        from iree_lab.vm.interpreter import _const_f32_exact
+        from iree_lab.vm.interpreter import const_f32_exact
 
         decoded = module.decode(ordinal)
         if getattr(decoded, "error", None) is not None:
@@ -376,7 +376,7 @@ class LiftedFunction:
             if inst.op.symbol == "ConstF32":
                 if code is None:
                     code = module.function_bytes(ordinal)
-                self.insts[k] = _const_f32_exact(inst, code)
+                self.insts[k] = const_f32_exact(inst, code)
         _analyze(self.items, self.insts, set())
         for item in self.items:
             if item[0] == "loop":

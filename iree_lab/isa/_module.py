@@ -51,18 +51,6 @@ def debug_function_name(module, ordinal: int) -> str | None:
     return None
 
 
-def cconv_fragments(cconv: str | None) -> tuple[str, str]:
-    """(arguments, results) of a calling convention, as IREE splits it."""
-    if not cconv:
-        return "", ""
-    if cconv[0] != "0":
-        raise ValueError(f"unsupported cconv version {cconv[0]}")
-    args, sep, results = cconv[1:].partition("_")
-    if not sep:
-        args, results = cconv[1:], ""
-    return ("" if args == "v" else args), ("" if results == "v" else results)
-
-
 def context(module) -> D.ModuleContext:
     return D.ModuleContext(
         name=module.name,

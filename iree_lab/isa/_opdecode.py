@@ -76,14 +76,17 @@ def register_error(kind: int, raw: int, il: int, rl: int) -> Fault:
 
 
 # Condition (over raw value `r`) under which a register of each kind is INVALID.
+_TYPE = f"{T.REF_REGISTER_TYPE_BIT:#x}"
+_TYPE_MOVE = f"{T.REF_REGISTER_TYPE_BIT | T.REF_REGISTER_MOVE_BIT:#x}"
+_SLOT = f"{T.REF_REGISTER_MASK:#x}"
 _BAD = {
     T.I32: "{r} >= il",
     T.F32: "{r} >= il",
     T.I64: "({r} & 1 or {r} + 1 >= il)",
     T.F64: "({r} & 1 or {r} + 1 >= il)",
-    T.REF: "(({r} & 0xC000) != 0x8000 or {r} & 0x3FFF >= rl)",
-    T.REF_MOVE: "(not {r} & 0x8000 or {r} & 0x3FFF >= rl)",
-    T.ANY: "(({r} & 0x3FFF >= rl) if {r} & 0x8000 else {r} >= il)",
+    T.REF: "(({r} & " + _TYPE_MOVE + ") != " + _TYPE + " or {r} & " + _SLOT + " >= rl)",
+    T.REF_MOVE: "(not {r} & " + _TYPE + " or {r} & " + _SLOT + " >= rl)",
+    T.ANY: "(({r} & " + _SLOT + " >= rl) if {r} & " + _TYPE + " else {r} >= il)",
 }
 
 # Fixed-size kinds: struct code and byte size.
@@ -143,7 +146,7 @@ def read_remap(code, pc: int, n: int, il: int, rl: int, op, field_index: int):
         raise truncated(op, field_index)
     flat = u16s(code, pc, 2 * count)
     for r in flat:
-        if ((r & 0x3FFF) >= rl) if r & 0x8000 else r >= il:
+        if ((r & T.REF_REGISTER_MASK) >= rl) if r & T.REF_REGISTER_TYPE_BIT else r >= il:
             raise register_error(T.ANY, r, il, rl)
     return tuple(zip(flat[0::2], flat[1::2], strict=True)), pc + 4 * count
 

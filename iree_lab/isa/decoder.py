@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from iree_lab.errors import FormatError
+from iree_lab.format.module import cconv_fragments
 from iree_lab.isa import _opdecode
 from iree_lab.isa import tables as T
 from iree_lab.isa.cfg import Block, ControlFlowGraph, build_blocks
@@ -674,16 +675,11 @@ def _check_ordinal(
 
 
 def _split_cconv(cconv: str | None) -> tuple[str, str]:
-    """(arguments, results) fragments of a cconv string like "0iI_r"."""
-    if not cconv:
-        return "", ""
-    if cconv[0] != "0":
-        raise _Fault(f"unsupported calling convention version {cconv[0]!r}", None, None)
-    body = cconv[1:]
-    args, sep, results = body.partition("_")
-    if not sep:
-        args, results = body, ""
-    return ("" if args == "v" else args), ("" if results == "v" else results)
+    """(arguments, results) fragments of a cconv string like "0iI_r", as a decode fault."""
+    try:
+        return cconv_fragments(cconv)
+    except FormatError as e:
+        raise _Fault(e.what, None, None) from None
 
 
 _SPLIT_CACHE: dict[str, tuple[str, str]] = {}
@@ -748,7 +744,7 @@ def _verify_registers(fragment, segment_sizes, registers, i32_limit, ref_limit):
             elif code == 1:
                 bad = raw & 1 or raw + 1 >= i32_limit
             else:
-                bad = not raw & 0x8000 or raw & 0x3FFF >= ref_limit
+                bad = not raw & T.REF_REGISTER_TYPE_BIT or raw & T.REF_REGISTER_MASK >= ref_limit
             if bad:
                 break
         else:

@@ -23,6 +23,7 @@ import struct
 from typing import Protocol, TextIO
 
 from iree_lab.errors import FormatError
+from iree_lab.format.module import cconv_fragments
 from iree_lab.isa import _module as M
 from iree_lab.isa import tables as T
 from iree_lab.isa.decoder import (
@@ -97,9 +98,9 @@ class Names:
 
 def _reg(raw: int) -> str:
     """A register from a list (type bit decides the bank; i64 prints one slot)."""
-    if raw & 0x8000:
-        return f"%R{raw & 0x3FFF}" if raw & 0x4000 else f"%r{raw & 0x3FFF}"
-    return f"%i{raw & 0x7FFF}"
+    if raw & T.REF_REGISTER_TYPE_BIT:
+        return _ref_move(raw)
+    return f"%i{raw & T.I32_REGISTER_MASK}"
 
 
 def _reg_list(regs) -> str:
@@ -111,7 +112,8 @@ def _remap(pairs) -> str:
 
 
 def _ref_move(raw: int) -> str:
-    return f"%R{raw & 0x3FFF}" if raw & 0x4000 else f"%r{raw & 0x3FFF}"
+    slot = raw & T.REF_REGISTER_MASK
+    return f"%R{slot}" if raw & T.REF_REGISTER_MOVE_BIT else f"%r{slot}"
 
 
 def _const_i32(v: int) -> str:
@@ -122,7 +124,7 @@ def _const_i64(v: int) -> str:
     return f"{v}  // 0x{v & 0xFFFFFFFFFFFFFFFF:016X}"
 
 
-class _Context:
+class FormatContext:
     """What formatting needs beyond the instruction: names, block ordinals and
     (for traces) register values."""
 
@@ -154,7 +156,7 @@ class _Context:
 
 
 # f-string fragment printing each field kind; `@` stands for the field value
-# and `c` for the _Context. Fragments contain no quotes or backslashes.
+# and `c` for the FormatContext. Fragments contain no quotes or backslashes.
 _KIND_FRAGMENT = {
     T.I32: "%i{@ & 32767}",
     T.F32: "%i{@ & 32767}",
@@ -293,41 +295,41 @@ def _s32(x: int) -> int:
 
 
 def _v_i32(c, raw: int) -> str:
-    return f"({_s32(c.values.i32(raw & 0x7FFF))})"
+    return f"({_s32(c.values.i32(raw & T.I32_REGISTER_MASK))})"
 
 
 def _v_i64(c, raw: int) -> str:
-    r = raw & 0x7FFF
+    r = raw & T.I32_REGISTER_MASK
     v = (c.values.i32(r) & 0xFFFFFFFF) | ((c.values.i32(r + 1) & 0xFFFFFFFF) << 32)
     return f"({v - (1 << 64) if v >> 63 else v})"
 
 
 def _v_f32(c, raw: int) -> str:
-    bits = c.values.i32(raw & 0x7FFF) & 0xFFFFFFFF
+    bits = c.values.i32(raw & T.I32_REGISTER_MASK) & 0xFFFFFFFF
     return f"({format_f32(struct.unpack('<f', struct.pack('<I', bits))[0])})"
 
 
 def _v_f64(c, raw: int) -> str:
-    r = raw & 0x7FFF
+    r = raw & T.I32_REGISTER_MASK
     bits = (c.values.i32(r) & 0xFFFFFFFF) | ((c.values.i32(r + 1) & 0xFFFFFFFF) << 32)
     return f"({format_f64(struct.unpack('<d', struct.pack('<Q', bits))[0])})"
 
 
 def _v_ref(c, raw: int) -> str:
-    text = c.values.ref(raw & 0x3FFF)
+    text = c.values.ref(raw & T.REF_REGISTER_MASK)
     return "(null)" if text is None else f"({text})"
 
 
 def _v_masked(c, raw: int, mask: int) -> str:
-    return f"({c.values.i32(raw & 0x7FFF) & mask})"
+    return f"({c.values.i32(raw & T.I32_REGISTER_MASK) & mask})"
 
 
 def _v_any(c, raw: int) -> str:
     """A list entry's value: ref text/"null", or the slot as unsigned 32 bits."""
-    if raw & 0x8000:
-        text = c.values.ref(raw & 0x3FFF)
+    if raw & T.REF_REGISTER_TYPE_BIT:
+        text = c.values.ref(raw & T.REF_REGISTER_MASK)
         return "(null)" if text is None else f"({text})"
-    return f"({c.values.i32(raw & 0x7FFF) & 0xFFFFFFFF})"
+    return f"({c.values.i32(raw & T.I32_REGISTER_MASK) & 0xFFFFFFFF})"
 
 
 def _reg_list_v(c, regs) -> str:
@@ -347,7 +349,7 @@ _GLOBAL_FORMATS = {T.I32: ("<i", 4), T.I64: ("<q", 8), T.F32: ("<f", 4), T.F64: 
 
 def _v_global(c, where: int, result_kind: int, indirect: bool) -> str:
     """The value a global load reads (IREE prints it after the storage reference)."""
-    location = _s32(c.values.i32(where & 0x7FFF)) if indirect else where
+    location = _s32(c.values.i32(where & T.I32_REGISTER_MASK)) if indirect else where
     if result_kind in (T.REF, T.REF_MOVE):
         text = c.values.global_ref(location)
         return "(null)" if text is None else f"({text})"
@@ -413,7 +415,8 @@ class _TraceFormatters(dict):
 _TRACE_FORMATTERS = _TraceFormatters()
 
 
-def _format(inst: Instruction, ctx: _Context) -> str:
+def format_in_context(inst: Instruction, ctx: FormatContext) -> str:
+    """One instruction's text given a :class:`FormatContext` (names, blocks, trace values)."""
     if inst.op.flow == T.FLOW_BLOCK:
         return f"^bb{inst.block}:" if ctx.blocks is not None else "<block>"
     if ctx.values is not None:
@@ -421,8 +424,8 @@ def _format(inst: Instruction, ctx: _Context) -> str:
     return _FORMATTERS[inst.op](inst.values, ctx)  # type: ignore[operator]
 
 
-def _function_context(fn: DecodedFunction, names: Names) -> _Context:
-    return _Context(names, fn.block_ordinals)
+def _function_context(fn: DecodedFunction, names: Names) -> FormatContext:
+    return FormatContext(names, fn.block_ordinals)
 
 
 def format_instruction(
@@ -446,7 +449,7 @@ def format_instruction(
         module = function.module
     names = _names(module)
     blocks = function.block_ordinals if function is not None and block_names else None
-    return _format(inst, _Context(names, blocks, values))
+    return format_in_context(inst, FormatContext(names, blocks, values))
 
 
 _NAMES_CACHE: dict[int, tuple[object, Names]] = {}
@@ -472,12 +475,12 @@ def _names(module) -> Names:
 _CCONV_TYPE_NAMES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "r": "!vm.ref<?>"}
 
 
-def _signature(cconv: str | None) -> str:
+def function_signature(cconv: str | None) -> str:
     """`(%i0: i32, %i2:3: i64, %r0: !vm.ref<?>) -> (i32)` from a cconv string."""
     try:
-        args, results = M.cconv_fragments(cconv)
-    except ValueError as e:
-        raise _ToolError(str(e)) from None
+        args, results = cconv_fragments(cconv)
+    except FormatError as e:
+        raise SignatureError(e.what) from None
     out = []
     i32 = ref = 0
     for c in args:
@@ -494,18 +497,18 @@ def _signature(cconv: str | None) -> str:
             out.append(f"%r{ref}: !vm.ref<?>")
             ref += 1
         else:
-            raise _ToolError(f"unsupported cconv argument type '{c}'")
+            raise SignatureError(f"unsupported cconv argument type '{c}'")
     res = []
     for c in results:
         if c == "v":
             continue
         if c not in _CCONV_TYPE_NAMES:
-            raise _ToolError(f"unsupported cconv type '{c}'")
+            raise SignatureError(f"unsupported cconv type '{c}'")
         res.append(_CCONV_TYPE_NAMES[c])
     return f"({', '.join(out)}) -> ({', '.join(res)})"
 
 
-class _ToolError(Exception):
+class SignatureError(Exception):
     """A module IREE's tool refuses to print (reported as a FormatError)."""
 
 
@@ -645,8 +648,8 @@ def write_disassembly(
             else:
                 parts.append(f"vm.export @{export.local_name} = @{name}\n")
         try:
-            signature = _signature(descriptor.calling_convention)
-        except _ToolError as e:
+            signature = function_signature(descriptor.calling_convention)
+        except SignatureError as e:
             first_error = first_error or BytecodeError(
                 str(e), function_name=name, function_ordinal=ordinal
             )

@@ -75,13 +75,13 @@ def compare_selection(comparison: cmp.Comparison, ordinal: int, *,
             read_a = ra.after if bc.written else ra.before
             read_b = rb.after if bc.written else rb.before
             data_a, data_b = read_a(ordinal, k), read_b(ordinal, k)
-            va, dtype = cmp._typed(data_a, bc.element)
-            vb, _ = cmp._typed(data_b, bc.element)
+            va, dtype = cmp.typed_array(data_a, bc.element)
+            vb, _ = cmp.typed_array(data_b, bc.element)
             size = 1 if dtype is None else dtype.itemsize
             mask = None
             if bc.written:
-                mask = cmp._changed(ra.before(ordinal, k), data_a, size) | \
-                    cmp._changed(rb.before(ordinal, k), data_b, size)
+                mask = cmp.changed_mask(ra.before(ordinal, k), data_a, size) | \
+                    cmp.changed_mask(rb.before(ordinal, k), data_b, size)
             atol, rtol = comparison.tolerances.get(bc.element,
                                                    cmp.default_tolerance(bc.element))
             n = min(va.size, max_elements)

@@ -32,14 +32,14 @@ def function_lines(fn: DecodedFunction) -> list[DisassemblyLine]:
     """Every instruction of ``fn`` (block markers included) as tool-identical lines."""
     module = fn.module
     names = _dis.Names(module) if module is not None else _dis.Names(None)
-    ctx = _dis._Context(names, {b.pc: b.ordinal for b in fn.blocks})
+    ctx = _dis.FormatContext(names, {b.pc: b.ordinal for b in fn.blocks})
     out = []
     for inst in fn.instructions:
         if inst.is_block_marker:
             text = f"^bb{inst.block}:"
             line = f"[{inst.pc:08X}]{text}"
         else:
-            text = _dis._format(inst, ctx)
+            text = _dis.format_in_context(inst, ctx)
             line = f"[{inst.pc:08X}]  {text}"
         out.append(DisassemblyLine(inst.pc, inst.block, inst.is_block_marker, text, line,
                                    inst.op.name))
@@ -56,8 +56,8 @@ def function_header(module, ordinal: int) -> list[str]:
             lines.append(f"vm.export @{export.local_name}" if export.local_name == name
                          else f"vm.export @{export.local_name} = @{name}")
     try:
-        signature = _dis._signature(descriptor.calling_convention)
-    except _dis._ToolError as e:
+        signature = _dis.function_signature(descriptor.calling_convention)
+    except _dis.SignatureError as e:
         return [*lines, f"vm.func @{name}", f"  // error: {e}"]
     return [*lines, f"vm.func @{name}{signature} {{"]
 

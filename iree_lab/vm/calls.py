@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from iree_lab.isa import tables as T
 from iree_lab.vm.ops import f64_hi
 from iree_lab.vm.ref import RefObject
 from iree_lab.vm.status import StatusCode, VMStatus
 from iree_lab.vm.value import cconv_register_layout, coerce_value, i32, i64
 
-TYPE_BIT = 0x8000
-MOVE_BIT = 0x4000
-REF_MASK = 0x3FFF
+TYPE_BIT = T.REF_REGISTER_TYPE_BIT
+MOVE_BIT = T.REF_REGISTER_MOVE_BIT
+REF_MASK = T.REF_REGISTER_MASK
 
 
 def argument_count(fragment: str) -> int:

@@ -247,9 +247,7 @@ class Context:
                 if state == InvocationState.FAILED:
                     status = inv.status
                     if getattr(status, "interrupted", False):
-                        raise VMInterrupt(status.code, status.message,
-                                          annotations=status.annotations,
-                                          backtrace=list(reversed(status.frames)))
+                        raise VMInterrupt.from_status(status)
                     raise VMError.from_status(status)
                 if state == InvocationState.PAUSED:
                     raise VMError(StatusCode.FAILED_PRECONDITION,

@@ -41,7 +41,7 @@ from iree_lab.vm.interpreter import (
     MAX_STACK_BYTES,
     Invocation,
     InvocationState,
-    _const_f32_exact,
+    const_f32_exact,
     frame_bytes,
     stack_overflow,
 )
@@ -593,7 +593,7 @@ class FunctionCompiler:
             if sym == "ConstF32":
                 if self.code_bytes is None:
                     self.code_bytes = self.module.function_bytes(self.ordinal)
-                inst = _const_f32_exact(inst, self.code_bytes)
+                inst = const_f32_exact(inst, self.code_bytes)
             fused = self._fused_branch(inst, k)
             if fused is not None:
                 return lines + self._cond_branch(self.insts[k + 1], depth, fused)
@@ -805,8 +805,7 @@ def call(context, fn, values: list) -> list:
             if getattr(status, "interrupted", False):
                 from iree_lab.vm.status import VMInterrupt
 
-                raise VMInterrupt(status.code, status.message, annotations=status.annotations,
-                                  backtrace=list(reversed(status.frames))) from None
+                raise VMInterrupt.from_status(status) from None
             raise VMError.from_status(status) from None
         except RecursionError:
             raise VMError(StatusCode.RESOURCE_EXHAUSTED,

@@ -149,7 +149,7 @@ class CompiledFunction:
             return None
         if op.symbol == "ConstF32":
             # Keep the exact bits (a NaN payload would not survive a float round trip).
-            inst = _const_f32_exact(inst, code_bytes())
+            inst = const_f32_exact(inst, code_bytes())
         ctx.op_label = op.name
         try:
             return emit(inst, naming, ctx), [(None, [], k + 1)]
@@ -301,7 +301,8 @@ def _round_up_pow2(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def _const_f32_exact(inst, code: bytes):
+def const_f32_exact(inst, code: bytes):
+    """``vm.const.f32`` with its value as the exact float32 of the bytecode bits (decoded value is a Python float)."""
     import struct
 
     import numpy as np

@@ -557,8 +557,7 @@ class Scheduler:
     def _check_interrupt(self, fiber: Fiber) -> None:
         status = fiber.invocation.status
         if fiber.state == FiberState.FAILED and getattr(status, "interrupted", False):
-            raise VMInterrupt(status.code, status.message, annotations=status.annotations,
-                              backtrace=list(reversed(status.frames)))
+            raise VMInterrupt.from_status(status)
 
     def _expire_timeouts(self) -> bool:
         timed = [f for f in self.fibers

@@ -88,11 +88,15 @@ class VMStatus(Exception):
 
     def status_text(self) -> str:
         """IREE's status text: ``CODE; message; annotation; ...``."""
-        parts = [self.code.name]
-        if self.message:
-            parts.append(self.message)
-        parts.extend(self.annotations)
-        return "; ".join(parts)
+        return _status_text(self.code, self.message, self.annotations)
+
+
+def _status_text(code: StatusCode, message: str, annotations) -> str:
+    parts = [code.name]
+    if message:
+        parts.append(message)
+    parts.extend(annotations)
+    return "; ".join(parts)
 
 
 class VMError(IreeLabError):
@@ -122,11 +126,7 @@ class VMError(IreeLabError):
         return self.code.name
 
     def status_text(self) -> str:
-        parts = [self.code.name]
-        if self.message:
-            parts.append(self.message)
-        parts.extend(self.annotations)
-        return "; ".join(parts)
+        return _status_text(self.code, self.message, self.annotations)
 
     def _render(self) -> str:
         text = self.status_text()
@@ -138,6 +138,7 @@ class VMError(IreeLabError):
 
     @classmethod
     def from_status(cls, status: VMStatus) -> VMError:
+        """The error a failed status surfaces as (``VMInterrupt.from_status`` for an interrupt)."""
         return cls(
             status.code,
             status.message,

@@ -21,6 +21,8 @@ import struct
 
 import numpy as np
 
+from iree_lab.errors import FormatError
+from iree_lab.format.module import cconv_fragments
 from iree_lab.vm.status import StatusCode, VMStatus
 
 
@@ -200,19 +202,27 @@ class CallingConvention:
     __slots__ = ("text", "arguments", "results", "is_variadic")
 
     def __init__(self, text: str):
-        if not text or text[0] != "0" or "_" not in text:
+        # The VM requires the full ``0<args>_<results>`` form; a missing cconv
+        # (``() -> ()`` to the module format) is not a callable signature here.
+        if not text or "_" not in text:
             raise VMStatus(
                 StatusCode.INVALID_ARGUMENT, f"unsupported cconv version/format: {text!r}"
             )
+        try:
+            args, results = cconv_fragments(text)
+        except FormatError:
+            raise VMStatus(
+                StatusCode.INVALID_ARGUMENT, f"unsupported cconv version/format: {text!r}"
+            ) from None
         self.text = text
-        args, _, results = text[1:].partition("_")
         for ch in args + results:
             if ch not in "vifIFrCD":
                 raise VMStatus(
                     StatusCode.INVALID_ARGUMENT, f"invalid cconv type {ch!r} in {text!r}"
                 )
-        self.arguments = args.replace("v", "")
-        self.results = results.replace("v", "")
+        # Void markers inside a fragment count for nothing, as in IREE's fragment walks.
+        self.arguments = args.replace(CCONV_VOID, "")
+        self.results = results.replace(CCONV_VOID, "")
         self.is_variadic = CCONV_SPAN_START in self.arguments
 
     def __repr__(self) -> str:
