@@ -789,7 +789,11 @@ class _Engine:
             and not self.dbg._watchpoints
         self.quiet[0] = quiet
         # Counting skips frame changes, so only while quiet (stepping needs them).
-        self.cell[1] = limit if quiet else 0
+        count_limit = limit if quiet else 0
+        if self.cell[1] <= pos + 1 < count_limit:
+            # The VM may have picked its plain runner (nothing to count): let it re-pick.
+            self.reenter = True
+        self.cell[1] = count_limit
 
     def _switch_invocation(self, inv, frame) -> None:
         invs = self.invs

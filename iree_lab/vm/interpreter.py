@@ -701,7 +701,8 @@ class Invocation:
             # frame.k (and so frame.pc/instruction) is current while the hook runs.
             code = frame.code
             counting = self.counting
-            if counting is None:
+            if counting is None or counting.cell[1] <= counting.cell[0] + 1:
+                # Nothing to count now (stepping): the plain runner, nothing to compile.
                 keys = code.entry_keys
                 run = code.block_run
                 cell = None
