@@ -180,3 +180,17 @@ def test_a_trap_inside_a_counted_run_fails_at_its_position(function, inputs):
         out.append(_record(dbg.back()))
 
     _assert_same(script, "vm_buffers", function, inputs)
+
+
+@pytest.mark.parametrize("inputs", [["0", "1"], ["3", "5"], ["4", "4"]])
+def test_a_trap_in_a_run_entered_by_a_branch(inputs):
+    """Counted runs continue through unconditional branches into the next block: a trap
+    there still fails at its own position."""
+    def script(dbg, out):
+        out.append(_record(dbg.cont()))
+        out.append(_record(dbg.back()))
+        out.append(_record(dbg.goto(3)))
+        out.append(_record(dbg.cont()))
+
+    records = _assert_same(script, (DBGNATIVE, "debug_app"), "sum_list", inputs)
+    assert records[0][0] == ("done" if inputs == ["4", "4"] else "failed")

@@ -267,7 +267,7 @@ class CompiledFunction:
                     body += [condition] + ["    " + x for x in jump]
             return body
 
-        def run(seg, hooked):
+        def run(seg, hooked, open_end=False):
             body = []
             for i, (k, part) in enumerate(seg):
                 if hooked:
@@ -278,9 +278,22 @@ class CompiledFunction:
                     body.append(f"return {-(k + 1)}")
                 elif i + 1 < len(seg):
                     body += part[0]
+                elif open_end:  # the jump's remap, without the jump
+                    body += part[0] + part[1][0][1]
                 else:
                     body += tail(k, part)
             return body
+
+        def successor(start, seg):
+            """The key an unconditional jump at the end of ``seg`` goes to, when its run
+            can follow in the same counted run (one dispatch and one count per loop)."""
+            k, part = seg[-1]
+            if part is None or len(part[1]) != 1 or part[1][0][0] is not None:
+                return None
+            target = part[1][0][2]
+            if target == start or target not in keys or target in hot or target in guarded:
+                return None
+            return target
 
         cases = []
         for start in sorted(keys):
@@ -289,10 +302,20 @@ class CompiledFunction:
                 body = ["_cj = -1"] + run(seg, True)
             else:
                 n = len(seg)
+                target = successor(start, seg)
+                following = segment(target) if target is not None else []
+                total = n + len(following)
                 test = f"if _cp < C[1] and _G{start}(R):" if start in guarded else "if _cp < C[1]:"
-                body = [f"_cp = C[0] + {n}", test, "    C[0] = _cp",
-                        f"    _cb = _cp - {n - 1 + start}"]
-                body += ["    " + x for x in run(seg, False)]
+                body = [f"_cp = C[0] + {total}", test, "    C[0] = _cp",
+                        f"    _cb = _cp - {total - 1 + start}"]
+                if following:
+                    # _cb + _cj is the position of instruction _cj (see the except below).
+                    fast = run(seg, False, open_end=True)
+                    fast += [f"_cb = _cp - {len(following) - 1 + target}"]
+                    fast += run(following, False)
+                else:
+                    fast = run(seg, False)
+                body += ["    " + x for x in fast]
                 body += ["_cj = -1"] + run(seg, True)
             cases.append((start, body))
         lines = ["def COUNT_RUN(R, RR, F, I, H, k, C):", "    _cj = -1", "    try:",
