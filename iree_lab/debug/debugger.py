@@ -20,7 +20,11 @@ The hook is cheap unless something needs it: a counter increment and three
 tests per instruction (the position reached a limit, the frame changed, the
 instruction index is in the current function's breakpoint set). Everything
 else (calls and returns, imports, dispatch entry, step conditions,
-conditions, watchpoints) runs on the slow path those tests select.
+conditions, watchpoints) runs on the slow path those tests select. While
+running quiet, the debugged invocation skips even that where nothing can stop:
+the VM counts straight-line runs (``vm.interpreter.Counting``) and calls the
+hook only at breakpoint instructions whose compiled guard does not rule a stop
+out.
 
 Events (derived in the hook, since the VM reports only instructions and
 invocation states): ``call``/``return`` from stack depth changes,
