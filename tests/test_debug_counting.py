@@ -91,12 +91,14 @@ def test_free_run_and_time_travel_positions():
 
 @pytest.mark.parametrize("condition", [None, "i2 > 1000", "i0 == 37", "i3 % 7 == 3 and i2 > 10",
                                        "i2 // (i0 - 5) > 1", "(i0 == 40) and position > 0"])
-def test_conditional_breakpoint_in_the_loop(condition):
+@pytest.mark.parametrize("pc", [0x4F, 0x2B, 0x56])
+def test_conditional_breakpoint_in_the_loop(condition, pc):
     """Guards (register-only conditions) skip the hook only where it would do nothing:
     conditions that hold, raise (``i0 - 5`` is zero once) or read more than registers
-    stop exactly where the hooked run stops."""
+    stop exactly where the hooked run stops. The loop body's add (inside a run), the
+    loop header's compare (a run reached by branches) and the body's branch."""
     def script(dbg, out):
-        dbg.break_at("loop_sum", 0x4F, condition=condition)
+        dbg.break_at("loop_sum", pc, condition=condition)
         _until_done(dbg, out, dbg.cont, limit=12)
         out.append(_record(dbg.reverse_continue()))
         out.append(_record(dbg.reverse_continue()))

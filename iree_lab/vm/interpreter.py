@@ -219,8 +219,11 @@ class CompiledFunction:
                     keys.add(k)
                     if k + 1 < len(self.instructions):
                         keys.add(k + 1)
-            guarded = {k for k, _fn in guards}
-            text = "\n".join(self._counting_runner(keys, hot - guarded, guarded)) + "\n"
+            guarded = frozenset(k for k, _fn in guards)
+            bounds = set(self.entry_keys)
+            for k in hot - guarded:
+                bounds.update((k, k + 1))
+            text = "\n".join(self._counting_runner(keys, bounds, hot - guarded, guarded)) + "\n"
             filename = (f"<iree_lab counting {self.module.name}.{self.name} "
                         f"#{next(_source_ids)}>")
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
@@ -231,7 +234,10 @@ class CompiledFunction:
             self._count_runners[key] = entry
         return entry
 
-    def _counting_runner(self, keys: set, hot, guarded=frozenset()) -> list[str]:
+    def _counting_runner(self, keys: set, bounds: set, hot, guarded) -> list[str]:
+        """Cases at every key in ``keys``; counted runs end only at ``bounds``: they
+        test a guarded instruction's guard inline and, where it fails, go to its
+        hooked case with the position before it."""
         parts = self._parts_list
         n_insts = len(self.instructions)
 
@@ -247,7 +253,7 @@ class CompiledFunction:
                 _lines, exits = part
                 if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
                     k += 1
-                    if k in keys or k >= n_insts:
+                    if k in bounds or k >= n_insts:
                         return out
                     continue
                 return out
@@ -273,6 +279,9 @@ class CompiledFunction:
                 if hooked:
                     body += [f"F.k = {k}", f"if H(I, F, {k}): return {PAUSED_CODE}"]
                 else:
+                    if k in guarded:
+                        body += [f"if not _G{k}(R):", f"    C[0] = _cb + {k - 1}",
+                                 f"    k = {k}", "    continue"]
                     body.append(f"_cj = {k}")
                 if part is None:
                     body.append(f"return {-(k + 1)}")
@@ -291,22 +300,23 @@ class CompiledFunction:
             if part is None or len(part[1]) != 1 or part[1][0][0] is not None:
                 return None
             target = part[1][0][2]
-            if target == start or target not in keys or target in hot or target in guarded:
+            if target == start or target not in keys or target in hot:
                 return None
             return target
 
         cases = []
         for start in sorted(keys):
             seg = segment(start)
-            if start in hot:
+            if start in hot or start in guarded:
+                if start in guarded:
+                    seg = [(start, parts[start])]  # the guard failed: the hook decides
                 body = ["_cj = -1"] + run(seg, True)
             else:
                 n = len(seg)
                 target = successor(start, seg)
                 following = segment(target) if target is not None else []
                 total = n + len(following)
-                test = f"if _cp < C[1] and _G{start}(R):" if start in guarded else "if _cp < C[1]:"
-                body = [f"_cp = C[0] + {total}", test, "    C[0] = _cp",
+                body = [f"_cp = C[0] + {total}", "if _cp < C[1]:", "    C[0] = _cp",
                         f"    _cb = _cp - {total - 1 + start}"]
                 if following:
                     # _cb + _cj is the position of instruction _cj (see the except below).
