@@ -16,6 +16,8 @@ cancels out), best of several runs, for:
 - the debugger with a breakpoint in another function (nothing to test in the loop),
 - the debugger with a conditional breakpoint inside the loop that never holds
   (its condition is evaluated every iteration),
+- the same debugger rows with every instruction through the hook
+  (``debugger.COUNTING = False``, how the debugger ran before counting runs),
 
 then the cost of interactive commands: one ``step()`` (a worker round trip)
 and ``back()`` from the end of a long run (snapshot restore + re-execution).
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iree_lab import vm  # noqa: E402
 from iree_lab.debug import Debugger  # noqa: E402
+from iree_lab.debug import debugger as debugger_module  # noqa: E402
 from iree_lab.testing import corpus  # noqa: E402
 
 LOOPS = [
@@ -77,11 +80,15 @@ def _noop_hook(invocation, frame, index):
     return False
 
 
-def debugger_run(path, function: str, setup=None, **options):
+def debugger_run(path, function: str, setup=None, counting=True, **options):
     """A runner timing only ``cont()`` (building the world is outside the timing)."""
 
     def run(count):
-        dbg = Debugger.launch(path, function, [str(count)], dispatches=False, **options)
+        debugger_module.COUNTING = counting
+        try:
+            dbg = Debugger.launch(path, function, [str(count)], dispatches=False, **options)
+        finally:
+            debugger_module.COUNTING = True
         if setup is not None:
             setup(dbg)
         t0 = time.perf_counter()
@@ -147,6 +154,16 @@ def measure(name: str, program: str, function: str, loop_pc, native_n: int, lab_
     if loop_pc is not None:
         rows.append(("debugger, false condition in loop", per_iteration_timed(
             debugger_run(path, function,
+                         setup=lambda d: d.break_at(function, loop_pc, condition="i2 < 0")),
+            lab_n // 4, repeats)))
+    rows.append(("all hooked: debugger cont, snapshots", per_iteration_timed(
+        debugger_run(path, function, counting=False), lab_n, repeats)))
+    rows.append(("all hooked: breakpoint elsewhere", per_iteration_timed(
+        debugger_run(path, function, counting=False,
+                     setup=lambda d: d.break_opcode("vm.fail")), lab_n, repeats)))
+    if loop_pc is not None:
+        rows.append(("all hooked: false condition in loop", per_iteration_timed(
+            debugger_run(path, function, counting=False,
                          setup=lambda d: d.break_at(function, loop_pc, condition="i2 < 0")),
             lab_n // 4, repeats)))
     print(f"\n{name} (time per loop iteration; ratio vs iree-run-module)")

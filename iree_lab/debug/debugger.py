@@ -20,7 +20,11 @@ The hook is cheap unless something needs it: a counter increment and three
 tests per instruction (the position reached a limit, the frame changed, the
 instruction index is in the current function's breakpoint set). Everything
 else (calls and returns, imports, dispatch entry, step conditions,
-conditions, watchpoints) runs on the slow path those tests select.
+conditions, watchpoints) runs on the slow path those tests select. While
+running quiet, the debugged invocation skips even that where nothing can stop:
+the VM counts straight-line runs (``vm.interpreter.Counting``) and calls the
+hook only at breakpoint instructions whose compiled guard does not rule a stop
+out.
 
 Events (derived in the hook, since the VM reports only instructions and
 invocation states): ``call``/``return`` from stack depth changes,
@@ -41,6 +45,7 @@ deterministic are recorded and replayed (``Program(replay_imports=...)``).
 
 from __future__ import annotations
 
+import ast
 import bisect
 import dataclasses
 import fnmatch
@@ -66,13 +71,20 @@ from iree_lab.debug.values import (
     trace_ref_text,
 )
 from iree_lab.vm import InvocationState
-from iree_lab.vm.interpreter import NativeFrame
+from iree_lab.vm.interpreter import Counting, NativeFrame
+from iree_lab.vm.registers import slot_word
+from iree_lab.vm.value import i32
 
 _INF = float("inf")
 _ABORT = object()
 _DISPATCH_CCONV = "0rrriiiiiiiii_v"
 # How many stop positions are remembered to detect a replay that diverged.
 _HISTORY_LIMIT = 100_000
+
+
+# Whether the debugged invocation counts straight-line runs without the hook where nothing
+# can stop (vm.interpreter.Counting); False runs every instruction through the hook.
+COUNTING = True
 
 
 class _Abandon(BaseException):
@@ -427,6 +439,11 @@ class _Engine:
         # close() must still be collected (its finalizer then stops the worker).
         self.dbg = weakref.proxy(dbg)
         self.limit = [_INF]
+        # [position, counting limit]: the VM counts straight-line runs without calling
+        # the hook while running quiet below the limit (vm.interpreter.Counting).
+        self.cell = [0, 0]
+        self.reenter = False  # a stop ended: make the invocation pause once (see hook)
+        self.snapshot_wanted = False
         # Whether calls and returns need no bookkeeping (running free: no step depth,
         # listeners or watchpoints), so the hook only swaps breakpoint sets on them.
         self.quiet = [False]
@@ -472,6 +489,8 @@ class _Engine:
         if dbg.dispatches:
             self.world.device.dispatch_observers.append(self.on_dispatch)
         self.inv = self.world.invoke(hook=self.hook)
+        if COUNTING:
+            self.inv.counting = Counting(self.cell, self.count_plan)
         self.invs = [self.inv]
         for fn in dbg._progress_listeners:
             self.world.session.device.progress.add_listener(fn)
@@ -509,15 +528,15 @@ class _Engine:
 
     def _make_hook(self):
         limit = self.limit
-        position = 0
+        cell = self.cell
         cur_frame = None
         cur_inv = None
         hot: frozenset | set = frozenset()
         engine = self
 
         def hook(inv, frame, k):
-            nonlocal position
-            position += 1
+            position = cell[0] + 1
+            cell[0] = position
             if position >= limit[0] or frame is not cur_frame or k in hot:
                 return slow(inv, frame, k)
             return False
@@ -533,6 +552,7 @@ class _Engine:
                 cur_frame = frame
                 hot = frozenset()
                 return False
+            position = cell[0]
             if quiet[0] and frame is cur_frame and inv is cur_inv and position < limit[0] \
                     and conditions_false(frame, k):
                 # Running free past breakpoints whose conditions do not hold: nothing to do.
@@ -547,16 +567,22 @@ class _Engine:
             cur_frame = frame
             cur_inv = inv
             hot = hot_set(frame.code)
+            engine.snapshot_wanted = pause
+            if engine.reenter and inv is engine.inv:
+                # A stop may have changed the breakpoints: the VM's counting run was
+                # compiled for the old ones, so pause to let it pick a new one.
+                engine.reenter = False
+                return True
             return pause
 
         def set_position(p: int) -> None:
-            nonlocal position, cur_frame, cur_inv
-            position = p
+            nonlocal cur_frame, cur_inv
+            cell[0] = p
             cur_frame = None
             cur_inv = None
 
         def get_position() -> int:
-            return position
+            return cell[0]
 
         def reset_frame() -> None:
             nonlocal cur_frame, cur_inv
@@ -596,6 +622,22 @@ class _Engine:
             entry = (code, version, frozenset(by_k), by_k)
             self.hot_cache[id(code)] = entry
         return entry[2]
+
+    def count_plan(self, code) -> tuple:
+        """``(hot indices, guards)`` of ``code`` for the VM's counting runs: guards skip
+        the hook where every breakpoint's register-only condition is false (exactly
+        where ``conditions_false`` would send the hook back without bookkeeping)."""
+        hot = self.hot_set(code)
+        entry = self.hot_cache[id(code)]
+        if len(entry) == 4:
+            guards = []
+            for k in sorted(entry[3]):
+                guard = _register_guard(entry[3][k])
+                if guard is not None:
+                    guards.append((k, guard))
+            entry = entry + ((hot, tuple(guards)),)
+            self.hot_cache[id(code)] = entry
+        return entry[4]
 
     def _emit(self, kind: str, frame=None, k=None, **detail) -> None:
         listeners = self.dbg._listeners
@@ -747,8 +789,15 @@ class _Engine:
         if self.interrupt:
             limit = 0
         self.limit[0] = limit
-        self.quiet[0] = mode in ("continue", "position", "scan") and not self.dbg._listeners \
+        quiet = mode in ("continue", "position", "scan") and not self.dbg._listeners \
             and not self.dbg._watchpoints
+        self.quiet[0] = quiet
+        # Counting skips frame changes, so only while quiet (stepping needs them).
+        count_limit = limit if quiet else 0
+        if self.cell[1] <= pos + 1 < count_limit:
+            # The VM may have picked its plain runner (nothing to count): let it re-pick.
+            self.reenter = True
+        self.cell[1] = count_limit
 
     def _switch_invocation(self, inv, frame) -> None:
         invs = self.invs
@@ -932,6 +981,7 @@ class _Engine:
             raise _Abandon()
         self.plan = command
         self.reset_frame()
+        self.reenter = True
 
     # -- Snapshots ---------------------------------------------------------------------------
 
@@ -1010,6 +1060,7 @@ class _Engine:
             self.world.replay.cursor = extra["cursor"]
         self.next_snapshot = extra["position"] + self.snapshot_interval
         self.limit[0] = _INF
+        self.cell[1] = 0
 
     # -- The worker --------------------------------------------------------------------------
 
@@ -1024,6 +1075,7 @@ class _Engine:
         # Before the first hook call of a run: make sure the hook takes the slow path.
         self.reset_frame()
         self.limit[0] = 0
+        self.cell[1] = 0
 
     def _drive(self) -> None:
         try:
@@ -1052,7 +1104,8 @@ class _Engine:
         while True:
             state = inv.run()
             if state == InvocationState.PAUSED:
-                self.take_snapshot()
+                if self.snapshot_wanted:
+                    self.take_snapshot()
                 self._update_limit()
                 continue
             if state == InvocationState.SUSPENDED:
@@ -1098,6 +1151,51 @@ class _Engine:
         # Drain anything the worker left for the controller.
         while not self.to_controller.empty():
             self.to_controller.get_nowait()
+
+
+# Condition syntax a guard may compile: the eval of the same text on the same register
+# values gives the same truth value (or raises where the guard answers "take the hook").
+_GUARD_NODES = (
+    ast.Expression, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.IfExp, ast.Name,
+    ast.Load, ast.Constant, ast.And, ast.Or, ast.Add, ast.Sub, ast.Mult, ast.Div,
+    ast.FloorDiv, ast.Mod, ast.LShift, ast.RShift, ast.BitOr, ast.BitXor, ast.BitAnd,
+    ast.Invert, ast.Not, ast.UAdd, ast.USub, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
+    ast.GtE,
+)
+
+
+def _register_guard(bps):
+    """``fn(R)``: true when every breakpoint in ``bps`` has a false register-only condition
+    (i32 views of the frame's registers); None when any breakpoint is not of that kind."""
+    if not bps:
+        return None
+    tests = []
+    slots: dict[str, int] = {}
+    for bp in bps:
+        if not bp.enabled or bp.kind == "dispatch":
+            return None
+        names = bp.register_names()
+        if names is None:
+            return None
+        tree = ast.parse(bp.condition.strip(), mode="eval")
+        for node in ast.walk(tree):
+            if not isinstance(node, _GUARD_NODES):
+                return None
+            if isinstance(node, ast.Constant) and type(node.value) not in (int, float, bool):
+                return None
+        tests.append(f"({ast.unparse(tree.body)})")
+        slots.update(names)
+    lines = ["def guard(R):", "    try:"]
+    for name, slot in sorted(slots.items()):
+        lines += [f"        {name} = R[{slot}]",
+                  f"        {name} = (({name} + 0x80000000) & 0xFFFFFFFF) - 0x80000000 "
+                  f"if type({name}) is int else _word_i32({name})"]
+    lines += [f"        return not ({' or '.join(tests)})", "    except Exception:",
+              "        return False"]
+    namespace = {"__builtins__": {}, "Exception": Exception, "type": type, "int": int,
+                 "_word_i32": lambda v: i32(slot_word(v))}
+    exec(compile("\n".join(lines) + "\n", "<breakpoint guard>", "exec"), namespace)  # noqa: S102
+    return namespace["guard"]
 
 
 def _hit_reason(hits, watch) -> str | None:
@@ -1261,6 +1359,7 @@ class Debugger:
             except KeyboardInterrupt:
                 engine.interrupt = True
                 engine.limit[0] = 0
+                engine.cell[1] = 0
                 continue
             if kind == "error":
                 engine.thread = None
@@ -1525,6 +1624,7 @@ class Debugger:
             except Exception:
                 pass
             engine.limit[0] = 0
+            engine.cell[1] = 0
         return wp
 
     def _watch_read(self, wp: Watchpoint, frame, engine):

@@ -192,7 +192,149 @@ class CompiledFunction:
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own templates
         self.block_run = namespace["BLOCK_RUN"]
+        self._parts_list = parts
+        self._namespace = namespace
+        self._count_runners: dict = {}
         return namespace["HANDLERS"]
+
+    def count_runner(self, hot: frozenset, guards: tuple = ()):
+        """``(entry keys, COUNT_RUN)`` for an invocation with a :class:`Counting`.
+
+        ``COUNT_RUN(R, RR, F, I, H, k, C)`` runs like ``BLOCK_RUN`` but calls the
+        hook only at the instructions in ``hot``: every other straight-line run of
+        ``n`` instructions adds ``n`` to the position ``C[0]`` at its start when
+        ``C[0] + n < C[1]`` (the hook would have returned False at each of them),
+        else runs with the hook before each instruction. ``guards`` are ``(k, fn)``
+        with ``k`` in ``hot``: where ``fn(R)`` is true the hook would return False at
+        ``k``, so it is counted like the rest. Compiled once per hot set and guards.
+        """
+        key = (hot, guards)
+        entry = self._count_runners.get(key)
+        if entry is None:
+            if len(self._count_runners) > 16:
+                self._count_runners.clear()
+            keys = set(self.entry_keys)
+            for k in hot:
+                if 0 <= k < len(self.instructions):
+                    keys.add(k)
+                    if k + 1 < len(self.instructions):
+                        keys.add(k + 1)
+            guarded = frozenset(k for k, _fn in guards)
+            bounds = set(self.entry_keys)
+            for k in hot - guarded:
+                bounds.update((k, k + 1))
+            text = "\n".join(self._counting_runner(keys, bounds, hot - guarded, guarded)) + "\n"
+            filename = (f"<iree_lab counting {self.module.name}.{self.name} "
+                        f"#{next(_source_ids)}>")
+            linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+            namespace = dict(self._namespace)
+            namespace.update({f"_G{k}": fn for k, fn in guards})
+            exec(compile(text, filename, "exec"), namespace)  # noqa: S102
+            entry = (frozenset(keys), namespace["COUNT_RUN"])
+            self._count_runners[key] = entry
+        return entry
+
+    def _counting_runner(self, keys: set, bounds: set, hot, guarded) -> list[str]:
+        """Cases at every key in ``keys``; counted runs end only at ``bounds``: they
+        test a guarded instruction's guard inline and, where it fails, go to its
+        hooked case with the position before it."""
+        parts = self._parts_list
+        n_insts = len(self.instructions)
+
+        def segment(start):
+            """[(k, lines, exits)] of the straight-line run from ``start``."""
+            out = []
+            k = start
+            while True:
+                part = parts[k]
+                out.append((k, part))
+                if part is None:
+                    return out
+                _lines, exits = part
+                if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
+                    k += 1
+                    if k in bounds or k >= n_insts:
+                        return out
+                    continue
+                return out
+
+        def tail(k, part):
+            if part is None:
+                return [f"return {-(k + 1)}"]
+            lines, exits = part
+            body = list(lines)
+            if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
+                return body + [f"k = {k + 1}", "continue"]
+            for condition, remap, target in exits:
+                jump = remap + [f"k = {target}", "continue"]
+                if condition is None:
+                    body += jump
+                else:
+                    body += [condition] + ["    " + x for x in jump]
+            return body
+
+        def run(seg, hooked, open_end=False):
+            body = []
+            for i, (k, part) in enumerate(seg):
+                if hooked:
+                    body += [f"F.k = {k}", f"if H(I, F, {k}): return {PAUSED_CODE}"]
+                else:
+                    if k in guarded:
+                        body += [f"if not _G{k}(R):", f"    C[0] = _cb + {k - 1}",
+                                 f"    k = {k}", "    continue"]
+                    body.append(f"_cj = {k}")
+                if part is None:
+                    body.append(f"return {-(k + 1)}")
+                elif i + 1 < len(seg):
+                    body += part[0]
+                elif open_end:  # the jump's remap, without the jump
+                    body += part[0] + part[1][0][1]
+                else:
+                    body += tail(k, part)
+            return body
+
+        def successor(start, seg):
+            """The key an unconditional jump at the end of ``seg`` goes to, when its run
+            can follow in the same counted run (one dispatch and one count per loop)."""
+            k, part = seg[-1]
+            if part is None or len(part[1]) != 1 or part[1][0][0] is not None:
+                return None
+            target = part[1][0][2]
+            if target == start or target not in keys or target in hot:
+                return None
+            return target
+
+        cases = []
+        for start in sorted(keys):
+            seg = segment(start)
+            if start in hot or start in guarded:
+                if start in guarded:
+                    seg = [(start, parts[start])]  # the guard failed: the hook decides
+                body = ["_cj = -1"] + run(seg, True)
+            else:
+                n = len(seg)
+                target = successor(start, seg)
+                following = segment(target) if target is not None else []
+                total = n + len(following)
+                body = [f"_cp = C[0] + {total}", "if _cp < C[1]:", "    C[0] = _cp",
+                        f"    _cb = _cp - {total - 1 + start}"]
+                if following:
+                    # _cb + _cj is the position of instruction _cj (see the except below).
+                    fast = run(seg, False, open_end=True)
+                    fast += [f"_cb = _cp - {len(following) - 1 + target}"]
+                    fast += run(following, False)
+                else:
+                    fast = run(seg, False)
+                body += ["    " + x for x in fast]
+                body += ["_cj = -1"] + run(seg, True)
+            cases.append((start, body))
+        lines = ["def COUNT_RUN(R, RR, F, I, H, k, C):", "    _cj = -1", "    try:",
+                 "        while True:"]
+        lines += ["            " + x for x in _index_dispatch(cases)]
+        # A trap inside a counted run: the position is that of the failing instruction.
+        lines += ["    except BaseException:", "        if _cj >= 0:",
+                  "            C[0] = _cb + _cj", "            F.k = _cj", "        raise"]
+        return lines
 
     def _block_runner(self, parts) -> list[str]:
         """``BLOCK_RUN``: straight-line runs of instructions with the hook inlined.
@@ -237,7 +379,7 @@ class CompiledFunction:
                         body += [condition] + ["    " + x for x in jump]
                 break
             cases.append((start, body))
-        lines = ["def BLOCK_RUN(R, RR, F, I, H, k):", "    while True:"]
+        lines = ["def BLOCK_RUN(R, RR, F, I, H, k, C=None):", "    while True:"]
         lines += ["        " + x for x in _index_dispatch(cases)]
         return lines
 
@@ -423,6 +565,25 @@ class NativeFrame:
 # -----------------------------------------------------------------------------------------
 
 
+class Counting:
+    """Lets a hooked invocation skip the hook where it would return False.
+
+    ``cell`` is ``[position, limit]``: the hook adds 1 to ``cell[0]`` per
+    instruction it sees; straight-line runs that contain no instruction in
+    ``hot(code)`` add their length instead, as long as the position stays below
+    ``cell[1]``. ``hot(code)`` is ``(indices, guards)``: a frozenset of instruction
+    indices and a tuple of ``(index, fn)`` (see CompiledFunction.count_runner). A hook may rely on this
+    only if, below the limit, it does nothing but count at instructions outside
+    ``hot`` (frame changes included).
+    """
+
+    __slots__ = ("cell", "hot")
+
+    def __init__(self, cell: list, hot):
+        self.cell = cell
+        self.hot = hot
+
+
 class InvocationState(enum.Enum):
     READY = "ready"
     RUNNING = "running"
@@ -454,6 +615,8 @@ class Invocation:
         self.max_depth = max_depth
         self.stack_bytes = 0
         self._skip_hook_once = False
+        # A Counting: with a hook, count the instructions it would pass (see count_runner).
+        self.counting = None
         self._result_fragment = function.cconv.results if function.cconv else ""
         self._start(function, arguments)
 
@@ -571,11 +734,18 @@ class Invocation:
         if budget is None:
             # frame.k (and so frame.pc/instruction) is current while the hook runs.
             code = frame.code
-            keys = code.entry_keys
-            run = code.block_run
+            counting = self.counting
+            if counting is None or counting.cell[1] <= counting.cell[0] + 1:
+                # Nothing to count now (stepping): the plain runner, nothing to compile.
+                keys = code.entry_keys
+                run = code.block_run
+                cell = None
+            else:
+                keys, run = code.count_runner(*counting.hot(code))
+                cell = counting.cell
             while k >= 0:
                 if k in keys:
-                    k = run(R, RR, frame, self, hook, k)
+                    k = run(R, RR, frame, self, hook, k, cell)
                     if k == PAUSED_CODE:
                         self.state = InvocationState.PAUSED
                         return None
