@@ -70,6 +70,7 @@ from iree_lab.debug.values import (
     register_values,
     trace_ref_text,
 )
+from iree_lab.hal.native import NativeExecutable
 from iree_lab.vm import InvocationState
 from iree_lab.vm.interpreter import Counting, NativeFrame
 from iree_lab.vm.registers import slot_word
@@ -720,8 +721,6 @@ class _Engine:
         Before a native dispatch: a matching dispatch breakpoint or a step into
         stops; after it, a step into stops again to show what it wrote.
         """
-        from iree_lab.hal.native import NativeExecutable
-
         if not self.active or not isinstance(executable, NativeExecutable):
             return
         plan = self.plan

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import platform
 import sys
 
@@ -95,3 +96,12 @@ def features() -> dict[str, bool]:
     table = {"x86_64": X86_64_FEATURES, "arm_64": ARM_64_FEATURES}.get(HOST_ARCH, ())
     word0 = processor_data()[0]
     return {name: bool(word0 >> bit & 1) for name, bit, _ in table}
+
+
+def task_worker_count() -> int:
+    """Workers of a ``local-task`` device: the CPUs this process may run on (at most 64)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    return max(1, min(count, 64))

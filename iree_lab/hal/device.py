@@ -20,6 +20,7 @@ import fnmatch
 from iree_lab.hal import recorder as rec
 from iree_lab.hal.buffer import PLACEMENT_FLAG_ASYNCHRONOUS, Allocator, Buffer
 from iree_lab.hal.command_buffer import BufferBinding, CommandBuffer
+from iree_lab.hal.cpu import task_worker_count
 from iree_lab.hal.executable import Executable, ExecutableLoader
 from iree_lab.hal.progress import DispatchProgress
 from iree_lab.hal.semaphore import Fence, Semaphore, copy_status
@@ -92,6 +93,8 @@ class Device(RefObject):
         self.identifier = identifier
         # Whether native CPU executables may load (iree-lab run --no_native refuses them).
         self.native = native
+        # Workers that run a dispatch's workgroups: local-task's pool, else 1.
+        self.worker_count = task_worker_count() if identifier.startswith("local-task") else 1
         self._counters: dict[str, int] = {}
         self._recorder: rec.Recorder | None = None
         # Keyword arguments for the VM contexts that run dispatch functions
@@ -126,14 +129,6 @@ class Device(RefObject):
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier!r}>"
 
-    @property
-    def worker_count(self) -> int:
-        """Workers that run a dispatch's workgroups: local-task's pool, else 1."""
-        if self.identifier.startswith("local-task"):
-            from iree_lab.hal.native import task_worker_count
-
-            return task_worker_count()
-        return 1
 
     # -- Ids and clocks -------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ import struct
 import sys
 import weakref
 
+from iree_lab.hal.cpu import HOST_ARCH
 from iree_lab.hal.types import status
 from iree_lab.vm.status import StatusCode
 
@@ -298,7 +299,7 @@ class _Memory:
         self._munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         self._munmap.restype = ctypes.c_int
         self._clear_cache = None
-        if sys.platform.startswith("linux") and EM_AARCH64 == MACHINES.get(_host_arch()):
+        if sys.platform.startswith("linux") and EM_AARCH64 == MACHINES.get(HOST_ARCH):
             try:  # libgcc's cache maintenance for freshly written code
                 self._clear_cache = ctypes.CDLL("libgcc_s.so.1").__clear_cache
                 self._clear_cache.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
@@ -334,12 +335,6 @@ class _Memory:
         self._munmap(address, size)
 
 
-def _host_arch() -> str | None:
-    from iree_lab.hal.cpu import HOST_ARCH
-
-    return HOST_ARCH
-
-
 def plan(data, *, machine: int | None = None) -> LoadPlan:
     """Validates ``data`` (an ELF shared object) completely and plans its load.
 
@@ -347,7 +342,7 @@ def plan(data, *, machine: int | None = None) -> LoadPlan:
     """
     raw = bytes(memoryview(data).cast("B"))
     if machine is None:
-        machine = MACHINES.get(_host_arch() or "", -1)
+        machine = MACHINES.get(HOST_ARCH or "", -1)
     ehdr = verify_ehdr(raw, machine)
     (_, _, _, _, _, phoff, _, _, _, _, phnum, _, _, _) = ehdr
     segments, dynamic, relro = read_program_headers(raw, phoff, phnum)

@@ -407,15 +407,6 @@ def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
                                                  thread_name_prefix="iree_lab-task")
 
 
-def task_worker_count() -> int:
-    """Workers of a ``local-task`` device: the CPUs this process may run on."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        count = os.cpu_count() or 1
-    return max(1, min(count, 64))
-
-
 class _NativeLoader(ExecutableLoader):
     """Shared policy of the CPU loaders: host architecture only; native code opt-out."""
 
