@@ -31,7 +31,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
-import dataclasses
 import functools
 import os
 import shutil
@@ -42,6 +41,11 @@ import threading
 
 import numpy as np
 
+from iree_lab.format.executables.library import (
+    LIBRARY_LAYOUTS,
+    LibraryLayout,
+    read_dispatch_attrs,
+)
 from iree_lab.hal import cpu, elf_module
 from iree_lab.hal.buffer import aligned_zeros
 from iree_lab.hal.executable import (
@@ -57,27 +61,6 @@ from iree_lab.vm.status import StatusCode
 
 LIBRARY_QUERY_SYMBOL = "iree_hal_executable_library_query"
 LIBRARY_VERSION = 0x00000006  # IREE_HAL_EXECUTABLE_LIBRARY_VERSION_0_6 (3.13's latest)
-
-
-@dataclasses.dataclass(frozen=True)
-class LibraryLayout:
-    """Where a library version keeps what the loader reads (64-bit pointers).
-
-    0.6 (IREE 3.7 on, Sep 2025) added params/occupancy/parameter_names to the
-    export table and flags + workgroup size to the 64-byte dispatch attrs; 0.5
-    (3.0 to 3.6) has 72-byte attrs with only pages/constants/bindings. A
-    library's query answers only the version it was built for, so the loader
-    asks for 0.6 first, then 0.5, as the release that wrote it would have.
-    """
-
-    version: int
-    export_names: int  # offset of exports.names in iree_hal_executable_library_v0_t
-    constant_count: int  # offset of constants.count
-    attrs_stride: int  # sizeof(iree_hal_executable_dispatch_attrs_v0_t)
-    attrs_has_flags: bool  # attrs start with a 64-bit flags word and carry workgroup sizes
-
-
-LIBRARY_LAYOUTS = (LibraryLayout(6, 64, 104, 64, True), LibraryLayout(5, 48, 80, 72, False))
 MAX_CONSTANT_COUNT = 64  # IREE_HAL_EXECUTABLE_MAX_CONSTANT_COUNT
 MAX_BINDING_COUNT = 64  # IREE_HAL_EXECUTABLE_MAX_BINDING_COUNT
 SANITIZER_NAMES = {1: "ASAN", 2: "MSAN", 3: "TSAN", 4: "UBSAN"}
@@ -262,13 +245,13 @@ class NativeExecutable(Executable):
 
     def _read_exports(self, reader: _Reader, library: int, is_code,
                       layout: LibraryLayout = LIBRARY_LAYOUTS[0]) -> None:
-        count = reader.u32(library + 24, "export count")
+        count = reader.u32(library + 3 * 8, "export count")
         if count > MAX_EXPORTS:
             raise status(StatusCode.FAILED_PRECONDITION, f"export count {count} is implausible")
-        ptrs = reader.ptr(library + 32, "export pointers")
-        attrs = reader.ptr(library + 40, "export attributes")
-        names = reader.ptr(library + layout.export_names, "export names")
-        constant_count = reader.u32(library + layout.constant_count, "constant count")
+        ptrs = reader.ptr(library + layout.export_field("ptrs", 8), "export pointers")
+        attrs = reader.ptr(library + layout.export_field("attrs", 8), "export attributes")
+        names = reader.ptr(library + layout.export_field("names", 8), "export names")
+        constant_count = reader.u32(library + layout.constant_count(8), "constant count")
         # iree_hal_executable_library_verify, in its order.
         if constant_count != len(self.constants):
             raise status(StatusCode.FAILED_PRECONDITION,
@@ -282,14 +265,10 @@ class NativeExecutable(Executable):
                          "executable exports must provide function names")
         exports, fns = [], []
         for i in range(count):
-            if layout.attrs_has_flags:
-                raw = reader.bytes(attrs + layout.attrs_stride * i, 24, f"export {i} attributes")
-                (_flags, pages, constants, bindings, size_x, size_y, size_z,
-                 _params) = struct.unpack("<QHBBIIHH", raw)
-            else:
-                raw = reader.bytes(attrs + layout.attrs_stride * i, 4, f"export {i} attributes")
-                pages, constants, bindings = struct.unpack("<HBB", raw)
-                size_x = size_y = size_z = 0  # not in 0.5: the dispatch says 1x1x1
+            raw = reader.bytes(attrs + layout.attrs_size * i,
+                               24 if layout.attrs_have_flags else 4, f"export {i} attributes")
+            # 0.5 has no workgroup size (0: the dispatch says 1x1x1).
+            _, pages, constants, bindings, size, _ = read_dispatch_attrs(raw, layout)
             if constants > MAX_CONSTANT_COUNT:
                 raise status(StatusCode.OUT_OF_RANGE,
                              f"dispatch requiring {constants} constants exceeds limit of "
@@ -311,7 +290,7 @@ class NativeExecutable(Executable):
             exports.append(ExecutableExport(
                 ordinal=i, name=name, constant_count=constants, binding_count=bindings,
                 local_memory_size=pages * LOCAL_MEMORY_PAGE_SIZE,
-                workgroup_size=(size_x, size_y, size_z)))
+                workgroup_size=size))
             fns.append(_DISPATCH_FN(fn))
         self.exports = tuple(exports)
         self._dispatch_fns = fns

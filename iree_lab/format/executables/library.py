@@ -27,7 +27,59 @@ from iree_lab.format.executables.model import (
 )
 
 LOCAL_MEMORY_PAGE_SIZE = 4096  # IREE_HAL_EXECUTABLE_WORKGROUP_LOCAL_MEMORY_PAGE_SIZE
-DISPATCH_ATTRS_SIZE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LibraryLayout:
+    """``iree_hal_executable_library_v0_t`` as one library version lays it out.
+
+    0.6 (IREE 3.7 on, 3.13's) added params/occupancy/parameter_names to the export table
+    and flags + workgroup size to 64-byte dispatch attrs; 0.5 (IREE 3.0-3.6) has 72-byte
+    attrs holding only local memory pages and constant/binding counts. Every field sits
+    at a pointer-size multiple: header, imports {count, symbols}, exports {count, the
+    ``export_fields`` pointers}, constants {count}, sources {count, files}.
+    """
+
+    version: int
+    export_fields: tuple[str, ...]
+    attrs_size: int  # sizeof(iree_hal_executable_dispatch_attrs_v0_t)
+    attrs_have_flags: bool  # attrs start with 64-bit flags and carry workgroup sizes
+
+    def export_field(self, name: str, p: int) -> int:
+        """Offset of the export table's pointer field ``name`` (pointer size ``p``)."""
+        return (4 + self.export_fields.index(name)) * p
+
+    def constant_count(self, p: int) -> int:
+        return (4 + len(self.export_fields)) * p
+
+    def sources(self, p: int) -> int:
+        return (5 + len(self.export_fields)) * p
+
+
+# Newest first: a library's query answers only the version it was built for.
+LIBRARY_LAYOUTS = (
+    LibraryLayout(6, ("ptrs", "attrs", "params", "occupancy", "names", "tags",
+                      "parameter_names", "source_locations", "stage_locations"), 64, True),
+    LibraryLayout(5, ("ptrs", "attrs", "names", "tags", "source_locations",
+                      "stage_locations"), 72, False),
+)
+
+
+def library_layout(version: int) -> LibraryLayout | None:
+    return next((layout for layout in LIBRARY_LAYOUTS if layout.version == version), None)
+
+
+def read_dispatch_attrs(raw: bytes, layout: LibraryLayout, order: str = "little"
+                        ) -> tuple[int, int, int, int, tuple[int, int, int], int]:
+    """(flags, local memory pages, constant count, binding count, workgroup size,
+    parameter count) from the first 24 bytes (0.6) or 4 bytes (0.5) of one export's attrs."""
+    def field(offset: int, size: int) -> int:
+        return int.from_bytes(raw[offset:offset + size], order)
+
+    if not layout.attrs_have_flags:
+        return 0, field(0, 2), field(2, 1), field(3, 1), (0, 0, 0), 0
+    return (field(0, 8), field(8, 2), field(10, 1), field(11, 1),
+            (field(12, 4), field(16, 4), field(20, 2)), field(22, 2))
 # Sanity bounds: the runtime itself caps constants/bindings far lower; these
 # only stop a hostile count from driving a long loop.
 MAX_EXPORTS = 1 << 16
@@ -152,9 +204,13 @@ def _decode(image: ElfImage, base: int, header: int, notes: list[Note]) -> Execu
     if count > MAX_EXPORTS:
         note(f"export count {count} is implausible", base + 3 * p)
         count = 0
-    ptrs, attrs, _params, _occupancy, names, tags, _param_names, src_locs, stage_locs = (
-        ptr(base + (4 + k) * p) for k in range(9)
-    )
+    layout = library_layout(version)
+    if layout is None:
+        note(f"library version {version} unknown; read as {LIBRARY_LAYOUTS[0].version}", header)
+        layout = LIBRARY_LAYOUTS[0]
+    ptrs, attrs, names, tags, src_locs, stage_locs = (
+        ptr(base + layout.export_field(name, p)) for name in
+        ("ptrs", "attrs", "names", "tags", "source_locations", "stage_locations"))
     exports = []
     for i in range(count):
         export = ExecutableExport(ordinal=i, name=None)
@@ -172,7 +228,7 @@ def _decode(image: ElfImage, base: int, header: int, notes: list[Note]) -> Execu
             else:
                 export.attributes["address"] = fn
         if attrs:
-            _read_attrs(image, attrs + i * DISPATCH_ATTRS_SIZE, export, note)
+            _read_attrs(image, attrs + i * layout.attrs_size, export, note, layout)
         if src_locs:
             export.location = _read_location(image, src_locs + i * (8 + p), None, cstring, u32,
                                              ptr)
@@ -191,13 +247,13 @@ def _decode(image: ElfImage, base: int, header: int, notes: list[Note]) -> Execu
                     export.stage_locations.append(loc)
         exports.append(export)
 
-    constant_count = u32(base + 13 * p, "constant count")
+    constant_count = u32(base + layout.constant_count(p), "constant count")
 
     source_files: list[SourceFile] = []
-    source_count = u32(base + 14 * p, "source file count")
-    files = ptr(base + 15 * p)
+    source_count = u32(base + layout.sources(p), "source file count")
+    files = ptr(base + layout.sources(p) + p)
     if source_count > MAX_SOURCES:
-        note(f"source file count {source_count} is implausible", base + 14 * p)
+        note(f"source file count {source_count} is implausible", base + layout.sources(p))
         source_count = 0
     for i in range(source_count if files else 0):
         entry = files + i * 4 * p
@@ -216,28 +272,23 @@ def _decode(image: ElfImage, base: int, header: int, notes: list[Note]) -> Execu
                              constant_count, source_files)
 
 
-def _read_attrs(image: ElfImage, address: int, export: ExecutableExport, note) -> None:
-    raw = image.read(address, DISPATCH_ATTRS_SIZE)
+def _read_attrs(image: ElfImage, address: int, export: ExecutableExport, note,
+                layout: LibraryLayout) -> None:
+    raw = image.read(address, 24 if layout.attrs_have_flags else 4)
     if raw is None:
         note(f"dispatch attributes of export {export.ordinal} are outside the image", address)
         return
     order = "little" if image.little_endian else "big"
-
-    def field(offset: int, size: int) -> int:
-        return int.from_bytes(raw[offset:offset + size], order)
-
-    flags = field(0, 8)
+    flags, pages, constants, bindings, size, params = read_dispatch_attrs(raw, layout, order)
     export.attributes["flags"] = tuple(
         name for bit, name in DISPATCH_FLAGS.items() if flags & bit
     ) + ((f"0x{flags & ~3:x}",) if flags & ~3 else ())
-    pages = field(8, 2)
     export.local_memory_size = pages * LOCAL_MEMORY_PAGE_SIZE
-    export.constant_count = field(10, 1)
-    export.binding_count = field(11, 1)
-    size = (field(12, 4), field(16, 4), field(20, 2))
+    export.constant_count = constants
+    export.binding_count = bindings
     # Zero means "not specified at compile time" (the runtime picks 1).
     export.workgroup_size = size if any(size) else None
-    export.attributes["parameter_count"] = field(22, 2)
+    export.attributes["parameter_count"] = params
 
 
 def _read_location(image: ElfImage, address: int, stage, cstring, u32, ptr
