@@ -168,7 +168,7 @@ class NativeExecutable(Executable):
     """A loaded CPU library: its export table and dispatch function pointers."""
 
     __slots__ = ("library_name", "library_version", "data", "_image", "_environment",
-                 "_dispatch_fns", "_keep", "_import_symbols")
+                 "_dispatch_fns", "_keep", "_import_symbols", "_parsed")
 
     def __init__(self, executable_format: str, data, constants):
         data = memoryview(data).cast("B")
@@ -176,6 +176,7 @@ class NativeExecutable(Executable):
         self.data = data  # the executable's bytes (static reading: listings)
         self.library_name = ""
         self.library_version = 0
+        self._parsed = None  # the static reading, for listings (parsed on first use)
         self._image = None  # LoadedImage (embedded) or ctypes.CDLL (system)
         self._environment = EnvironmentV0()
         self._environment.processor[:] = cpu.processor_data()
@@ -300,7 +301,9 @@ class NativeExecutable(Executable):
         from iree_lab.format.executables import parse_executable
         from iree_lab.hal.executables import export_listing
 
-        parsed = parse_executable(self.data, self.format)
+        if self._parsed is None:
+            self._parsed = parse_executable(self.data, self.format)
+        parsed = self._parsed
         info = self.function_info(function)
         export = next((e for e in parsed.exports if e.name == info.name), None)
         if export is None:
