@@ -79,6 +79,10 @@ def _inputs(function: str) -> list[np.ndarray]:
                 RNG.standard_normal(16).astype(np.float32)]
     if function == "const_bias":
         return [_special_f32((8, 16))]
+    if function == "stem_conv":
+        x = _special_f32((1, 3, 132, 132))
+        return [x, RNG.standard_normal((4, 3, 7, 7)).astype(np.float32),
+                RNG.standard_normal(4).astype(np.float32)]
     if function == "reverse_transpose":
         return [RNG.standard_normal((37, 20)).astype(np.float32)]
     if function == "block":
@@ -90,7 +94,7 @@ def _inputs(function: str) -> list[np.ndarray]:
 
 CASES = [("hal_lift", f) for f in ("f32_arith", "f32_unary", "i32_wrap", "i8_add", "reductions",
                                    "matmul", "conv", "reverse_transpose", "softmax",
-                                   "resnet_pieces", "const_bias")]
+                                   "resnet_pieces", "const_bias", "stem_conv")]
 CASES.append(("hal_model_transformer", "block"))
 
 
@@ -233,3 +237,91 @@ def test_nests_wider_than_the_lane_limit_run_in_the_vm(build_module, lift_counte
     exe.dispatch(info.ordinal, _state([a, b, out]))
     assert lift_counter == {"lifted": 0, "vm": 1}
     assert out.tobytes() == (a + b).tobytes()
+
+
+def _assignments(walker, keys):
+    """Every assignment of values to loop keys over their trip counts."""
+    import itertools
+
+    for index in itertools.product(*[range(walker.trips[k]) for k in keys]):
+        yield dict(zip(keys, index, strict=True))
+
+
+def _at(form, assignment) -> int:
+    base, terms = vmvx_lift._parts(form)
+    return base + sum(c * assignment[k] for k, c in terms.items())
+
+
+def _c_div(a: int, d: int) -> tuple[int, int]:
+    q = abs(a) // abs(d) * (1 if (a < 0) == (d < 0) else -1)
+    return q, a - q * d
+
+
+def test_divmod_of_affine_indices_is_exact_or_refused():
+    """vm.div/rem.i64.s of an affine index by a constant: whenever the lifter gives an
+    affine form, it equals C's truncating division at every index; the mixed-radix
+    digits of a split loop always give one."""
+    rng = np.random.default_rng(11)
+    walker = vmvx_lift._Walker(None, plan=True)
+    refused = exact = 0
+    for _ in range(400):
+        keys = [vmvx_lift._Digit() for _ in range(rng.integers(1, 4))]
+        for k in keys:
+            walker.trips[k] = int(rng.integers(1, 6))
+        a = vmvx_lift._aff(int(rng.integers(-6, 30)),
+                           {k: int(rng.integers(-3, 13)) for k in keys})
+        d = int(rng.integers(1, 13))
+        for sym in ("DivI64S", "RemI64S"):
+            got = walker._divmod(sym, a, d)
+            if got is None:
+                refused += 1
+                continue
+            exact += 1
+            for point in _assignments(walker, keys):
+                want = _c_div(_at(a, point), d)[0 if sym == "DivI64S" else 1]
+                assert _at(got, point) == want, (a, d, sym, point)
+    assert refused and exact
+
+    # A linearised loop over (64, th, tw) tiles: n = (th*tw)*c + tw*h + w.
+    for th, tw in ((64, 64), (48, 64), (64, 48), (48, 48), (7, 3)):
+        trip = 64 * th * tw
+        loop = vmvx_lift.Loop(0, 10, 11, 12, "CmpLTI64S")
+        loop.divisors = (20, 22)
+        walker.env = {("i", 20): th * tw, ("i", 22): tw}
+        digits = walker._split(loop, trip)
+        assert digits == ((64, th * tw), (th, tw), (tw, 1)), digits
+        keys = [vmvx_lift._Digit() for _ in digits]
+        for k, (size, _w) in zip(keys, digits, strict=True):
+            walker.trips[k] = size
+        n = vmvx_lift._aff(0, {k: w for k, (_s, w) in zip(keys, digits, strict=True)})
+        c, rest = walker._divmod("DivI64S", n, th * tw), walker._divmod("RemI64S", n, th * tw)
+        assert c.terms == {keys[0]: 1}
+        assert walker._divmod("DivI64S", rest, tw).terms == {keys[1]: 1}
+        assert walker._divmod("RemI64S", n, tw).terms == {keys[2]: 1}
+        # Sign fix-ups fold: the index is never negative, the remainder never below 0.
+        assert walker._fold("CmpLTI64S", [n, 0]) == 0
+        assert walker._fold("CmpLTI64S", [rest, 0]) == 0
+        assert walker._fold("AndI32", [vmvx_lift.OPAQUE, 0]) == 0
+        assert walker._fold("SelectI64", [0, vmvx_lift.OPAQUE, c]) is c
+
+
+def test_folded_compares_hold_at_every_index():
+    rng = np.random.default_rng(12)
+    walker = vmvx_lift._Walker(None, plan=True)
+    ops = {"CmpLTI64S": lambda a, b: a < b, "CmpEQI64": lambda a, b: a == b,
+           "CmpNEI64": lambda a, b: a != b, "CmpNZI64": lambda a, b: a != 0,
+           "CmpLTI64U": lambda a, b: (a % 2**64) < (b % 2**64)}
+    folded = 0
+    for _ in range(300):
+        key = vmvx_lift._Digit()
+        walker.trips[key] = int(rng.integers(2, 6))
+        a = vmvx_lift.Aff(int(rng.integers(-8, 8)), {key: int(rng.integers(-3, 4)) or 1})
+        b = int(rng.integers(-10, 10))
+        for sym, fn in ops.items():
+            got = walker._fold(sym, [a, b] if sym != "CmpNZI64" else [a])
+            if got is None:
+                continue
+            folded += 1
+            for point in _assignments(walker, [key]):
+                assert got == int(fn(_at(a, point), b)), (sym, a.base, a.terms, b)
+    assert folded > 100

@@ -148,6 +148,12 @@ class Aff:
         return f"Aff({self.base}, {self.terms})"
 
 
+class _Digit:
+    """Plan-time index of one digit of a loop split in mixed radix (see ``_Walker._split``)."""
+
+    __slots__ = ()
+
+
 def _aff(base: int, terms: dict):
     terms = {k: c for k, c in terms.items() if c}
     return Aff(base, terms) if terms else base
@@ -178,7 +184,7 @@ def _aff_scale(a, s: int):
 
 class Loop:
     __slots__ = ("header", "iv", "bound", "cmp_dst", "cmp", "step", "incr", "body", "exit",
-                 "exit_remap", "writes", "carried", "live_out", "chain")
+                 "exit_remap", "writes", "carried", "live_out", "chain", "divisors")
 
     def __init__(self, header, iv, bound, cmp_dst, cmp):
         self.header, self.iv, self.bound, self.cmp_dst, self.cmp = header, iv, bound, cmp_dst, cmp
@@ -189,6 +195,7 @@ class Loop:
         self.carried = False
         self.live_out = False
         self.chain: list[Loop] = []  # top-level loops: the single-child chain below it
+        self.divisors: tuple = ()  # i32/i64 slots its body divides by (vm.div/rem)
 
 
 def _effects(inst) -> tuple[list, list]:
@@ -317,6 +324,9 @@ class _Parser:
         loop.step = b if a == loop.iv else a
         loop.incr = body[-1][1]
         loop.body = body[:-1]
+        loop.divisors = tuple(sorted({
+            self.insts[item[1]].values[1] for item in loop.body
+            if item[0] == "op" and self.insts[item[1]].op.symbol.startswith(_FAILING)}))
         return loop
 
 
@@ -624,7 +634,8 @@ _NOT_AFFINE = (np.ndarray, _Opaque, Interval)
 class _Walker:
     """Walks the structure; ``plan=True`` proves, ``plan=False`` computes."""
 
-    def __init__(self, fn: LiftedFunction, plan: bool, vector_depth=None, counts=None):
+    def __init__(self, fn: LiftedFunction, plan: bool, vector_depth=None, digits=None,
+                 counts=None):
         self.fn = fn
         self.plan = plan
         self.env: dict = {}
@@ -644,6 +655,10 @@ class _Walker:
         self.live = True
         self.depth = 0
         self.vector_depth = vector_depth if vector_depth is not None else {}
+        # Loops whose index is split in mixed radix: loop -> ((size, weight), ...), most
+        # significant digit first (the plan decides, the run follows); plan: their keys.
+        self.digits = digits if digits is not None else {}
+        self.loop_keys: dict = {}
         self._views: dict = {}
         self.pending: dict = {}  # run: deferred stores by access key
         # plan: VM instructions the function executes for one workgroup; a call starts
@@ -722,11 +737,16 @@ class _Walker:
                 result = fn(*[env[key] for key in fn.keys])
             except VMStatus:
                 raise Unliftable(f"{inst.op.name} fails") from None
+        elif (folded := self._fold(sym, args)) is not None:
+            result = folded
         elif sym.startswith(_FAILING) and not (
                 type(args[1]) is int and args[1] > 0 and args[1] & 0xFFFFFFFF
                 and (sym.endswith("S") or args[1] <= _I32_MAX)):
             # Only a positive constant divisor cannot fail (zero, INT_MIN / -1).
             raise Unliftable(f"{inst.op.name} on vectors")
+        elif sym.startswith(_FAILING) and (
+                quotient := self._divmod(sym, args[0], args[1])) is not None:
+            result = quotient
         elif sym in _AFFINE and not any(isinstance(a, _NOT_AFFINE)
                                         for a in args):
             result = self._check_int(self._affine(sym, args), sym)
@@ -742,6 +762,78 @@ class _Walker:
             if field.kind == T.REF_MOVE and raw & MOVE_BIT and field.access == T.READ:
                 if ("r", raw & REF_MASK) not in writes:
                     env[("r", raw & REF_MASK)] = None
+
+    def _fold(self, sym, args):
+        """Results known although an operand is not concrete: ``select`` on a concrete
+        condition, ``and`` with 0, integer compares decided by the operands' ranges (the
+        sign fix-ups that follow a signed div/rem of a non-negative index). The same in
+        plan and run, so both see the same affine forms."""
+        if sym.startswith("Select"):
+            if sym != "SelectRef" and type(args[0]) is int:
+                return args[1] if args[0] else args[2]
+            return None
+        if sym in ("AndI32", "AndI64"):
+            return 0 if any(type(a) is int and a == 0 for a in args) else None
+        if not sym.startswith(("CmpEQI", "CmpNEI", "CmpLTI", "CmpNZI")):
+            return None
+        spans = []
+        for a in args:
+            if type(a) is int:
+                spans.append((a, a))
+            elif type(a) is Aff:
+                spans.append(self._range(a))
+            else:
+                return None
+        if sym.endswith("U") and any(lo < 0 for lo, _hi in spans):
+            return None  # registers hold signed values: unsigned order only agrees when >= 0
+        (alo, ahi), rest = spans[0], spans[1:]
+        if sym.startswith("CmpNZ"):
+            return 1 if alo > 0 or ahi < 0 else None
+        blo, bhi = rest[0]
+        if sym.startswith("CmpLT"):
+            return 1 if ahi < blo else 0 if alo >= bhi else None
+        if ahi < blo or bhi < alo:  # disjoint: never equal
+            return 0 if sym.startswith("CmpEQ") else 1
+        return None
+
+    def _divmod(self, sym, a, d: int):
+        """``div``/``rem`` of a non-negative affine index by a positive constant ``d`` as
+        an affine form, when the index is ``d * h + r`` with ``r`` in [0, d) everywhere
+        (terms whose weights ``d`` divides form ``h``); truncating and floor division agree
+        on non-negative values. Linearised tile loops, split in mixed radix
+        (:meth:`_split`), recover their indices this way."""
+        if type(a) is not Aff or self._range(a)[0] < 0:
+            return None
+        base, terms = _parts(a)
+        high = {k: c // d for k, c in terms.items() if c % d == 0}
+        low = _aff(base % d, {k: c for k, c in terms.items() if c % d})
+        lo, hi = self._range(low)
+        if lo < 0 or hi >= d:
+            return None
+        return _aff(base // d, high) if sym.startswith("Div") else low
+
+    def _split(self, loop, trip: int):
+        """Mixed-radix digits ``((size, weight), ...)`` of a loop's iteration number, or
+        None: the divisors its body applies that are constant over it and chain
+        (d1 | d2 | ... | dk | trip) give digits of sizes trip/dk, ..., d2/d1, d1, so that
+        the index's div/rem by each ``d`` is affine in the digits (:meth:`_divmod`)."""
+        if trip < 2 or not loop.divisors:
+            return None
+        found = set()
+        for slot in loop.divisors:
+            value = self.env.get(("i", slot))
+            if ("i", slot) not in loop.writes and type(value) is int and 1 < value < trip:
+                found.add(value)
+        chain = []
+        for d in sorted(found):
+            if trip % d == 0 and (not chain or d % chain[-1] == 0):
+                chain.append(d)
+        if not chain:
+            return None
+        weights = chain[::-1] + [1]
+        uppers = [trip] + chain[::-1]
+        return tuple((upper // weight, weight)
+                     for upper, weight in zip(uppers, weights, strict=True))
 
     def _affine(self, sym, args):
         if sym in ("ExtI32I64S", "TruncI64I32"):
@@ -1046,7 +1138,17 @@ class _Walker:
             self.trips[key] = trip
             live = self.live
             self.live = live and trip > 0
-            env[("i", loop.iv)] = _aff(start, {key: step}) if trip > 1 else start
+            digits = self._split(loop, trip)
+            if digits is None:
+                env[("i", loop.iv)] = _aff(start, {key: step}) if trip > 1 else start
+            else:
+                self.digits[loop] = digits
+                keys = self.loop_keys[loop] = [_Digit() for _ in digits]
+                terms = {}
+                for digit, (size, weight) in zip(keys, digits, strict=True):
+                    self.trips[digit] = size
+                    terms[digit] = step * weight
+                env[("i", loop.iv)] = _aff(start, terms)
             if loop.cmp == "CmpLTI64S":
                 env[("i", loop.iv + 1)] = HI
             top = self.depth == 0
@@ -1092,17 +1194,21 @@ class _Walker:
         loop = top
         base = self.base
         self.trips = {axis: self.trips[axis] for axis in range(base)}
-        self.ndim = base + len(chain)
+        self.ndim = base + sum(len(self.digits.get(loop, (None,))) for loop in chain)
         self.depth += 1
         env = self.env
+        axis = base
         for index, loop in enumerate(chain):
-            axis = base + index
             start, _bound, step, trip = self._bounds(loop)
             if trip == 0:
                 break
             trips.append(trip)
-            self.trips[axis] = trip
-            env[("i", loop.iv)] = _aff(start, {axis: step}) if trip > 1 else start
+            terms = {}
+            for size, weight in self.digits.get(loop, ((trip, 1),)):
+                self.trips[axis] = size
+                terms[axis] = step * weight
+                axis += 1
+            env[("i", loop.iv)] = _aff(start, terms) if trip > 1 else start
             if loop.cmp == "CmpLTI64S":
                 env[("i", loop.iv + 1)] = HI
             body = loop.body
@@ -1192,8 +1298,9 @@ class _Walker:
 
     def _injective(self, terms: dict, vector: list) -> bool:
         for loop in vector:
-            if self.trips[loop] > 1 and loop not in terms:
-                return False
+            for key in self.loop_keys.get(loop, (loop,)):
+                if self.trips[key] > 1 and key not in terms:
+                    return False
         items = sorted(((abs(c), self.trips[k]) for k, c in terms.items() if self.trips[k] > 1))
         reach = 0
         for c, n in items:
@@ -1209,12 +1316,13 @@ class Prepared:
 
     def __init__(self, fn, runs):
         self.fn = fn
-        self.runs = runs  # (args, vector_depth, counts or None) per run
+        self.runs = runs  # (args, vector_depth, digits, counts or None) per run
         self.instructions = 0
 
     def run(self) -> None:
-        for args, vector_depth, counts in self.runs:
-            runner = _Walker(self.fn, plan=False, vector_depth=vector_depth, counts=counts)
+        for args, vector_depth, digits, counts in self.runs:
+            runner = _Walker(self.fn, plan=False, vector_depth=vector_depth, digits=digits,
+                             counts=counts)
             _bind(runner, args)
             runner.seq(self.fn.items)
             runner.flush()
@@ -1233,7 +1341,7 @@ def plan(fn: LiftedFunction, args: list, counts=None) -> Prepared | None:
             return None
     except Unliftable:
         return None
-    prepared = Prepared(fn, [(args, planner.vector_depth, counts)])
+    prepared = Prepared(fn, [(args, planner.vector_depth, planner.digits, counts)])
     prepared.instructions = planner.count * (1 if counts is None else
                                              counts[0] * counts[1] * counts[2])
     return prepared
