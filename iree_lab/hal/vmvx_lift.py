@@ -688,6 +688,16 @@ class _Walker:
                 hi += span
         return lo, hi
 
+    def _span(self, x, intervals: bool = True) -> tuple[int, int] | None:
+        """(lo, hi) of an integer value over the iteration space, None if unknown."""
+        if type(x) is int:
+            return x, x
+        if type(x) is Aff:
+            return self._range(x)
+        if intervals and type(x) is Interval:
+            return x.lo, x.hi
+        return None
+
     def _materialize(self, x, dtype):
         if type(x) is int:
             return dtype(x)
@@ -776,14 +786,10 @@ class _Walker:
             return 0 if any(type(a) is int and a == 0 for a in args) else None
         if not sym.startswith(("CmpEQI", "CmpNEI", "CmpLTI", "CmpNZI")):
             return None
-        spans = []
-        for a in args:
-            if type(a) is int:
-                spans.append((a, a))
-            elif type(a) is Aff:
-                spans.append(self._range(a))
-            else:
-                return None
+        # Not on intervals: the run holds those as arrays and must fold the same way.
+        spans = [self._span(a, intervals=False) for a in args]
+        if None in spans:
+            return None
         if sym.endswith("U") and any(lo < 0 for lo, _hi in spans):
             return None  # registers hold signed values: unsigned order only agrees when >= 0
         (alo, ahi), rest = spans[0], spans[1:]
@@ -856,16 +862,9 @@ class _Walker:
 
     def _interval(self, sym, args):
         """Bounds of an integer result over the plan's iteration space, or OPAQUE."""
-        spans = []
-        for a in args:
-            if type(a) is int:
-                spans.append((a, a))
-            elif type(a) is Aff:
-                spans.append(self._range(a))
-            elif type(a) is Interval:
-                spans.append((a.lo, a.hi))
-            else:
-                return OPAQUE
+        spans = [self._span(a) for a in args]
+        if None in spans:
+            return OPAQUE
         (alo, ahi), rest = spans[0], spans[1:]
         if sym.startswith("Add"):
             lo, hi = alo + rest[0][0], ahi + rest[0][1]
