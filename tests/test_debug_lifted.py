@@ -94,7 +94,27 @@ def _to_workgroup(dbg):
 
 def test_dispatch_breakpoint_and_positions(lifted_runs):
     assert _session(_to_workgroup, True) == _session(_to_workgroup, False)
-    assert lifted_runs["n"] == 0
+    # The dispatch's 64 workgroups but the one with the breakpoint ran lifted.
+    assert lifted_runs["n"] == 63
+
+
+def _stop_then_delete(dbg):
+    # Stopped in workgroup (2, 0, 0), the breakpoint goes: the rest of that workgroup runs
+    # under the hook, the workgroups after it lifted; positions and results as hooked.
+    bp = dbg.break_dispatch("scale_add_dispatch_*")
+    stops = [dbg.cont() for _ in range(3)]
+    dbg.delete(bp.id)
+    end = dbg.cont()
+    back = dbg.back(7)
+    return ([(s.position, s.frame.workgroup) for s in stops], end.position,
+            end.results[0].to_numpy().tobytes(), back.position, _text(back))
+
+
+def test_workgroups_after_a_stop_run_lifted_once_nothing_can_stop(lifted_runs):
+    lifted = _session(_stop_then_delete, True)
+    assert lifted[0][2][1] == (2, 0, 0)
+    assert lifted_runs["n"] >= 61  # workgroups 3..63 (back() re-executes some again)
+    assert lifted == _session(_stop_then_delete, False)
 
 
 def _elsewhere(dbg):

@@ -112,10 +112,11 @@ class Breakpoint:
         return self._compiled
 
 
-def may_stop_in(bp: Breakpoint, function: str, instructions) -> bool:
+def may_stop_in(bp: Breakpoint, function: str, instructions, workgroup=None) -> bool:
     """Whether ``bp`` could stop in the function named ``function`` (conservative: a
     source line could map anywhere; an import breakpoint never matches a function that
-    makes no calls, which is the only kind asked about)."""
+    makes no calls, which is the only kind asked about); with ``workgroup`` (x, y, z),
+    in that workgroup's call of it."""
     if bp.kind in ("offset", "block"):
         target = bp.function or ""
         return target == function or target.endswith("." + function)
@@ -123,6 +124,9 @@ def may_stop_in(bp: Breakpoint, function: str, instructions) -> bool:
         pattern = bp.opcode or "*"
         return any(fnmatch.fnmatchcase(inst.op.name, pattern) for inst in instructions)
     if bp.kind == "dispatch":
+        if workgroup is not None and bp.workgroup is not None \
+                and tuple(bp.workgroup) != tuple(workgroup):
+            return False
         return fnmatch.fnmatchcase(function, bp.name or "*")
     if bp.kind == "import":
         return False

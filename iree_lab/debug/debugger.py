@@ -498,13 +498,15 @@ class _Engine:
 
     # -- Dispatches without a stop run lifted ------------------------------------------------
 
-    def dispatch_gate(self, name: str, lifted, instructions: int) -> bool:
-        """Whether a VMVX dispatch may run lifted to numpy instead of under the hook.
+    def dispatch_gate(self, name: str, lifted, instructions: int, workgroup=None) -> bool:
+        """Whether a VMVX dispatch (or, with ``workgroup``, one of its workgroups) may run
+        lifted to numpy instead of under the hook.
 
         Only when nothing could stop or be reported inside it: running free or to a
         position beyond it, no listeners or watchpoints, no breakpoint that can resolve
-        into the dispatch function. Then the position advances by the ``instructions``
-        the VM would have executed (exact: positions stay those of a hooked run).
+        into the dispatch function (in that workgroup). Then the position advances by the
+        ``instructions`` the VM would have executed (exact: positions stay those of a
+        hooked run).
         """
         dbg = self.dbg
         if not self.active or self.interrupt or dbg._listeners or dbg._watchpoints:
@@ -520,7 +522,7 @@ class _Engine:
         if position + instructions >= stop:
             return False
         for bp in dbg._breakpoints.values():
-            if bp.enabled and B.may_stop_in(bp, name, lifted.insts):
+            if bp.enabled and B.may_stop_in(bp, name, lifted.insts, workgroup):
                 return False
         self.set_position(position + instructions)
         return True

@@ -483,9 +483,12 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
     size_x, size_y, size_z = state.workgroup_size
     call = context.call_function
     lifted = _lifted(executable, context, fn)
+    gate = None
     if lifted is not None and context.hook is not None:
         # A debugger's hook: the whole dispatch runs lifted only if every workgroup is
-        # proven and the gate (which counts the instructions as executed) agrees.
+        # proven and the gate (which counts the instructions as executed) agrees; else
+        # each workgroup asks (a stop may be due in some workgroups only, or a breakpoint
+        # may have gone while one was stopped in).
         gate = executable.device.dispatch_gate
         prepared = vmvx_lift.prepare(
             lifted, lambda x, y, z: [local_memory, constants, bindings, x, y, z, size_x, size_y,
@@ -494,8 +497,10 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
         if prepared is not None and gate(info.name, lifted, prepared.instructions):
             prepared.run()
             return
-        lifted = None
-    if lifted is not None and on_workgroup is None and count_x * count_y * count_z > 1:
+        if prepared is None:
+            gate = lifted = None
+    if lifted is not None and gate is None and on_workgroup is None \
+            and count_x * count_y * count_z > 1:
         args = [local_memory, constants, bindings, 0, 0, 0, size_x, size_y, size_z, count_x,
                 count_y, count_z]
         if vmvx_lift.run_bulk(lifted, args, (count_z, count_y, count_x)):
@@ -507,7 +512,12 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
                     on_workgroup((x, y, z))
                 args = [local_memory, constants, bindings, x, y, z, size_x, size_y, size_z,
                         count_x, count_y, count_z]
-                if lifted is not None and vmvx_lift.run(lifted, args):
+                if gate is not None:
+                    one = vmvx_lift.plan(lifted, args)
+                    if one is not None and gate(info.name, lifted, one.instructions, (x, y, z)):
+                        one.run()
+                        continue
+                elif lifted is not None and vmvx_lift.run(lifted, args):
                     continue
                 try:
                     call(fn, args)
