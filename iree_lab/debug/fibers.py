@@ -32,8 +32,8 @@ import threading
 import numpy as np
 
 from iree_lab.debug import breakpoints as B
-from iree_lab.debug.debugger import StackFrame
 from iree_lab.debug.program import DebugError
+from iree_lab.debug.stops import StackFrame
 from iree_lab.debug.trace import trace_line
 from iree_lab.debug.values import RegisterValue
 from iree_lab.vm.interpreter import NativeFrame
