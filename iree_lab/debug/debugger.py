@@ -51,6 +51,7 @@ from collections.abc import Callable
 
 from iree_lab.debug import breakpoints as B
 from iree_lab.debug.engine import (
+    BreakpointCommands,
     BreakpointTable,
     InvocationEngine,
     Plan,
@@ -88,7 +89,7 @@ Watchpoint = B.Watchpoint
 # -- The debugger --------------------------------------------------------------------------
 
 
-class Debugger:
+class Debugger(BreakpointCommands):
     """Runs a :class:`Program` under control. Every motion command returns a :class:`Stop`.
 
     ``dispatches``: step into VMVX dispatch functions the HAL runs (their
@@ -131,11 +132,12 @@ class Debugger:
         return dbg
 
     @staticmethod
-    def for_scheduler(scheduler):
-        """A :class:`~iree_lab.debug.fibers.FiberDebugger` over every fiber of ``scheduler``."""
+    def for_scheduler(scheduler, rebuild=None):
+        """A :class:`~iree_lab.debug.fibers.FiberDebugger` over every fiber of ``scheduler``
+        (``rebuild()``: a fresh, identically spawned scheduler, to travel back)."""
         from iree_lab.debug.fibers import FiberDebugger
 
-        return FiberDebugger(scheduler)
+        return FiberDebugger(scheduler, rebuild)
 
     # -- Lifecycle ---------------------------------------------------------------------------
 
@@ -348,38 +350,10 @@ class Debugger:
 
     # -- Breakpoints -------------------------------------------------------------------------
 
-    def _add(self, bp: Breakpoint) -> Breakpoint:
+    def _locations(self):
         engine = self._engine
         world = engine.world if engine is not None else None
-        return self.table.add(bp, world.context.modules if world is not None else None,
-                              self.dispatches)
-
-    def break_at(self, function: str, pc: int | None = None, *, block: int | None = None,
-                 condition: str | None = None, ignore: int = 0,
-                 temporary: bool = False) -> Breakpoint:
-        """Breakpoint at ``function+pc`` or at block ``^bbN`` of ``function``."""
-        if (pc is None) == (block is None):
-            raise DebugError("give exactly one of pc= or block=")
-        kind = "offset" if pc is not None else "block"
-        return self._add(Breakpoint(0, kind, function=function, pc=pc, block=block,
-                                    condition=condition, ignore=ignore, temporary=temporary))
-
-    def break_source(self, file: str, line: int, *, condition: str | None = None,
-                     ignore: int = 0) -> Breakpoint:
-        """Breakpoint where execution enters ``file:line`` (from the debug database)."""
-        return self._add(Breakpoint(0, "source", file=file, line=int(line),
-                                    condition=condition, ignore=ignore))
-
-    def break_opcode(self, opcode: str, *, condition: str | None = None,
-                     ignore: int = 0) -> Breakpoint:
-        """Breakpoint before every instruction with this opcode name (patterns allowed)."""
-        return self._add(Breakpoint(0, "opcode", opcode=opcode, condition=condition,
-                                    ignore=ignore))
-
-    def break_import(self, name: str, *, condition: str | None = None,
-                     ignore: int = 0) -> Breakpoint:
-        """Breakpoint at every call of the import ``name`` (e.g. ``hal.command_buffer.dispatch``)."""
-        return self._add(Breakpoint(0, "import", name=name, condition=condition, ignore=ignore))
+        return (world.context.modules if world is not None else None), self.dispatches
 
     def break_dispatch(self, name: str = "*", *, workgroup=None, condition: str | None = None,
                        ignore: int = 0) -> Breakpoint:
@@ -394,50 +368,6 @@ class Debugger:
         wg = tuple(int(v) for v in workgroup) if workgroup is not None else None
         return self._add(Breakpoint(0, "dispatch", name=name, workgroup=wg,
                                     condition=condition, ignore=ignore))
-
-    def watch_register(self, function: str, register: str | int, type: str | None = None
-                       ) -> Watchpoint:
-        """Watch a register (``"i3"``, ``"r1"``, or a slot with ``type``) in ``function``."""
-        kind, slot = _parse_register(register, type)
-        wp = Watchpoint(0, "register", kind, slot, function=function)
-        return self._add_watch(wp)
-
-    def watch_global(self, offset: int, type: str = "i32", module: str | None = None
-                     ) -> Watchpoint:
-        """Watch a global: rwdata ``offset`` read as ``type``, or ref global ``offset``."""
-        if type not in ("i32", "i64", "f32", "f64", "ref"):
-            raise DebugError(f"unknown global type {type!r}")
-        wp = Watchpoint(0, "global", type, int(offset), module=module)
-        return self._add_watch(wp)
-
-    def _add_watch(self, wp: Watchpoint) -> Watchpoint:
-        self.table.add_watch(wp)
-        if self._engine is not None:
-            self._engine.watch_added(wp, self.stop)
-        return wp
-
-    def delete(self, ident: int) -> None:
-        self.table.delete(ident)
-        self._touch()
-
-    def enable(self, ident: int, enabled: bool = True) -> None:
-        self.table.enable(ident, enabled)
-        self._touch()
-
-    def disable(self, ident: int) -> None:
-        self.enable(ident, False)
-
-    def _touch(self) -> None:
-        if self._engine is not None:
-            self._engine.reset_frame()
-
-    @property
-    def breakpoints(self) -> list[Breakpoint]:
-        return list(self.table.breakpoints.values())
-
-    @property
-    def watchpoints(self) -> list[Watchpoint]:
-        return list(self.table.watchpoints.values())
 
     # -- Listeners ---------------------------------------------------------------------------
 
@@ -632,26 +562,6 @@ class Debugger:
 def _word_text(word: int) -> str:
     signed = word - (1 << 32) if word & 0x80000000 else word
     return f"0x{word:08X} ({signed})"
-
-
-def _parse_register(register: str | int, type_: str | None) -> tuple[str, int]:
-    """``"i3"`` -> (i32, 3); ``"i2:3"`` -> (i64, 2); ``"r1"`` -> (ref, 1); ints need type."""
-    if isinstance(register, int):
-        return (type_ or "i32"), register
-    text = register.strip().lstrip("%")
-    try:
-        if text.startswith("r"):
-            return "ref", int(text[1:])
-        if text.startswith("i"):
-            if ":" in text:
-                lo, hi = text[1:].split(":")
-                if int(hi) != int(lo) + 1 or int(lo) % 2:
-                    raise ValueError
-                return (type_ if type_ in ("i64", "f64") else "i64"), int(lo)
-            return (type_ or "i32"), int(text[1:])
-    except ValueError:
-        pass
-    raise DebugError(f"not a register: {register!r} (use i3, i2:3 or r1)")
 
 
 # Re-exported for callers that type-check events.

@@ -44,10 +44,12 @@ from iree_lab.debug.program import DebugError
 from iree_lab.debug.stops import (
     LINE_TABLES,
     Event,
+    FiberStop,
     GlobalsView,
     NativeDispatch,
     StackFrame,
     Stop,
+    fiber_view,
 )
 from iree_lab.debug.trace import trace_line
 from iree_lab.debug.values import trace_ref_text
@@ -754,26 +756,10 @@ class InvocationEngine:
         hits = self._breakpoint_hits(inv, frame, k)
         watch = self._watch_changes(frame) if self.table.watchpoints else []
         plan = self.plan
-        mode = plan.mode
-        reason = None
-        message = ""
-        if mode in _TRAVEL:
-            if pos >= plan.target:
-                if mode == PlanMode.SCAN:
-                    reason = StopReason.SCAN
-                else:
-                    reason = plan.reason or _hit_reason(hits, watch) or StopReason.POSITION
-            elif mode == PlanMode.SCAN and (hits or watch):
-                self.scan_hits.append(pos)
-        else:
-            reason, message, hits = outcome(hits, watch)
-            if reason is None and self.interrupt:
-                reason = StopReason.INTERRUPT
-            elif reason is None and pos > plan.start and _stepped(plan, self.depth()):
-                reason = StopReason.STEP
+        reason, message, hits = decide(plan, pos, hits, watch, self.scan_hits, self.interrupt,
+                                       lambda: pos > plan.start and _stepped(plan, self.depth()))
         if reason is not None:
             self.interrupt = False
-            hits = [h[0] if isinstance(h, tuple) else h for h in hits]
             if reason != StopReason.SCAN:
                 self.table.remove_temporary(hits)
             stop = self.make_stop(reason, frame, k, hits=hits, watch=watch, message=message)
@@ -1174,11 +1160,196 @@ class InvocationEngine:
         return self.worker.thread
 
 
+def decide(plan: Plan, position: int, hits, watch, scan_hits, interrupt: bool,
+           stepped: Callable[[], bool]) -> tuple[StopReason | None, str, list]:
+    """The one stop policy of both drivers: (reason or None, message, breakpoints) at the
+    instruction at ``position`` given the table's ``hits`` and the ``watch`` changes.
+
+    Travelling (position/scan plans) stops only at the target, noting hits on the
+    way when scanning; otherwise a hit (a raising condition first), an interrupt,
+    or the end of a step (``stepped()``) stops.
+    """
+    mode = plan.mode
+    if mode in _TRAVEL:
+        bps = [h[0] if isinstance(h, tuple) else h for h in hits]
+        if position >= plan.target:
+            if mode == PlanMode.SCAN:
+                return StopReason.SCAN, "", bps
+            return plan.reason or _hit_reason(bps, watch) or StopReason.POSITION, "", bps
+        if mode == PlanMode.SCAN and (bps or watch):
+            scan_hits.append(position)
+        return None, "", bps
+    reason, message, bps = outcome(hits, watch)
+    if reason is None and interrupt:
+        reason = StopReason.INTERRUPT
+    elif reason is None and stepped():
+        reason = StopReason.STEP
+    return reason, message, bps
+
+
 def _stepped(plan: Plan, depth: int) -> bool:
     """Whether a step plan ends at an instruction at stack ``depth`` (past its start)."""
     mode = plan.mode
     return mode == PlanMode.INTO or (mode == PlanMode.OVER and depth <= plan.depth) or \
         (mode == PlanMode.OUT and depth < plan.depth)
+
+
+# -- Driver 2: a Scheduler's round robin ---------------------------------------------------
+
+
+class SchedulerEngine:
+    """One scheduler world of a fiber debugger, its hooks and its worker.
+
+    Every fiber's invocation gets a hook that counts the position (instructions
+    of all fibers), tests the fiber's breakpoints (``Breakpoint.fiber`` limits
+    one to a fiber) and watchpoints through the shared table and blocks the
+    worker to stop; it never returns PAUSED, so the scheduler's slices, events
+    and results are those of a run without the debugger. The world is rebuilt
+    (``rebuild()``: a fresh Scheduler with the same fibers spawned) to travel
+    back: the round robin is deterministic, so re-executing to a position
+    reaches the same state.
+    """
+
+    def __init__(self, scheduler, table: BreakpointTable, timeline: Timeline):
+        for fiber in scheduler.fibers:
+            if fiber.invocation.hook is not None:
+                raise DebugError(f"fiber {fiber.id} '{fiber.name}' already has a hook")
+        self.scheduler = scheduler
+        self.table = table
+        self.timeline = timeline
+        self.position = 0
+        self.plan = Plan(PlanMode.CONTINUE)
+        self.worker = Worker("iree_lab-fibers")
+        self.hot_cache: dict[int, tuple] = {}
+        self.fibers = {id(f.invocation): f for f in scheduler.fibers}
+        # Global watchpoints compare across fibers; register ones within each fiber.
+        self.watch_values: dict[int, object] = {}
+        self.fiber_watch_values: dict[int, dict] = {f.id: {} for f in scheduler.fibers}
+        self.scan_hits: list[int] = []
+        for fiber in scheduler.fibers:
+            fiber.invocation.hook = self._make_hook(fiber)
+
+    # -- The hook ----------------------------------------------------------------------------
+
+    def _make_hook(self, fiber):
+        table = self.table
+        accept = fiber.id
+
+        def hook(inv, frame, k):
+            self.position = position = self.position + 1
+            candidates = table.hot_entry(self.hot_cache, frame.code)[3].get(k)
+            hits = table.hits(candidates, lambda: Scope(self, inv, frame, k),
+                              lambda bp: bp.fiber is None or bp.fiber == accept) \
+                if candidates else []
+            watch = self._watch_changes(fiber, frame) if table.watchpoints else []
+            plan = self.plan
+            reason, message, hits = decide(
+                plan, position, hits, watch, self.scan_hits, False,
+                lambda: plan.fiber == accept and position > plan.start and
+                _stepped(plan, len(inv.stack)))
+            if reason is not None:
+                if reason != StopReason.SCAN:
+                    table.remove_temporary(hits)
+                self.pause(self.make_stop(reason, fiber, (frame, k), hits, watch, message))
+            return False  # never PAUSED: the scheduler's slices stay as they are
+
+        return hook
+
+    def _watch_changes(self, fiber, frame) -> list:
+        context = self.scheduler.context
+        out = []
+        registers = self.fiber_watch_values[fiber.id]
+        for wp in self.table.watchpoints.values():
+            values = registers if wp.kind == "register" else self.watch_values
+            out += watch_changes(self.table, values, frame, context, only=wp)
+        return out
+
+    def watch_added(self, wp, stop) -> None:
+        """(controller, stopped) Notes the value a new watchpoint starts from."""
+        fiber = stop.fiber if stop is not None else None
+        top = stop.frame if stop is not None else None
+        values = self.fiber_watch_values.get(fiber) if wp.kind == "register" else \
+            self.watch_values
+        if values is None:
+            return
+        try:
+            value = watch_read(wp, top.frame if top is not None and top.kind == "bytecode"
+                               else None, self.scheduler.context)
+            if value is not _NOT_IN_SCOPE:
+                values[wp.id] = value
+        except Exception:
+            pass
+
+    def reset_frame(self) -> None:
+        """Nothing cached per frame here (the table's version covers the hot sets)."""
+
+    def scope(self, inv, frame, k) -> Scope:
+        return Scope(self, inv, frame, k)
+
+    @staticmethod
+    def workgroup_of(inv) -> None:
+        return None
+
+    def fiber_of(self, inv) -> int | None:
+        fiber = self.fibers.get(id(inv))
+        return fiber.id if fiber is not None else None
+
+    # -- Stops -------------------------------------------------------------------------------
+
+    def make_stop(self, reason, fiber=None, top=None, hits=(), watch=(), message=""):
+        views = [fiber_view(f, top if f is fiber else None) for f in self.scheduler.fibers]
+        text = None
+        if top is not None:
+            text = trace_line(top[0], top[1]).split("]    ", 1)[1]
+        return FiberStop(StopReason(reason), fiber.id if fiber is not None else None,
+                         self.position, self.scheduler.step_count, views, list(hits), text,
+                         message, list(watch))
+
+    def pause(self, stop) -> None:
+        self.plan = self.worker.pause(stop)
+
+    # -- The worker --------------------------------------------------------------------------
+
+    def resume(self, plan: Plan) -> None:
+        """(controller) Starts the round robin on the worker with ``plan``, or resumes it."""
+        if not self.worker.started:
+            self.plan = plan
+            self.worker.start(self._drive_loop)
+        else:
+            self.worker.send(plan)
+
+    def _drive_loop(self) -> None:
+        from iree_lab.vm.scheduler import DeadlockError
+        from iree_lab.vm.status import VMError
+
+        sched = self.scheduler
+        message = ""
+        try:
+            while not sched.finished:
+                fiber = sched.step()
+                if fiber is None:
+                    # Scheduler.run's rule: expire finite waits in virtual time, else deadlock.
+                    if sched._expire_timeouts():
+                        continue
+                    raise DeadlockError(sched.waiting())
+                plan = self.plan
+                if plan.mode not in _TRAVEL and plan.mode != PlanMode.CONTINUE and \
+                        plan.fiber == fiber.id and fiber.finished:
+                    self.pause(self.make_stop(f"fiber-{fiber.state.value}", fiber))
+        except VMError as e:
+            message = str(e)
+        reason = StopReason.FAILED if message else StopReason.DONE
+        while True:
+            self.pause(self.make_stop(reason, message=message))
+
+    def abort(self) -> None:
+        self.worker.abort()
+
+    def detach(self) -> None:
+        """Stops the worker and takes the hooks out of the scheduler's fibers."""
+        self.worker.abort()
+        for fiber in self.scheduler.fibers:
+            fiber.invocation.hook = None
 
 
 # Condition syntax a guard may compile: the eval of the same text on the same register
@@ -1243,6 +1414,119 @@ def _show(value):
     return value
 
 
+# -- The breakpoint commands both fronts offer --------------------------------------------
+
+
+class BreakpointCommands:
+    """Breakpoint and watchpoint commands over a front's ``table``.
+
+    The front provides ``table``, ``_engine`` (its current driver, or None),
+    ``stop`` and ``_locations()`` (the modules to check locations in, or None
+    before they exist, and whether functions may come from dispatches).
+    ``fiber=`` limits a breakpoint to one fiber (the fiber debugger only).
+    """
+
+    has_fibers = False
+
+    def _add(self, bp: B.Breakpoint) -> B.Breakpoint:
+        if bp.fiber is not None and not self.has_fibers:
+            raise DebugError("fiber= applies to the fiber debugger (Debugger.for_scheduler)")
+        modules, dispatches = self._locations()
+        return self.table.add(bp, modules, dispatches)
+
+    def break_at(self, function: str, pc: int | None = None, *, block: int | None = None,
+                 condition: str | None = None, ignore: int = 0, temporary: bool = False,
+                 fiber: int | None = None) -> B.Breakpoint:
+        """Breakpoint at ``function+pc`` or at block ``^bbN`` of ``function``."""
+        if (pc is None) == (block is None):
+            raise DebugError("give exactly one of pc= or block=")
+        kind = "offset" if pc is not None else "block"
+        return self._add(B.Breakpoint(0, kind, function=function, pc=pc, block=block,
+                                      condition=condition, ignore=ignore, temporary=temporary,
+                                      fiber=fiber))
+
+    def break_source(self, file: str, line: int, *, condition: str | None = None,
+                     ignore: int = 0, fiber: int | None = None) -> B.Breakpoint:
+        """Breakpoint where execution enters ``file:line`` (from the debug database)."""
+        return self._add(B.Breakpoint(0, "source", file=file, line=int(line),
+                                      condition=condition, ignore=ignore, fiber=fiber))
+
+    def break_opcode(self, opcode: str, *, condition: str | None = None,
+                     ignore: int = 0, fiber: int | None = None) -> B.Breakpoint:
+        """Breakpoint before every instruction with this opcode name (patterns allowed)."""
+        return self._add(B.Breakpoint(0, "opcode", opcode=opcode, condition=condition,
+                                      ignore=ignore, fiber=fiber))
+
+    def break_import(self, name: str, *, condition: str | None = None,
+                     ignore: int = 0, fiber: int | None = None) -> B.Breakpoint:
+        """Breakpoint at every call of the import ``name`` (e.g. ``hal.command_buffer.dispatch``)."""
+        return self._add(B.Breakpoint(0, "import", name=name, condition=condition,
+                                      ignore=ignore, fiber=fiber))
+
+    def watch_register(self, function: str, register: str | int, type: str | None = None
+                       ) -> B.Watchpoint:
+        """Watch a register (``"i3"``, ``"r1"``, or a slot with ``type``) in ``function``
+        (with fibers: in each fiber's frames of it, compared per fiber)."""
+        kind, slot = parse_register(register, type)
+        return self._add_watch(B.Watchpoint(0, "register", kind, slot, function=function))
+
+    def watch_global(self, offset: int, type: str = "i32", module: str | None = None
+                     ) -> B.Watchpoint:
+        """Watch a global: rwdata ``offset`` read as ``type``, or ref global ``offset``."""
+        if type not in ("i32", "i64", "f32", "f64", "ref"):
+            raise DebugError(f"unknown global type {type!r}")
+        return self._add_watch(B.Watchpoint(0, "global", type, int(offset), module=module))
+
+    def _add_watch(self, wp: B.Watchpoint) -> B.Watchpoint:
+        self.table.add_watch(wp)
+        if self._engine is not None:
+            self._engine.watch_added(wp, self.stop)
+        return wp
+
+    def delete(self, ident: int) -> None:
+        self.table.delete(ident)
+        self._touch()
+
+    def enable(self, ident: int, enabled: bool = True) -> None:
+        self.table.enable(ident, enabled)
+        self._touch()
+
+    def disable(self, ident: int) -> None:
+        self.enable(ident, False)
+
+    def _touch(self) -> None:
+        if self._engine is not None:
+            self._engine.reset_frame()
+
+    @property
+    def breakpoints(self) -> list[B.Breakpoint]:
+        return list(self.table.breakpoints.values())
+
+    @property
+    def watchpoints(self) -> list[B.Watchpoint]:
+        return list(self.table.watchpoints.values())
+
+
+def parse_register(register: str | int, type_: str | None) -> tuple[str, int]:
+    """``"i3"`` -> (i32, 3); ``"i2:3"`` -> (i64, 2); ``"r1"`` -> (ref, 1); ints need type."""
+    if isinstance(register, int):
+        return (type_ or "i32"), register
+    text = register.strip().lstrip("%")
+    try:
+        if text.startswith("r"):
+            return "ref", int(text[1:])
+        if text.startswith("i"):
+            if ":" in text:
+                lo, hi = text[1:].split(":")
+                if int(hi) != int(lo) + 1 or int(lo) % 2:
+                    raise ValueError
+                return (type_ if type_ in ("i64", "f64") else "i64"), int(lo)
+            return (type_ or "i32"), int(text[1:])
+    except ValueError:
+        pass
+    raise DebugError(f"not a register: {register!r} (use i3, i2:3 or r1)")
+
+
 # -- Watchpoints and globals ---------------------------------------------------------------
 
 
@@ -1263,11 +1547,11 @@ def watch_read(wp: B.Watchpoint, frame, context):
     return view.read(wp.type, wp.slot)
 
 
-def watch_changes(table: BreakpointTable, values: dict, frame, context) -> list:
-    """``(watchpoint, old, new)`` of every enabled watchpoint whose value changed since
-    ``values`` (updated; the first reading of one only notes its value)."""
+def watch_changes(table: BreakpointTable, values: dict, frame, context, only=None) -> list:
+    """``(watchpoint, old, new)`` of every enabled watchpoint (or just ``only``) whose value
+    changed since ``values`` (updated; the first reading of one only notes its value)."""
     out = []
-    for wp in table.watchpoints.values():
+    for wp in (only,) if only is not None else table.watchpoints.values():
         if not wp.enabled:
             continue
         try:

@@ -16,6 +16,8 @@ from iree_lab.debug.program import DebugError
 from iree_lab.debug.source import SourceLocation
 from iree_lab.debug.trace import trace_line
 from iree_lab.debug.values import RefInfo, RegisterValue, ref_infos, register_values
+from iree_lab.vm.interpreter import NativeFrame
+from iree_lab.vm.scheduler import Fiber, FiberState
 
 Breakpoint = B.Breakpoint
 Watchpoint = B.Watchpoint
@@ -195,13 +197,19 @@ class Stop:
             text += f"    {self.text}"
         elif frame.kind == "native":
             text += " (native suspend point)"
-        if self.breakpoints:
-            text += "  " + ", ".join(f"breakpoint #{b.id}" for b in self.breakpoints)
-        for wp, old, new in self.watch:
-            text += f"  watch #{wp.id}: {old} -> {new}"
-        if self.message:
-            text += f"  ({self.message})"
-        return text
+        return text + _marks(self.breakpoints, self.watch, self.message)
+
+
+def _marks(breakpoints, watch, message: str) -> str:
+    """What a stop's text adds after the instruction: breakpoints, watch changes, message."""
+    text = ""
+    if breakpoints:
+        text += "  " + ", ".join(f"breakpoint #{b.id}" for b in breakpoints)
+    for wp, old, new in watch:
+        text += f"  watch #{wp.id}: {old} -> {new}"
+    if message:
+        text += f"  ({message})"
+    return text
 
 
 @dataclasses.dataclass
@@ -263,3 +271,129 @@ class GlobalsView:
         return len(self.state.global_refs)
 
 
+# -- Fibers --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class FiberView:
+    """One fiber at a stop. ``frames`` outermost first (live while stopped here)."""
+
+    id: int
+    name: str
+    function: str
+    state: str
+    reason: str = ""
+    frames: list[StackFrame] = dataclasses.field(default_factory=list)
+    results: list | None = None
+    error: str | None = None
+
+    @property
+    def frame(self) -> StackFrame | None:
+        return self.frames[-1] if self.frames else None
+
+    def registers(self, level: int = -1) -> list[RegisterValue]:
+        return self.frames[level].registers()
+
+    def __str__(self) -> str:
+        text = f"fiber {self.id} '{self.name}' {self.state}"
+        if self.reason:
+            text += f" ({self.reason})"
+        if self.frame is not None:
+            text += f" at {self.frame.name}"
+        return text
+
+
+@dataclasses.dataclass
+class FiberStop:
+    """Where and why the fiber debugger stopped.
+
+    ``reason``: ``entry``, ``breakpoint``, ``watchpoint``, ``condition-error``,
+    ``step``, ``position``/``start`` (time travel), ``fiber-done`` /
+    ``fiber-failed`` (the stepped fiber ended), ``done`` (every fiber ended),
+    ``failed`` (the scheduler raised, e.g. a deadlock). ``fiber``: the id of the
+    fiber that stopped (None for entry/done/failed). ``position`` counts
+    instructions of all fibers; ``step`` is the scheduler's slice count.
+    """
+
+    reason: str
+    fiber: int | None
+    position: int
+    step: int
+    fibers: list[FiberView]
+    breakpoints: list[B.Breakpoint] = dataclasses.field(default_factory=list)
+    text: str | None = None
+    message: str = ""
+    watch: list[tuple[B.Watchpoint, object, object]] = dataclasses.field(default_factory=list)
+
+    @property
+    def phase(self) -> str:
+        """``before`` the instruction at ``position`` (a stop in a fiber), else ``after``."""
+        return "after" if self.finished or self.reason in ("entry", "fiber-done",
+                                                            "fiber-failed") else "before"
+
+    @property
+    def finished(self) -> bool:
+        return self.reason in ("done", "failed")
+
+    @property
+    def view(self) -> FiberView | None:
+        """The fiber that stopped."""
+        return None if self.fiber is None else self.fibers[self.fiber]
+
+    @property
+    def frames(self) -> list[StackFrame]:
+        view = self.view
+        return view.frames if view is not None else []
+
+    @property
+    def frame(self) -> StackFrame | None:
+        return self.frames[-1] if self.frames else None
+
+    def __str__(self) -> str:
+        head = f"[{self.reason}] position {self.position} step {self.step}"
+        view = self.view
+        if view is not None:
+            head += f" fiber {view.id} '{view.name}'"
+            if view.frame is not None:
+                head += f" {view.frame.name}"
+        if self.text:
+            head += f"    {self.text}"
+        return head + _marks(self.breakpoints, self.watch, self.message)
+
+
+def fiber_frames(fiber: Fiber, top=None) -> list[StackFrame]:
+    """The fiber's stack as StackFrames; ``top`` = (frame, k) where the hook stopped."""
+    out: list[StackFrame] = []
+    for f in fiber.invocation.stack:
+        if type(f) is NativeFrame:
+            out.append(StackFrame(len(out), "native", f.function.module.name, f.function.name,
+                                  frame=f))
+            continue
+        code = f.code
+        k = f.k
+        if top is not None and top[0] is f:
+            k = top[1]
+        k = k if 0 <= k < len(code.pcs) else None
+        out.append(StackFrame(len(out), "bytecode", code.module.name, code.name,
+                              code.pcs[k] if k is not None else None, k, frame=f))
+    return out
+
+
+def fiber_view(fiber: Fiber, top=None) -> FiberView:
+    state = fiber.state
+    reason = ""
+    if state == FiberState.WAITING:
+        label, reason = "waiting", fiber.wait.describe()
+    elif state == FiberState.READY and fiber.suspension is not None:
+        label, reason = "suspended", fiber.suspension.reason
+    else:
+        label = state.value
+    if state == FiberState.FAILED and fiber.error is not None:
+        reason = fiber.error.status_text()
+    module = getattr(fiber.function, "module", None)
+    function = f"{module.name}.{fiber.function.name}" if module is not None else \
+        fiber.function.name
+    return FiberView(fiber.id, fiber.name, function, label, reason,
+                     [] if fiber.finished else fiber_frames(fiber, top),
+                     list(fiber.results) if fiber.results is not None else None,
+                     fiber.error.status_text() if fiber.error is not None else None)
