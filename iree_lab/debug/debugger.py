@@ -132,12 +132,12 @@ class Debugger(BreakpointCommands):
         return dbg
 
     @staticmethod
-    def for_scheduler(scheduler, rebuild=None):
+    def for_scheduler(scheduler, rebuild=None, **options):
         """A :class:`~iree_lab.debug.fibers.FiberDebugger` over every fiber of ``scheduler``
         (``rebuild()``: a fresh, identically spawned scheduler, to travel back)."""
         from iree_lab.debug.fibers import FiberDebugger
 
-        return FiberDebugger(scheduler, rebuild)
+        return FiberDebugger(scheduler, rebuild, **options)
 
     # -- Lifecycle ---------------------------------------------------------------------------
 

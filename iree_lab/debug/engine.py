@@ -1021,34 +1021,14 @@ class InvocationEngine:
         extra = {
             "position": pos,
             "depth": self.last_depth,
-            "hits": {i: bp.hits for i, bp in self.dbg._breakpoints.items()},
-            "watch_hits": {i: wp.hits for i, wp in self.table.watchpoints.items()},
+            **self.table.counts(),
             "watch_values": dict(self.watch_values),
             "cursor": self.world.replay.cursor if self.world.replay is not None else 0,
         }
-        try:
-            snap = S.take([self.inv, self.world.context, self.world.session], extra=extra,
-                          max_bytes=self.dbg.snapshot_max_bytes)
-        except S.NotSnapshottable as e:
-            self.snapshot_failures += 1
-            self.timeline.snapshot_note = str(e)
-            if pos == 1 or self.snapshot_failures > 8:
-                self.snapshots_enabled = False
-            self.next_snapshot = pos + self.snapshot_interval
-            return
-        self.snapshots[pos] = snap
-        bisect.insort(self.snapshot_positions, pos)
-        self.next_snapshot = pos + self.snapshot_interval
-        if len(self.snapshots) > self.dbg.max_snapshots:
-            # Thin out: keep the entry snapshot and every other one; space new ones wider.
-            keep = self.snapshot_positions[::2]
-            if self.snapshot_positions[-1] not in keep:
-                keep.append(self.snapshot_positions[-1])
-            for p in self.snapshot_positions:
-                if p not in keep:
-                    del self.snapshots[p]
-            self.snapshot_positions = keep
-            self.snapshot_interval *= 2
+        snap = try_snapshot(self, [self.inv, self.world.context, self.world.session], extra,
+                            self.dbg.snapshot_max_bytes, first=pos == 1)
+        if snap is not None:
+            keep_snapshot(self, pos, snap, self.dbg.max_snapshots)
 
     def best_snapshot(self, target: int):
         i = bisect.bisect_right(self.snapshot_positions, target)
@@ -1160,6 +1140,37 @@ class InvocationEngine:
         return self.worker.thread
 
 
+def try_snapshot(engine, roots, extra: dict, max_bytes: int, first: bool):
+    """A snapshot of ``roots``, or None where the world cannot be rolled back (noted in the
+    timeline; a driver gives up on snapshots when the ``first`` one fails, or after 8)."""
+    try:
+        return S.take(roots, extra=extra, max_bytes=max_bytes)
+    except S.NotSnapshottable as e:
+        engine.snapshot_failures += 1
+        engine.timeline.snapshot_note = str(e)
+        if first or engine.snapshot_failures > 8:
+            engine.snapshots_enabled = False
+        engine.next_snapshot = extra["position"] + engine.snapshot_interval
+        return None
+
+
+def keep_snapshot(engine, pos: int, snap: S.Snapshot, limit: int) -> None:
+    """Stores ``snap`` (taken at ``pos``) in a driver's ``snapshots``; past ``limit`` keeps
+    the entry snapshot, every other one and the newest, and spaces new ones wider."""
+    engine.snapshots[pos] = snap
+    bisect.insort(engine.snapshot_positions, pos)
+    engine.next_snapshot = pos + engine.snapshot_interval
+    if len(engine.snapshots) > limit:
+        keep = engine.snapshot_positions[::2]
+        if engine.snapshot_positions[-1] not in keep:
+            keep.append(engine.snapshot_positions[-1])
+        for p in engine.snapshot_positions:
+            if p not in keep:
+                del engine.snapshots[p]
+        engine.snapshot_positions = keep
+        engine.snapshot_interval *= 2
+
+
 def decide(plan: Plan, position: int, hits, watch, scan_hits, interrupt: bool,
            stepped: Callable[[], bool]) -> tuple[StopReason | None, str, list]:
     """The one stop policy of both drivers: (reason or None, message, breakpoints) at the
@@ -1207,10 +1218,15 @@ class SchedulerEngine:
     and results are those of a run without the debugger. The world is rebuilt
     (``rebuild()``: a fresh Scheduler with the same fibers spawned) to travel
     back: the round robin is deterministic, so re-executing to a position
-    reaches the same state.
+    reaches the same state. Snapshots (every ``snapshot_interval`` instructions, at
+    slice boundaries, of everything reachable from the scheduler) shorten the
+    way back; a world that cannot be snapshotted (a suspended native generator,
+    ...) is re-executed from a rebuilt one.
     """
 
-    def __init__(self, scheduler, table: BreakpointTable, timeline: Timeline):
+    def __init__(self, scheduler, table: BreakpointTable, timeline: Timeline, *,
+                 snapshot_interval: int = 0, max_snapshots: int = 64,
+                 snapshot_max_bytes: int = 1 << 28):
         for fiber in scheduler.fibers:
             if fiber.invocation.hook is not None:
                 raise DebugError(f"fiber {fiber.id} '{fiber.name}' already has a hook")
@@ -1226,6 +1242,14 @@ class SchedulerEngine:
         self.watch_values: dict[int, object] = {}
         self.fiber_watch_values: dict[int, dict] = {f.id: {} for f in scheduler.fibers}
         self.scan_hits: list[int] = []
+        self.snapshots: dict[int, S.Snapshot] = {}
+        self.snapshot_positions: list[int] = []
+        self.snapshots_enabled = snapshot_interval > 0
+        self.snapshot_interval = snapshot_interval
+        self.max_snapshots = max(2, max_snapshots)
+        self.snapshot_max_bytes = snapshot_max_bytes
+        self.next_snapshot = 0
+        self.snapshot_failures = 0
         for fiber in scheduler.fibers:
             fiber.invocation.hook = self._make_hook(fiber)
 
@@ -1326,6 +1350,8 @@ class SchedulerEngine:
         message = ""
         try:
             while not sched.finished:
+                if self.snapshots_enabled and self.position >= self.next_snapshot:
+                    self.take_snapshot()
                 fiber = sched.step()
                 if fiber is None:
                     # Scheduler.run's rule: expire finite waits in virtual time, else deadlock.
@@ -1344,6 +1370,37 @@ class SchedulerEngine:
 
     def abort(self) -> None:
         self.worker.abort()
+
+    # -- Snapshots (between slices) ----------------------------------------------------------
+
+    def take_snapshot(self) -> None:
+        pos = self.position
+        extra = {"position": pos, **self.table.counts(),
+                 "watch_values": dict(self.watch_values),
+                 "fiber_watch_values": {f: dict(v)
+                                        for f, v in self.fiber_watch_values.items()}}
+        snap = try_snapshot(self, [self.scheduler], extra, self.snapshot_max_bytes,
+                            first=pos == 0)
+        if snap is not None:
+            keep_snapshot(self, pos, snap, self.max_snapshots)
+
+    def best_snapshot(self, target: int):
+        """The latest snapshot from which the instruction at ``target`` is still ahead."""
+        if not self.snapshots_enabled:
+            return None
+        i = bisect.bisect_right(self.snapshot_positions, target - 1)
+        return self.snapshots[self.snapshot_positions[i - 1]] if i else None
+
+    def restore(self, snap: S.Snapshot) -> None:
+        """(controller) Rolls the scheduler back to ``snap`` (stops the worker first)."""
+        self.worker.abort()
+        snap.restore()
+        extra = snap.extra
+        self.position = extra["position"]
+        self.table.restore_counts(extra)
+        self.watch_values = dict(extra["watch_values"])
+        self.fiber_watch_values = {f: dict(v) for f, v in extra["fiber_watch_values"].items()}
+        self.next_snapshot = self.position + self.snapshot_interval
 
     def detach(self) -> None:
         """Stops the worker and takes the hooks out of the scheduler's fibers."""

@@ -27,10 +27,11 @@ fibers). A yieldable import call re-executes on every resume (IREE
 semantics), so an import breakpoint stops again each time its fiber resumes there.
 
 Time travel (``goto``, ``back``, ``reverse_continue``) re-executes the
-deterministic round robin in a fresh scheduler that ``rebuild()`` returns (a
-new Scheduler over new module instances with the same fibers spawned, like the
-one given); going forward needs no rebuild. There are no snapshots of a
-scheduler world: every trip back re-executes from the start.
+deterministic round robin: from the latest snapshot before the target (taken
+every ``snapshot_interval`` instructions between slices, when the world can be
+rolled back), else in a fresh scheduler that ``rebuild()`` returns (a new
+Scheduler over new module instances with the same fibers spawned, like the
+one given). Going forward needs neither.
 """
 
 from __future__ import annotations
@@ -56,17 +57,25 @@ class FiberDebugger(BreakpointCommands):
 
     Each fiber's invocation gets the debugger's hook (a fiber spawned with its
     own hook is refused). Commands return a :class:`FiberStop`. ``rebuild``:
-    returns a fresh, identically spawned scheduler (needed to travel back).
+    returns a fresh, identically spawned scheduler (to travel back where no
+    snapshot reaches). ``snapshot_interval`` (0: none), ``max_snapshots`` and
+    ``snapshot_max_bytes`` as for :class:`~iree_lab.debug.Debugger`.
     """
 
     has_fibers = True
 
-    def __init__(self, scheduler: Scheduler, rebuild: Callable[[], Scheduler] | None = None):
+    def __init__(self, scheduler: Scheduler, rebuild: Callable[[], Scheduler] | None = None,
+                 *, snapshot_interval: int = 20_000, max_snapshots: int = 64,
+                 snapshot_max_bytes: int = 1 << 28):
         self.rebuild = rebuild
+        self.snapshot_interval = snapshot_interval
+        self.max_snapshots = max_snapshots
+        self.snapshot_max_bytes = snapshot_max_bytes
         self.table = BreakpointTable()
         self.timeline = Timeline()
-        self._engine = SchedulerEngine(scheduler, self.table, self.timeline)
+        self._engine = self._driver(scheduler)
         self.worlds_built = 1
+        self.restores = 0
         self.stop: FiberStop | None = None
         self.stop = self._engine.make_stop(StopReason.ENTRY)
 
@@ -78,6 +87,17 @@ class FiberDebugger(BreakpointCommands):
     @property
     def position(self) -> int:
         return self._engine.position
+
+    @property
+    def snapshot_note(self) -> str:
+        """Why the last snapshot could not be taken ("" when every one could)."""
+        return self.timeline.snapshot_note
+
+    def _driver(self, scheduler: Scheduler) -> SchedulerEngine:
+        return SchedulerEngine(scheduler, self.table, self.timeline,
+                               snapshot_interval=self.snapshot_interval,
+                               max_snapshots=self.max_snapshots,
+                               snapshot_max_bytes=self.snapshot_max_bytes)
 
     def _locations(self):
         return self.scheduler.context.modules, False
@@ -105,6 +125,16 @@ class FiberDebugger(BreakpointCommands):
             return Plan(PlanMode.CONTINUE)  # no fiber to step: run to the next breakpoint
         return Plan(mode, start=self.position, depth=len(stop.view.frames), fiber=stop.fiber)
 
+    def _back_to(self, position: int) -> None:
+        """Rolls back to a point before the instruction at ``position``: the latest
+        snapshot that has it ahead, else a rebuilt world at the start."""
+        snap = self._engine.best_snapshot(position)
+        if snap is None:
+            self._new_world()
+            return
+        self._engine.restore(snap)
+        self.restores += 1
+
     def _new_world(self) -> SchedulerEngine:
         if self.rebuild is None:
             raise DebugError("travelling back re-executes the scheduler: give "
@@ -112,7 +142,7 @@ class FiberDebugger(BreakpointCommands):
                              "a fresh scheduler with the same fibers spawned")
         scheduler = self.rebuild()
         old = self._engine
-        engine = SchedulerEngine(scheduler, self.table, self.timeline)
+        engine = self._driver(scheduler)
         old.detach()
         self._engine = engine
         self.worlds_built += 1
@@ -144,7 +174,7 @@ class FiberDebugger(BreakpointCommands):
         if current.position == position and current.phase == "before":
             return current
         if position <= current.position or current.finished:
-            self._new_world()
+            self._back_to(position)
         return self._resume(Plan(PlanMode.POSITION, start=self.position, target=position,
                                  reason=reason))
 
@@ -158,7 +188,7 @@ class FiberDebugger(BreakpointCommands):
         """Runs backwards to the previous breakpoint or watchpoint hit (or the start)."""
         current = self.stop
         end = current.position + (1 if current.phase == "after" else 0)
-        self._new_world()
+        self._back_to(1)
         engine = self._engine
         engine.scan_hits = []
         self._resume(Plan(PlanMode.SCAN, target=end))
