@@ -18,7 +18,14 @@ import pytest
 from test_debug_fibers import _HOST, _stack_state
 
 from iree_lab import vm
-from iree_lab.debug import DebugError, Debugger, FiberDebugger
+from iree_lab.debug import (
+    BreakpointKind,
+    DebugError,
+    Debugger,
+    EventKind,
+    FiberDebugger,
+    StopReason,
+)
 from iree_lab.testing import corpus
 from iree_lab.vm.scheduler import Scheduler
 
@@ -249,4 +256,14 @@ def test_travel_back_without_a_rebuild(fibers_path):
     with Debugger.launch([corpus.build("vm_globals")], "bump", ["3"]) as single:
         with pytest.raises(DebugError, match="fiber="):
             single.break_opcode("vm.add.i32", fiber=0)
-        assert single.cont().results == [3]
+        events = []
+        single.add_listener(events.append)
+        bp = single.break_opcode("vm.add.i32")
+        stop = single.cont()
+        # Reasons and kinds are typed, and still equal their text.
+        assert stop.reason is StopReason.BREAKPOINT and stop.reason == "breakpoint"
+        assert bp.kind is BreakpointKind.OPCODE and bp.kind == "opcode"
+        assert "[breakpoint]" in str(stop)
+        done = single.cont()
+        assert done.reason is StopReason.DONE and done.results == [3]
+        assert events[-1].kind is EventKind.DONE and events[-1].kind == "done"

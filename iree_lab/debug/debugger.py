@@ -335,18 +335,7 @@ class Debugger(BreakpointCommands):
         else:
             engine = self._new_engine()
             start = 0
-        engine.scan_hits = []
-        if end <= start + 0:
-            return []
-        if start == 1:
-            # The entry instruction itself is not re-run by the hook: check it here.
-            top = engine.inv.stack[-1]
-            hits = engine._breakpoint_hits(engine.inv, top, top.k)
-            if hits and end > 1:
-                engine.scan_hits.append(1)
-        engine.resume(Plan(PlanMode.SCAN, start=start, target=end))
-        engine.worker.wait(doing="scanning")
-        return sorted(set(p for p in engine.scan_hits if p < end))
+        return engine.scan(start, end)
 
     # -- Breakpoints -------------------------------------------------------------------------
 

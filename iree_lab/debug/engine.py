@@ -1071,6 +1071,21 @@ class InvocationEngine:
         self._update_limit_for_start()
         self.worker.start(self._drive_loop)
 
+    def scan(self, start: int, end: int) -> list[int]:
+        """(controller) Positions in ``start``..``end`` - 1 where a breakpoint or watchpoint
+        would stop, re-executing from ``start`` (0: a fresh world; 1: restored to entry)."""
+        self.scan_hits = []
+        if end <= start:
+            return []
+        if start == 1:
+            # The entry instruction itself is not re-run by the hook: check it here.
+            top = self.inv.stack[-1]
+            if self._breakpoint_hits(self.inv, top, top.k) and end > 1:
+                self.scan_hits.append(1)
+        self.resume(Plan(PlanMode.SCAN, start=start, target=end))
+        self.worker.wait(doing="scanning")
+        return sorted(set(p for p in self.scan_hits if p < end))
+
     def _update_limit_for_start(self) -> None:
         # Before the first hook call of a run: make sure the hook takes the slow path.
         self.reset_frame()
@@ -1319,6 +1334,14 @@ class SchedulerEngine:
         return fiber.id if fiber is not None else None
 
     # -- Stops -------------------------------------------------------------------------------
+
+    def scan(self, end: int) -> list[int]:
+        """(controller) Positions before ``end`` where a breakpoint or watchpoint would
+        stop, re-executing from the current position."""
+        self.scan_hits = []
+        self.resume(Plan(PlanMode.SCAN, start=self.position, target=end))
+        self.worker.wait(doing="scanning")
+        return sorted(set(p for p in self.scan_hits if p < end))
 
     def make_stop(self, reason, fiber=None, top=None, hits=(), watch=(), message=""):
         views = [fiber_view(f, top if f is fiber else None) for f in self.scheduler.fibers]

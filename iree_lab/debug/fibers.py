@@ -105,18 +105,16 @@ class FiberDebugger(BreakpointCommands):
     # -- Driving the worker ------------------------------------------------------------------
 
     def _resume(self, plan: Plan) -> FiberStop:
-        if self.stop is not None and self.stop.finished and plan.mode not in (
-                PlanMode.POSITION, PlanMode.SCAN):
+        if self.stop is not None and self.stop.finished and plan.mode != PlanMode.POSITION:
             return self.stop
         engine = self._engine
         engine.resume(plan)
         stop = engine.worker.wait(doing="running the scheduler")
-        if plan.mode != PlanMode.SCAN:
-            top = stop.frame
-            self.timeline.arrived(stop.position, stop.phase,
-                                  (stop.fiber, top.name if top is not None else None),
-                                  stop.finished)
-            self.stop = stop
+        top = stop.frame
+        self.timeline.arrived(stop.position, stop.phase,
+                              (stop.fiber, top.name if top is not None else None),
+                              stop.finished)
+        self.stop = stop
         return stop
 
     def _step_plan(self, mode: PlanMode) -> Plan:
@@ -189,10 +187,7 @@ class FiberDebugger(BreakpointCommands):
         current = self.stop
         end = current.position + (1 if current.phase == "after" else 0)
         self._back_to(1)
-        engine = self._engine
-        engine.scan_hits = []
-        self._resume(Plan(PlanMode.SCAN, target=end))
-        hits = sorted(set(p for p in engine.scan_hits if p < end))
+        hits = self._engine.scan(end)
         if not hits:
             return self.goto(1, reason=StopReason.START)
         return self.goto(hits[-1])
