@@ -6,9 +6,10 @@ command (``step``, ``next``, ``finish``, ``cont``, ``run_to``, ``back``,
 ``reverse_continue``, ``goto``); the CLI prompt and the notebook panel are
 thin layers over it.
 
-How it runs (the pieces live in :mod:`iree_lab.debug.engine`: the worker protocol, the
-breakpoint table and the single-invocation driver this front keeps). The program executes on a worker thread; the VM calls the
-debugger's hook before every bytecode instruction (the stepping tier), in the
+How it runs (the pieces live in :mod:`iree_lab.debug.engine`: the worker
+protocol, the breakpoint table and the single-invocation driver, one per built
+world, that this front keeps). The program executes on a worker thread; the VM
+calls the debugger's hook before every bytecode instruction (the stepping tier), in the
 debugged invocation and in every VMVX dispatch the HAL runs (the device passes
 the hook to its nested dispatch contexts). To stop, the hook blocks the worker
 and hands a :class:`Stop` to the caller; the next command unblocks it. Nested
