@@ -16,8 +16,9 @@ In the spirit of Python's ``bdb`` under ``pdb``: :class:`Debugger` drives a
 :mod:`iree_lab.debug.source` maps instructions to MLIR source locations.
 """
 
-from iree_lab.debug.breakpoints import Breakpoint, Watchpoint
+from iree_lab.debug.breakpoints import Breakpoint, BreakpointKind, WatchKind, Watchpoint
 from iree_lab.debug.debugger import Change, Debugger, Event, GlobalsView, StackFrame, Stop
+from iree_lab.debug.engine import EventKind, PlanMode, StopReason
 from iree_lab.debug.fibers import FiberDebugger, FiberStop, FiberView
 from iree_lab.debug.program import DebugError, ImportReplay, Program, World
 from iree_lab.debug.source import SourceLocation
@@ -26,22 +27,27 @@ from iree_lab.debug.values import RefInfo, RegisterValue, register_values, summa
 
 __all__ = [
     "Breakpoint",
+    "BreakpointKind",
     "Change",
     "DebugError",
     "Debugger",
     "Event",
+    "EventKind",
     "FiberDebugger",
     "FiberStop",
     "FiberView",
     "GlobalsView",
     "ImportReplay",
+    "PlanMode",
     "Program",
     "RefInfo",
     "RegisterValue",
     "SourceLocation",
     "StackFrame",
     "Stop",
+    "StopReason",
     "Tracer",
+    "WatchKind",
     "Watchpoint",
     "World",
     "instruction_record",

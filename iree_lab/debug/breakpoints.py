@@ -12,13 +12,31 @@ frames of one function) or a global.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fnmatch
 
 from iree_lab.debug.program import DebugError
 from iree_lab.debug.source import FunctionLines
 from iree_lab.isa import tables as T
 
-KINDS = ("offset", "block", "source", "opcode", "import", "dispatch")
+
+class BreakpointKind(enum.StrEnum):
+    """Where a breakpoint applies (compares equal to its text: ``bp.kind == "offset"``)."""
+
+    OFFSET = "offset"
+    BLOCK = "block"
+    SOURCE = "source"
+    OPCODE = "opcode"
+    IMPORT = "import"
+    DISPATCH = "dispatch"
+
+
+class WatchKind(enum.StrEnum):
+    REGISTER = "register"
+    GLOBAL = "global"
+
+
+KINDS = tuple(BreakpointKind)
 
 
 @dataclasses.dataclass(eq=False)
@@ -58,8 +76,14 @@ class Breakpoint:
     enabled: bool = True
     temporary: bool = False
     hits: int = 0
+    # Only in this fiber (the fiber debugger; None: every fiber).
+    fiber: int | None = None
     _compiled: object = dataclasses.field(default=None, repr=False)
     _registers: object = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.kind in KINDS:
+            self.kind = BreakpointKind(self.kind)  # else validate() names the bad kind
 
     def describe(self) -> str:
         if self.kind == "offset":
@@ -81,6 +105,8 @@ class Breakpoint:
             parts.append(f"if {self.condition}")
         if self.ignore:
             parts.append(f"ignore {self.ignore}")
+        if self.fiber is not None:
+            parts.append(f"fiber {self.fiber}")
         if not self.enabled:
             parts.append("(disabled)")
         parts.append(f"hits={self.hits}")
@@ -144,13 +170,16 @@ class Watchpoint:
     """
 
     id: int
-    kind: str  # "register" | "global"
+    kind: WatchKind
     type: str  # i32 / i64 / f32 / f64 / ref
     slot: int = 0  # register slot, rwdata byte offset or ref-global ordinal
     function: str | None = None
     module: str | None = None
     enabled: bool = True
     hits: int = 0
+
+    def __post_init__(self):
+        self.kind = WatchKind(self.kind)
 
     def describe(self) -> str:
         if self.kind == "register":
