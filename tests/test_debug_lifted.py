@@ -117,6 +117,42 @@ def test_workgroups_after_a_stop_run_lifted_once_nothing_can_stop(lifted_runs):
     assert lifted == _session(_stop_then_delete, False)
 
 
+def _stop_inside_then_continue(dbg):
+    # Stopped 9 instructions into workgroup (5, 0, 0), its breakpoint gone: continuing
+    # drops the workgroup's VM frames and runs it lifted from its start (it never loads
+    # what it stores); the end position and the results are the hooked run's.
+    bp = dbg.break_dispatch("scale_add_dispatch_*", workgroup=(5, 0, 0))
+    first = dbg.cont()
+    inside = dbg.step(9)
+    dbg.delete(bp.id)
+    end = dbg.cont()
+    back = dbg.back(3)
+    return (first.position, inside.position, _text(inside), end.reason, end.position,
+            end.results[0].to_numpy().tobytes(), back.position, _text(back))
+
+
+def test_continuing_inside_a_workgroup_restarts_it_lifted(lifted_runs, monkeypatch):
+    from iree_lab.debug.engine import InvocationEngine
+
+    restarts = []
+    restart = InvocationEngine._restart_workgroup
+
+    def counted(self, inv):
+        try:
+            restart(self, inv)
+        except vmvx_module.RestartWorkgroup:
+            restarts.append(self.position)
+            raise
+
+    monkeypatch.setattr(InvocationEngine, "_restart_workgroup", counted)
+    lifted = _session(_stop_inside_then_continue, True)
+    # Back to just before the workgroup's first instruction (where the first stop was).
+    assert restarts == [lifted[0] - 1]
+    assert lifted == _session(_stop_inside_then_continue, False)
+    # workgroups 0-4 and 6-63 lifted around the stop, then 5 again from its start
+    assert lifted_runs["n"] >= 64
+
+
 def _elsewhere(dbg):
     # A breakpoint in the caller only: dispatches run lifted, positions agree.
     bp = dbg.break_opcode("vm.call")

@@ -218,6 +218,20 @@ def test_overlapping_bindings_keep_the_vm_order(build_module, lift_counter, shif
     assert lift_counter == ({"lifted": 1, "vm": 0} if shift == 0 else {"lifted": 0, "vm": 1})
 
 
+def test_restartable_only_when_it_never_loads_what_it_stores(build_module, monkeypatch):
+    """A debugger may re-run a workgroup lifted from its start after the VM ran part of it
+    only if no load can see the VM's partial stores: not when the output is an input."""
+    exe, info, _lifted = _dispatch_function(build_module, "i8_add")
+    plans = []
+    plan = vmvx_lift.plan
+    monkeypatch.setattr(vmvx_lift, "plan", lambda *a, **k: plans.append(plan(*a, **k)) or plans[-1])
+    a = RNG.integers(0, 256, 48).astype(np.uint8)
+    memory = RNG.integers(0, 256, 48).astype(np.uint8)
+    exe.dispatch(info.ordinal, _state([a, memory.copy(), np.zeros(48, np.uint8)]))
+    exe.dispatch(info.ordinal, _state([a, memory, memory]))  # in place
+    assert [p.restartable for p in plans] == [True, False]
+
+
 def test_unsupported_function_is_not_lifted(build_module):
     """Structure the lifter does not know (here: none of lift.mlir's) leaves the VM in charge."""
     exe, _info, _lifted = _dispatch_function(build_module, "matmul")

@@ -54,6 +54,7 @@ from iree_lab.debug.stops import (
 from iree_lab.debug.trace import trace_line
 from iree_lab.debug.values import trace_ref_text
 from iree_lab.hal.native import NativeExecutable
+from iree_lab.hal.vmvx_module import RestartWorkgroup
 from iree_lab.vm import InvocationState
 from iree_lab.vm.interpreter import Counting, NativeFrame
 from iree_lab.vm.registers import slot_word
@@ -567,6 +568,10 @@ class InvocationEngine:
         self.interrupt = False
         self.scan_hits: list[int] | None = None
         self.dispatches: dict[int, tuple] = {}  # id(inv) -> (inv, function name, workgroup)
+        # Workgroups under the hook that may restart lifted: id(inv) -> (function name,
+        # lifted function, workgroup, start position); restart_at: the next one's start.
+        self.restartable: dict[int, tuple] = {}
+        self.restart_at: tuple | None = None
         self.watch_values: dict[int, object] = {}
         self.hot_cache: dict[int, tuple] = {}
         self.snapshot_failures = 0
@@ -600,7 +605,8 @@ class InvocationEngine:
 
     # -- Dispatches without a stop run lifted ------------------------------------------------
 
-    def dispatch_gate(self, name: str, lifted, instructions: int, workgroup=None) -> bool:
+    def dispatch_gate(self, name: str, lifted, instructions: int, workgroup=None,
+                      restartable: bool = False) -> bool:
         """Whether a VMVX dispatch (or, with ``workgroup``, one of its workgroups) may run
         lifted to numpy instead of under the hook.
 
@@ -608,26 +614,49 @@ class InvocationEngine:
         position beyond it, no listeners or watchpoints, no breakpoint that can resolve
         into the dispatch function (in that workgroup). Then the position advances by the
         ``instructions`` the VM would have executed (exact: positions stay those of a
-        hooked run).
+        hooked run). Refused for a ``restartable`` workgroup (see
+        :meth:`_restart_workgroup`), its start position is kept for the invocation that
+        runs it under the hook.
         """
+        self.restart_at = None
+        if not self._may_lift(name, lifted, workgroup):
+            if restartable and workgroup is not None:
+                self.restart_at = (name, tuple(workgroup), self.position, lifted)
+            return False
+        position = self.position
+        plan = self.plan
+        stop = plan.target if plan.mode in _TRAVEL else _INF
+        if position + instructions >= stop:
+            return False
+        self.set_position(position + instructions)
+        return True
+
+    def _may_lift(self, name: str, lifted, workgroup) -> bool:
+        """Nothing could stop or be reported in this dispatch (workgroup) while running
+        free or travelling (the target position aside)."""
         table = self.table
         if not self.active or self.interrupt or table.listeners or table.watchpoints:
             return False
-        plan = self.plan
-        if plan.mode in _TRAVEL:
-            stop = plan.target
-        elif plan.mode == "continue":
-            stop = _INF
-        else:
+        if self.plan.mode not in _TRAVEL and self.plan.mode != "continue":
             return False
-        position = self.position
-        if position + instructions >= stop:
-            return False
-        for bp in self.table.breakpoints.values():
-            if bp.enabled and B.may_stop_in(bp, name, lifted.insts, workgroup):
-                return False
-        self.set_position(position + instructions)
-        return True
+        return not any(bp.enabled and B.may_stop_in(bp, name, lifted.insts, workgroup)
+                       for bp in table.breakpoints.values())
+
+    def _restart_workgroup(self, inv) -> None:
+        """After a stop inside a VMVX workgroup that may run lifted from its start
+        (:attr:`iree_lab.hal.vmvx_lift.Prepared.restartable`), continuing where nothing
+        can stop in the rest of it drops its VM frames and rewinds the position to its
+        start: the HAL then runs it lifted and counts its instructions (the position at
+        its end is the hooked run's), instead of stepping the rest under the hook."""
+        start = self.restartable.get(id(inv))
+        if start is None or inv is not self.invs[-1] or self.plan.mode != "continue" \
+                or self.interrupt or not self._may_lift(start[0], start[1], start[2]):
+            return
+        self.invs.pop()
+        self.dispatches.pop(id(inv), None)
+        del self.restartable[id(inv)]
+        self.set_position(start[3])
+        raise RestartWorkgroup
 
     # -- The hook ----------------------------------------------------------------------------
 
@@ -766,6 +795,8 @@ class InvocationEngine:
                 self.table.remove_temporary(hits)
             stop = self.make_stop(reason, frame, k, hits=hits, watch=watch, message=message)
             self.pause(stop)
+            if self.restartable:
+                self._restart_workgroup(inv)
         self._update_limit()
         return self._snapshot_due(inv)
 
@@ -866,9 +897,13 @@ class InvocationEngine:
             workgroup = (int(R[0]) & 0xFFFFFFFF, int(R[1]) & 0xFFFFFFFF,
                          int(R[2]) & 0xFFFFFFFF)
         self.dispatches[id(inv)] = (inv, fn.name, workgroup)
+        restart, self.restart_at = self.restart_at, None
+        if restart is not None and restart[:2] == (fn.name, workgroup):
+            self.restartable[id(inv)] = (fn.name, restart[3], workgroup, restart[2])
         if len(self.dispatches) > 64:
             live = {id(i) for i in invs}
             self.dispatches = {key: v for key, v in self.dispatches.items() if key in live}
+            self.restartable = {key: v for key, v in self.restartable.items() if key in live}
         self._emit(EventKind.DISPATCH, frame, 0, function=fn.name, workgroup=workgroup)
 
     def _frame_changed(self, frame, k) -> None:

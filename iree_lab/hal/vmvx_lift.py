@@ -665,6 +665,9 @@ class _Walker:
         # at the entry block's marker (the only marker executed: branches skip theirs).
         self.count = 1
         self._ranges: dict = {}
+        # plan: every buffer it loads from / stores to ({id: buffer})
+        self.loaded: dict = {}
+        self.stored: dict = {}
 
     # -- values ---------------------------------------------------------------------------
 
@@ -980,6 +983,7 @@ class _Walker:
             raise Unliftable("access may be out of bounds")
         if store and not buffer.mutable:
             raise Unliftable("store to a read-only buffer")
+        (self.stored if store else self.loaded)[id(buffer)] = buffer
         access = _Access(buffer, size, store, addr)
         if self.accesses is not None:
             self.accesses.append(access)
@@ -1311,12 +1315,15 @@ class _Walker:
 
 class Prepared:
     """A dispatch proven liftable: :meth:`run` computes it; ``instructions`` is the
-    number of VM instructions its workgroups would have executed."""
+    number of VM instructions its workgroups would have executed. ``restartable``: it
+    never loads memory it stores to (its own allocations aside), so running it from its
+    start after the VM ran part of it leaves the memory the VM's whole run would."""
 
     def __init__(self, fn, runs):
         self.fn = fn
         self.runs = runs  # (args, vector_depth, digits, counts or None) per run
         self.instructions = 0
+        self.restartable = False
 
     def run(self) -> None:
         for args, vector_depth, digits, counts in self.runs:
@@ -1343,7 +1350,22 @@ def plan(fn: LiftedFunction, args: list, counts=None) -> Prepared | None:
     prepared = Prepared(fn, [(args, planner.vector_depth, planner.digits, counts)])
     prepared.instructions = planner.count * (1 if counts is None else
                                              counts[0] * counts[1] * counts[2])
+    prepared.restartable = _restartable(planner, args)
     return prepared
+
+
+def _restartable(planner, args) -> bool:
+    """No buffer it stores to that it did not allocate shares bytes with one it loads."""
+    bindings = args[2]
+    outside = {id(args[0]), id(args[1])} | {id(bindings.get_ref(i)) for i in range(len(bindings))}
+    loaded = [_memory_range(b) for i, b in planner.loaded.items() if i in outside]
+    for i, buffer in planner.stored.items():
+        if i not in outside:
+            continue
+        lo, hi = _memory_range(buffer)
+        if any(lo < lhi and llo < hi for llo, lhi in loaded):
+            return False
+    return True
 
 
 def prepare(fn: LiftedFunction, make_args, counts: tuple[int, int, int]) -> Prepared | None:

@@ -512,19 +512,34 @@ def run_workgroups(executable, info, state: DispatchState, on_workgroup=None) ->
                     on_workgroup((x, y, z))
                 args = [local_memory, constants, bindings, x, y, z, size_x, size_y, size_z,
                         count_x, count_y, count_z]
+                one = None
                 if gate is not None:
                     one = vmvx_lift.plan(lifted, args)
-                    if one is not None and gate(info.name, lifted, one.instructions, (x, y, z)):
+                    if one is not None and gate(info.name, lifted, one.instructions, (x, y, z),
+                                                restartable=one.restartable):
                         one.run()
                         continue
                 elif lifted is not None and vmvx_lift.run(lifted, args):
                     continue
                 try:
-                    call(fn, args)
+                    try:
+                        call(fn, args)
+                    except RestartWorkgroup:
+                        # Abandoned under the hook; its position is back at its start.
+                        if gate(info.name, lifted, one.instructions, (x, y, z)):
+                            one.run()
+                        else:
+                            call(fn, args)
                 except VMStatus:
                     raise
                 except Exception as e:
                     _reraise(e, info.name, (x, y, z))
+
+
+class RestartWorkgroup(BaseException):  # noqa: N818 - a control transfer, not an error
+    """Raised by a dispatch hook (the debugger) in a workgroup whose plan is
+    ``restartable``: its VM frames are dropped and it runs again from its start (lifted
+    if the gate lets it). Not an Exception: the VM must not catch it."""
 
 
 # Whether dispatch functions may run lifted to numpy (iree_lab.hal.vmvx_lift) when no
