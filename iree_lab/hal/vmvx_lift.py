@@ -665,9 +665,9 @@ class _Walker:
         # at the entry block's marker (the only marker executed: branches skip theirs).
         self.count = 1
         self._ranges: dict = {}
-        # plan: every buffer it loads from / stores to ({id: buffer})
-        self.loaded: dict = {}
-        self.stored: dict = {}
+        # plan: the bytes it may load / store: (id(buffer), first address, end address)
+        self.loaded: list = []
+        self.stored: list = []
 
     # -- values ---------------------------------------------------------------------------
 
@@ -983,7 +983,9 @@ class _Walker:
             raise Unliftable("access may be out of bounds")
         if store and not buffer.mutable:
             raise Unliftable("store to a read-only buffer")
-        (self.stored if store else self.loaded)[id(buffer)] = buffer
+        start = self._memory(buffer)[0]
+        (self.stored if store else self.loaded).append(
+            (id(buffer), start + lo * size, start + (hi + 1) * size))
         access = _Access(buffer, size, store, addr)
         if self.accesses is not None:
             self.accesses.append(access)
@@ -1355,17 +1357,12 @@ def plan(fn: LiftedFunction, args: list, counts=None) -> Prepared | None:
 
 
 def _restartable(planner, args) -> bool:
-    """No buffer it stores to that it did not allocate shares bytes with one it loads."""
+    """No byte it may store to, outside its own allocations, is one it may load."""
     bindings = args[2]
     outside = {id(args[0]), id(args[1])} | {id(bindings.get_ref(i)) for i in range(len(bindings))}
-    loaded = [_memory_range(b) for i, b in planner.loaded.items() if i in outside]
-    for i, buffer in planner.stored.items():
-        if i not in outside:
-            continue
-        lo, hi = _memory_range(buffer)
-        if any(lo < lhi and llo < hi for llo, lhi in loaded):
-            return False
-    return True
+    loaded = [(lo, hi) for i, lo, hi in planner.loaded if i in outside]
+    return not any(lo < lhi and llo < hi for i, lo, hi in planner.stored if i in outside
+                   for llo, lhi in loaded)
 
 
 def prepare(fn: LiftedFunction, make_args, counts: tuple[int, int, int]) -> Prepared | None:
