@@ -23,7 +23,7 @@ from iree_lab.hal.command_buffer import BufferBinding, CommandBuffer
 from iree_lab.hal.cpu import task_worker_count
 from iree_lab.hal.executable import Executable, ExecutableLoader
 from iree_lab.hal.progress import DispatchProgress
-from iree_lab.hal.semaphore import Fence, Semaphore, copy_status
+from iree_lab.hal.semaphore import Fence, Semaphore
 from iree_lab.hal.types import (
     QUEUE_AFFINITY_ANY,
     WHOLE_BUFFER,
@@ -57,7 +57,7 @@ class QueueOperation:
         """True when all waits are reached, False when some are pending, or the failure."""
         for semaphore, value in self.wait:
             if semaphore.failure is not None:
-                return copy_status(semaphore.failure)
+                return VMStatus.clone(semaphore.failure)
             if semaphore.value < value:
                 return False
         return True
@@ -283,7 +283,7 @@ class Device(RefObject):
             # A failed wait: local-sync's semaphore wait returns the failure to the
             # caller; the operation never runs and its signals inherit the failure.
             self._finish(op, state, started=False)
-            raise copy_status(state)
+            raise VMStatus.clone(state)
         return op
 
     def _run(self, op: QueueOperation) -> VMStatus | None:
@@ -508,7 +508,7 @@ class Device(RefObject):
         failure = None
         for semaphore, value in timepoints:
             if semaphore.failure is not None:
-                failure = copy_status(semaphore.failure)
+                failure = VMStatus.clone(semaphore.failure)
                 break
             if semaphore.value < value:
                 result = StatusCode.DEADLINE_EXCEEDED

@@ -28,7 +28,7 @@ from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.command_buffer import BufferBinding, BufferRef, CommandBuffer
 from iree_lab.hal.device import Device, File
 from iree_lab.hal.executable import Executable
-from iree_lab.hal.semaphore import Fence, copy_status, join_fences
+from iree_lab.hal.semaphore import Fence, join_fences
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
     BufferUsage,
@@ -756,7 +756,7 @@ class HALModule(NativeModule):
                 continue
             for semaphore, value in fence.timepoints:
                 if semaphore.failure is not None:
-                    raise copy_status(semaphore.failure)
+                    raise VMStatus.clone(semaphore.failure)
                 if semaphore.value < value:
                     pending.append((semaphore, value))
         return pending
