@@ -132,18 +132,9 @@ class _Verifier:
         return t[0] + vte
 
     def _offset_field(self, t, voffset, required, where) -> int:
-        """flatcc get_offset_field: position of an offset field (0 if absent)."""
-        vte = _U16.unpack_from(self.data, t[1] + voffset)[0] if voffset < t[2] else 0
-        if not vte:
-            if required:
-                raise self.fail("required field missing", t[0], where)
-            return 0
-        if not field_in_table(vte, 4, t[3]):
-            raise self.fail("table field out of range", t[0], where)
-        k = t[0] + vte
-        if not aligned(k, 4):
-            raise self.fail("table field not aligned", k, where)
-        return k
+        """flatcc get_offset_field: position of an offset field (0 if absent); a uoffset
+        field (the buffer's base is 4-aligned, checked first)."""
+        return self._check_field(t, voffset, 4, 4, required, where)
 
     def string(self, base: int, offset: int, where) -> None:
         if not offset_ok(base, offset, self.end):
