@@ -38,7 +38,12 @@ import numpy as np
 
 from iree_lab.errors import IreeLabError
 from iree_lab.hal import Session
-from iree_lab.hal.recorder import DispatchExecution, Recorder, binding_element_type
+from iree_lab.hal.recorder import (
+    DispatchExecution,
+    Recorder,
+    binding_element_type,
+    changed_mask,
+)
 from iree_lab.hal.types import element_dtype, parse_element_type
 from iree_lab.vm import BytecodeModule, Context, load_module_file
 from iree_lab.vm.status import VMError, VMStatus
@@ -436,14 +441,6 @@ def compare_binding(a: RecordedRun, b: RecordedRun, index_a: int, index_b: int, 
     for key, value in stats.items():
         setattr(result, key, value)
     return result
-
-
-def changed_mask(before: bytes, after: bytes, size: int) -> np.ndarray:
-    """Per element of ``size`` bytes: whether it differs between ``before`` and ``after``."""
-    n = len(before) // size
-    x = np.frombuffer(before[: n * size], np.uint8).reshape(n, size)
-    y = np.frombuffer(after[: n * size], np.uint8).reshape(n, size)
-    return (x != y).any(axis=1)
 
 
 def pairing_mismatch(da: DispatchExecution, db: DispatchExecution) -> str | None:

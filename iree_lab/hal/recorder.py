@@ -36,6 +36,8 @@ import re
 import time
 from typing import Any
 
+import numpy as np
+
 from iree_lab.hal.types import (
     element_bit_count,
     element_dtype,
@@ -214,6 +216,14 @@ class BufferSnapshot:
     @property
     def truncated(self) -> bool:
         return self.before is None or len(self.before) < self.length
+
+
+def changed_mask(before: bytes, after: bytes, size: int) -> np.ndarray:
+    """Per element of ``size`` bytes (of the bytes both hold): whether a dispatch changed it."""
+    n = min(len(before), len(after)) // size
+    x = np.frombuffer(before[: n * size], np.uint8).reshape(n, size)
+    y = np.frombuffer(after[: n * size], np.uint8).reshape(n, size)
+    return (x != y).any(axis=1)
 
 
 @dataclasses.dataclass

@@ -221,15 +221,6 @@ def _short_float(value, dtype: np.dtype) -> str:
     return text
 
 
-def _changed(before: bytes, after: bytes, size: int) -> list[int]:
-    n = min(len(before), len(after)) // size
-    if n == 0:
-        return []
-    a = np.frombuffer(before[: n * size], dtype=np.uint8).reshape(n, size)
-    b = np.frombuffer(after[: n * size], dtype=np.uint8).reshape(n, size)
-    return [int(i) for i in np.flatnonzero((a != b).any(axis=1))]
-
-
 def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
                       element_types: dict | None = None, *,
                       max_elements: int = MAX_ELEMENTS) -> list[dict]:
@@ -270,7 +261,7 @@ def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
         before, after = snap.before[:limit], snap.after[:limit]
         entry["before"] = format_values(before, element)
         entry["after"] = format_values(after, element)
-        entry["changed"] = _changed(before, after, size)
+        entry["changed"] = np.flatnonzero(rec.changed_mask(before, after, size)).tolist()
         shown = limit // size
         if shown < entry["count"]:
             entry["note"] = f"first {shown} of {entry['count']} elements"
