@@ -511,6 +511,28 @@ class Recorder:
     def buffers_used_by(self, dispatch: DispatchExecution) -> list[BufferRecord]:
         return [self.buffers[b.buffer] for b in dispatch.bindings if b.buffer in self.buffers]
 
+    def wall_stamps(self, *, dispatches: bool = False) -> list[tuple[int, int]]:
+        """(logical tick, wall ns) of each record stamped on both clocks, sorted: calls,
+        semaphore events, waits and queue operations, with ``dispatches`` their starts
+        and ends too. Views map ticks to wall time through them."""
+        pairs = [(c.at, c.wall_ns) for c in self.calls]
+        pairs += [(e.at, e.wall_ns) for e in self.semaphore_events]
+        pairs += [(w.at, w.wall_ns) for w in self.waits]
+        for op in self.queue_operations:
+            pairs.append((op.submitted_at, op.submit_wall_ns))
+            if op.started_at is not None and op.start_wall_ns is not None:
+                pairs.append((op.started_at, op.start_wall_ns))
+            if op.completed_at is not None and op.end_wall_ns is not None:
+                pairs.append((op.completed_at, op.end_wall_ns))
+        if dispatches:
+            for d in self.dispatches:
+                if d.start_wall_ns:
+                    pairs.append((d.started_at, d.start_wall_ns))
+                if d.completed_at is not None and d.end_wall_ns:
+                    pairs.append((d.completed_at, d.end_wall_ns))
+        pairs.sort()
+        return pairs
+
     def summary(self) -> str:
         """A short text overview (one line per queue operation and dispatch)."""
         lines = []

@@ -327,21 +327,7 @@ class _Clock:
             raise ValueError(f"clock must be 'logical' or 'wall' (got {clock!r})")
         self.wall = clock == "wall"
         self.unit = "µs since the recorder started" if self.wall else "recorder ticks"
-        pairs = []
-        if self.wall:
-            for call in recorder.calls:
-                pairs.append((call.at, call.wall_ns))
-            for event in recorder.semaphore_events:
-                pairs.append((event.at, event.wall_ns))
-            for wait in recorder.waits:
-                pairs.append((wait.at, wait.wall_ns))
-            for op in recorder.queue_operations:
-                pairs.append((op.submitted_at, op.submit_wall_ns))
-                if op.started_at is not None and op.start_wall_ns is not None:
-                    pairs.append((op.started_at, op.start_wall_ns))
-                if op.completed_at is not None and op.end_wall_ns is not None:
-                    pairs.append((op.completed_at, op.end_wall_ns))
-            pairs.sort()
+        pairs = recorder.wall_stamps() if self.wall else []
         self._ats = [a for a, _ in pairs]
         walls, high = [], 0
         for _, w in pairs:

@@ -62,21 +62,7 @@ class _Axes:
 
     def __init__(self, recorder: rec.Recorder, timeline: Timeline | None,
                  offset_s: float):
-        pairs = [(c.at, c.wall_ns) for c in recorder.calls]
-        pairs += [(e.at, e.wall_ns) for e in recorder.semaphore_events]
-        pairs += [(w.at, w.wall_ns) for w in recorder.waits]
-        for op in recorder.queue_operations:
-            pairs.append((op.submitted_at, op.submit_wall_ns))
-            if op.started_at is not None and op.start_wall_ns is not None:
-                pairs.append((op.started_at, op.start_wall_ns))
-            if op.completed_at is not None and op.end_wall_ns is not None:
-                pairs.append((op.completed_at, op.end_wall_ns))
-        for d in recorder.dispatches:
-            if d.start_wall_ns:
-                pairs.append((d.started_at, d.start_wall_ns))
-            if d.completed_at is not None and d.end_wall_ns:
-                pairs.append((d.completed_at, d.end_wall_ns))
-        pairs.sort()
+        pairs = recorder.wall_stamps(dispatches=True)
         self.ticks: list[int] = []
         self.walls: list[float] = []  # seconds on the scheduler's clock, non-decreasing
         high = float("-inf")
