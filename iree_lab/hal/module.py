@@ -73,6 +73,18 @@ def executable_constants(constants) -> tuple[int, ...]:
     return tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
 
 
+def buffer_subspan(source_buffer, source_offset, length) -> Buffer:
+    """``buffer.subspan`` of hal and hal_inline: a failure names the range like IREE's."""
+    buffer = check_deref(source_buffer, Buffer)
+    try:
+        return buffer.subspan(device_size(source_offset), device_size(length))
+    except VMStatus as e:
+        raise e.annotate(
+            "invalid subspan of an existing buffer "
+            f"(source_offset={source_offset}, length={length})"
+        ) from None
+
+
 def buffer_string(value) -> str:
     """``iree_vm_buffer_as_string`` of a ``!vm.buffer`` argument."""
     buffer = check_deref(value, VMBuffer)
@@ -301,14 +313,7 @@ class HALModule(NativeModule):
 
     @hal_export("0rII_r", "buffer.subspan")
     def buffer_subspan(self, source_buffer, source_offset, length):
-        buffer = check_deref(source_buffer, Buffer)
-        try:
-            return buffer.subspan(device_size(source_offset), device_size(length))
-        except VMStatus as e:
-            raise e.annotate(
-                "invalid subspan of an existing buffer "
-                f"(source_offset={source_offset}, length={length})"
-            ) from None
+        return buffer_subspan(source_buffer, source_offset, length)
 
     @hal_export("0r_I", "buffer.length")
     def buffer_length(self, buffer):
