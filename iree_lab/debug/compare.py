@@ -41,10 +41,10 @@ from iree_lab.hal import Session
 from iree_lab.hal.recorder import (
     DispatchExecution,
     Recorder,
+    binding_dtype,
     binding_element_type,
     changed_mask,
 )
-from iree_lab.hal.types import element_dtype, parse_element_type
 from iree_lab.vm import BytecodeModule, Context, load_module_file
 from iree_lab.vm.status import VMError, VMStatus
 
@@ -168,7 +168,7 @@ class RecordedRun:
                         other.offset >= b.offset + b.length or b.offset >= other.offset + \
                         other.length:
                     continue
-                dtype = element_dtype(parse_element_type(candidate))
+                dtype = binding_dtype(candidate)
                 if dtype is not None and b.length % dtype.itemsize == 0:
                     return candidate, f"as dispatch {j} binding {k} over the same bytes"
         return element, source
@@ -348,12 +348,7 @@ class Comparison:
 
 def typed_array(data: bytes, element: str) -> tuple[np.ndarray, np.dtype | None]:
     """``data`` as an array of binding element type ``element`` (raw bytes for "hex"), with its dtype."""
-    dtype = None
-    if element != "hex":
-        try:
-            dtype = element_dtype(parse_element_type(element))
-        except VMStatus:
-            dtype = None
+    dtype = binding_dtype(element)
     if dtype is None or len(data) % dtype.itemsize:
         return np.frombuffer(data, dtype=np.uint8), None
     return np.frombuffer(data, dtype=dtype), dtype

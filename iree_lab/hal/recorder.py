@@ -589,6 +589,17 @@ def binding_element_type(recorder: Recorder, d: DispatchExecution,
     return "hex", "no buffer view over this range", None
 
 
+def binding_dtype(element: str) -> np.dtype | None:
+    """The numpy dtype of an element type name of :func:`binding_element_type` (None for
+    ``hex`` and names without one)."""
+    if element == "hex":
+        return None
+    try:
+        return element_dtype(parse_element_type(element))
+    except VMStatus:
+        return None
+
+
 def _readable(element_type: int, length: int) -> bool:
     dtype = element_dtype(element_type)
     return (dtype is not None and element_bit_count(element_type) >= 8

@@ -29,12 +29,9 @@ from iree_lab.hal import recorder as rec
 from iree_lab.hal.recorder import binding_element_type  # noqa: F401 (part of this view's API)
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
-    element_dtype,
-    parse_element_type,
 )
 from iree_lab.views import hal as hv
 from iree_lab.views.html import Raw, document, esc, human_size, key_values
-from iree_lab.vm.status import VMStatus
 
 # Element types a user can pick for a binding (``hex``: raw bytes).
 ELEMENT_CHOICES = ("hex", "i8", "ui8", "i16", "ui16", "i32", "ui32", "i64", "ui64",
@@ -181,19 +178,9 @@ def hal_view_data(recorder: rec.Recorder) -> dict:
 # -- Element types and contents ---------------------------------------------------------------
 
 
-def _dtype(name: str) -> np.dtype | None:
-    if name == "hex":
-        return None
-    try:
-        dtype = element_dtype(parse_element_type(name))
-    except VMStatus:
-        return None
-    return dtype
-
-
 def format_values(data: bytes, element: str) -> list[str]:
     """``data`` as text, one string per element (``hex``: one per byte)."""
-    dtype = _dtype(element)
+    dtype = rec.binding_dtype(element)
     if dtype is None:
         return [f"{b:02x}" for b in data]
     values = np.frombuffer(data[: len(data) - len(data) % dtype.itemsize], dtype=dtype)
@@ -239,7 +226,7 @@ def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
         if overrides.get(snap.binding) in ELEMENT_CHOICES and \
                 overrides[snap.binding] != element:
             element, source, shape = overrides[snap.binding], "chosen", None
-        dtype = _dtype(element)
+        dtype = rec.binding_dtype(element)
         if dtype is not None and snap.length % dtype.itemsize:
             element, source, dtype = "hex", f"{element} does not divide the range", None
         size = 1 if dtype is None else dtype.itemsize
