@@ -55,11 +55,12 @@ class QueueOperation:
 
     def wait_state(self) -> VMStatus | bool:
         """True when all waits are reached, False when some are pending, or the failure."""
-        for semaphore, value in self.wait:
-            if semaphore.failure is not None:
-                return VMStatus.clone(semaphore.failure)
-            if semaphore.value < value:
-                return False
+        try:
+            for semaphore, value in self.wait:
+                if not semaphore.is_reached(value):
+                    return False
+        except VMStatus as failure:
+            return failure
         return True
 
 
@@ -506,12 +507,12 @@ class Device(RefObject):
         timepoints = [tp for f in fences if f is not None for tp in f.timepoints]
         result = StatusCode.OK
         failure = None
-        for semaphore, value in timepoints:
-            if semaphore.failure is not None:
-                failure = VMStatus.clone(semaphore.failure)
-                break
-            if semaphore.value < value:
-                result = StatusCode.DEADLINE_EXCEEDED
+        try:
+            for semaphore, value in timepoints:
+                if not semaphore.is_reached(value):
+                    result = StatusCode.DEADLINE_EXCEEDED
+        except VMStatus as e:
+            failure = e
         if self.recorder is not None:
             self.recorder.record_wait(
                 [rec.Timepoint(s.id, v) for s, v in timepoints], timeout_ms,

@@ -760,9 +760,7 @@ class HALModule(NativeModule):
             if fence is None:
                 continue
             for semaphore, value in fence.timepoints:
-                if semaphore.failure is not None:
-                    raise VMStatus.clone(semaphore.failure)
-                if semaphore.value < value:
+                if not semaphore.is_reached(value):  # raises a failed semaphore's status
                     pending.append((semaphore, value))
         return pending
 
