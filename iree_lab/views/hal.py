@@ -234,6 +234,16 @@ def queue_call_operations(recorder: rec.Recorder) -> list[tuple[rec.HalCall,
     return pairs
 
 
+def fences_by_operation(recorder: rec.Recorder) -> dict[int, tuple[str | None, str | None]]:
+    """id(op) -> (wait fence, signal fence) named in the hal call that submitted it."""
+    fences = {}
+    for call, op in queue_call_operations(recorder):
+        wait, signal = call.args.get("wait_fence"), call.args.get("signal_fence")
+        fences[id(op)] = (wait if isinstance(wait, str) else None,
+                          signal if isinstance(signal, str) else None)
+    return fences
+
+
 def fence_timepoints(recorder: rec.Recorder) -> dict[str, tuple[rec.Timepoint, ...]]:
     """``{"hal.fence#5": (Timepoint(4, 1),), ...}`` for every fence a queue call used
     as its wait or signal fence (the submitted operation's timepoints)."""

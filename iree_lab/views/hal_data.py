@@ -86,16 +86,6 @@ def _timepoints(timepoints, fence: str | None) -> list[dict]:
     return [{"semaphore": tp.semaphore, "value": tp.value, "fence": fence} for tp in timepoints]
 
 
-def _fences_by_op(recorder: rec.Recorder) -> dict[int, tuple[str | None, str | None]]:
-    """id(op) -> (wait fence, signal fence) named in the hal call that submitted it."""
-    fences = {}
-    for call, op in hv.queue_call_operations(recorder):
-        wait, signal = call.args.get("wait_fence"), call.args.get("signal_fence")
-        fences[id(op)] = (wait if isinstance(wait, str) else None,
-                          signal if isinstance(signal, str) else None)
-    return fences
-
-
 def _op_target(op: rec.QueueOperationRecord) -> str:
     parts = []
     if op.command_buffer is not None:
@@ -116,7 +106,7 @@ def _op_target(op: rec.QueueOperationRecord) -> str:
 
 def hal_view_data(recorder: rec.Recorder) -> dict:
     """Submissions, command buffers and dispatches of a recording (JSON-friendly)."""
-    fences = _fences_by_op(recorder)
+    fences = hv.fences_by_operation(recorder)
     index_of = {id(d): i for i, d in enumerate(recorder.dispatches)}
     submissions = []
     for op in recorder.queue_operations:
@@ -282,7 +272,7 @@ def _parse_selection(selected: str) -> tuple[str, list[int]]:
 
 
 def _timepoint_rows(recorder, op, deps) -> tuple[str, str]:
-    fences = _fences_by_op(recorder).get(id(op), (None, None))
+    fences = hv.fences_by_operation(recorder).get(id(op), (None, None))
     waits = []
     for tp in op.wait:
         dep = next((d for d in deps if d.consumer is op and d.semaphore == tp.semaphore

@@ -246,11 +246,7 @@ def _hal_items(recorder: rec.Recorder, axes: _Axes) -> tuple[list, list, list, f
     lanes = [{"id": f"queue:{device}:{affinity}", "kind": "queue",
               "label": hv.queue_label(device, affinity), "sub": "HAL queue"}
              for device, affinity in hv.queue_lanes(recorder)]
-    fences = {}
-    for call, op in hv.queue_call_operations(recorder):
-        wait, signal = call.args.get("wait_fence"), call.args.get("signal_fence")
-        fences[id(op)] = (wait if isinstance(wait, str) else None,
-                          signal if isinstance(signal, str) else None)
+    fences = hv.fences_by_operation(recorder)
     end = axes.at(recorder.now) or (0.0, 0.0)
     items, links = [], []
     dispatch_index = {id(d): i for i, d in enumerate(recorder.dispatches)}
