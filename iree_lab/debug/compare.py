@@ -45,7 +45,7 @@ from iree_lab.hal.recorder import (
     binding_element_type,
     changed_mask,
 )
-from iree_lab.vm import BytecodeModule, Context, load_module_file
+from iree_lab.vm import Context, load_module_path
 from iree_lab.vm.status import VMError, VMStatus
 
 
@@ -178,10 +178,7 @@ def _load_modules(paths):
     modules = []
     for path in paths:
         try:
-            if str(path).endswith(".py"):
-                modules.extend(load_module_file(str(path)))
-            else:
-                modules.append(BytecodeModule.load(str(path)))
+            modules.extend(load_module_path(path))
         except OSError as e:
             raise CompareError(f"cannot open module '{path}': {e.strerror}") from None
         except VMStatus as e:
