@@ -22,6 +22,7 @@ from iree_lab.views.module import (
     ModuleView,
     cconv_text,
     feature_text,
+    function_facts,
     functions_table,
     lines_html,
     rodata_table,
@@ -150,15 +151,7 @@ def cfg_html(cfg: ControlFlowGraph) -> str:
 
 
 def function_descriptor_html(f: Function) -> str:
-    return document(key_values([
-        ("function", f"@{f.iree_name} (ordinal {f.ordinal})"),
-        ("exported as", ", ".join(f"@{n}" for n in f.export_names) or None),
-        ("calling convention", f"{f.calling_convention}  {cconv_text(f.calling_convention)}"),
-        ("ABI declaration", f.attrs.get("iree.abi.declaration")),
-        ("bytecode", f"{f.bytecode_length} bytes at offset {f.bytecode_offset}"),
-        ("blocks", f.block_count),
-        ("registers", f"{f.i32_register_count} i32, {f.ref_register_count} ref"),
-    ]), title=f"function @{f.iree_name}")
+    return document(key_values(function_facts(f)), title=f"function @{f.iree_name}")
 
 
 def executable_document(item: ModuleExecutable | Executable) -> str:
