@@ -191,10 +191,9 @@ def _fiber_items(tl: Timeline, signalers) -> tuple[list, list, list]:
             "title": title, "detail": detail,
         })
     for info in tl.fibers:
-        finals = [e for e in tl.events if e.fiber == info.id and e.kind in ("done", "fail")]
-        if not finals:
+        e = fv.final_event(tl, info.id)
+        if e is None:
             continue
-        e = finals[-1]
         done = e.kind == "done"
         detail = [["fiber", names[info.id]], ["function", info.function],
                   ["step", str(e.step)], ["wall", _wall_text(e.wall * 1e3)]]
