@@ -169,4 +169,5 @@ class VMInterrupt(VMError, KeyboardInterrupt):
 
 
 def status(code: StatusCode, message: str = "") -> VMStatus:
+    """The failure an operation raises (IREE returns it as ``iree_status_t``)."""
     return VMStatus(code, message)
