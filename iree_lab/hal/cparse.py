@@ -122,21 +122,23 @@ def _exact_float(sign: str, body: str) -> Fraction | float:
     return -value if negative else value
 
 
-def _split_float(text: str):
+def _strtod(text: str) -> tuple[str, Fraction | float] | None:
+    """(sign, exact value) of the number strtod/strtof read from the start of a token
+    copied into the 32-byte scratch buffer; None when there is none."""
+    if len(text.encode()) >= _SCRATCH_64:
+        return None
     m = _FLOAT_PREFIX.match(text)
     if m is None:
         return None
-    return m.group(1), m.group(2)
+    return m.group(1), _exact_float(m.group(1), m.group(2))
 
 
 def atod(text: str) -> float | None:
     """``iree_string_view_atod``: strtod; None when it fails like IREE's wrapper."""
-    if len(text.encode()) >= _SCRATCH_64:
+    parsed = _strtod(text)
+    if parsed is None:
         return None
-    parts = _split_float(text)
-    if parts is None:
-        return None
-    exact = _exact_float(*parts)
+    sign, exact = parsed
     if isinstance(exact, float):
         return exact
     try:
@@ -145,7 +147,7 @@ def atod(text: str) -> float | None:
         return -math.inf if exact < 0 else math.inf
     if value == 0.0 and exact != 0:
         return None  # underflow to zero sets ERANGE; IREE treats it as a failure
-    if exact == 0 and parts[0] == "-":
+    if exact == 0 and sign == "-":
         return -0.0
     return value
 
@@ -156,18 +158,16 @@ _F32_OVERFLOW = _F32_MAX + Fraction(2) ** (127 - 24)  # max + half an ulp
 
 def atof(text: str) -> np.float32 | None:
     """``iree_string_view_atof``: strtof (correctly rounded, no double rounding)."""
-    if len(text.encode()) >= _SCRATCH_64:
+    parsed = _strtod(text)
+    if parsed is None:
         return None
-    parts = _split_float(text)
-    if parts is None:
-        return None
-    exact = _exact_float(*parts)
+    sign, exact = parsed
     if isinstance(exact, float):
         return np.float32(exact)
     value = round_to_f32(exact)
     if value == 0 and exact != 0:
         return None
-    if exact == 0 and parts[0] == "-":
+    if exact == 0 and sign == "-":
         return np.float32(-0.0)
     return value
 
