@@ -48,7 +48,7 @@ def check(args) -> int:
         format_test_start,
         run_checks,
     )
-    from iree_lab.vm import BytecodeModule, VMError, load_module_file
+    from iree_lab.vm import VMError, load_module_path
     from iree_lab.vm.status import StatusCode, VMStatus
 
     if not args.module:
@@ -57,10 +57,7 @@ def check(args) -> int:
     try:
         modules = []
         for path in args.module:
-            if path.endswith(".py"):
-                modules.extend(load_module_file(path))
-            else:
-                modules.append(BytecodeModule.load(path))
+            modules.extend(load_module_path(path))
     except (VMStatus, VMError) as e:
         _fail(f"{e.status_text()}; loading modules")
         return 1

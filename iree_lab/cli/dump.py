@@ -238,10 +238,12 @@ def write_metadata(module, out) -> None:
         out.write("\n")
 
     if root.has("imported_functions"):
+        from iree_lab.format.module import FLAG_OPTIONAL
+
         out.write("Imported Functions:\n")
         for i, t in enumerate(root.vector("imported_functions")):
             where = f"module.fb/imported_functions[{i}]"
-            optional = "?" if t.scalar("flags") & 2 else ""
+            optional = "?" if t.scalar("flags") & FLAG_OPTIONAL else ""
             line = f"  [{i:3d}] {optional}{_cstr(t.string('full_name'))}"
             signature = t.table("signature")
             if signature is not None and signature.has("calling_convention"):

@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from iree_lab.hal.tooling import Session
-    from iree_lab.vm import BytecodeModule, Context, VMError, load_module_file
+    from iree_lab.vm import Context, VMError, load_module_path
     from iree_lab.vm.scheduler import Scheduler, is_coarse_fences
     from iree_lab.vm.status import StatusCode, VMStatus
 
@@ -66,10 +66,7 @@ def run(args) -> int:
     modules = []
     try:
         for path in args.module:
-            if path.endswith(".py"):
-                modules.extend(load_module_file(path))
-            else:
-                modules.append(BytecodeModule.load(path))
+            modules.extend(load_module_path(path))
     except VMStatus as status:
         _fail(status.status_text() + "; loading modules and dependencies; creating run context")
         return 1

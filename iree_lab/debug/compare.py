@@ -38,9 +38,14 @@ import numpy as np
 
 from iree_lab.errors import IreeLabError
 from iree_lab.hal import Session
-from iree_lab.hal.recorder import DispatchExecution, Recorder, binding_element_type
-from iree_lab.hal.types import element_dtype, parse_element_type
-from iree_lab.vm import BytecodeModule, Context, load_module_file
+from iree_lab.hal.recorder import (
+    DispatchExecution,
+    Recorder,
+    binding_dtype,
+    binding_element_type,
+    changed_mask,
+)
+from iree_lab.vm import Context, load_module_path
 from iree_lab.vm.status import VMError, VMStatus
 
 
@@ -163,7 +168,7 @@ class RecordedRun:
                         other.offset >= b.offset + b.length or b.offset >= other.offset + \
                         other.length:
                     continue
-                dtype = element_dtype(parse_element_type(candidate))
+                dtype = binding_dtype(candidate)
                 if dtype is not None and b.length % dtype.itemsize == 0:
                     return candidate, f"as dispatch {j} binding {k} over the same bytes"
         return element, source
@@ -173,10 +178,7 @@ def _load_modules(paths):
     modules = []
     for path in paths:
         try:
-            if str(path).endswith(".py"):
-                modules.extend(load_module_file(str(path)))
-            else:
-                modules.append(BytecodeModule.load(str(path)))
+            modules.extend(load_module_path(path))
         except OSError as e:
             raise CompareError(f"cannot open module '{path}': {e.strerror}") from None
         except VMStatus as e:
@@ -343,12 +345,7 @@ class Comparison:
 
 def typed_array(data: bytes, element: str) -> tuple[np.ndarray, np.dtype | None]:
     """``data`` as an array of binding element type ``element`` (raw bytes for "hex"), with its dtype."""
-    dtype = None
-    if element != "hex":
-        try:
-            dtype = element_dtype(parse_element_type(element))
-        except VMStatus:
-            dtype = None
+    dtype = binding_dtype(element)
     if dtype is None or len(data) % dtype.itemsize:
         return np.frombuffer(data, dtype=np.uint8), None
     return np.frombuffer(data, dtype=dtype), dtype
@@ -436,14 +433,6 @@ def compare_binding(a: RecordedRun, b: RecordedRun, index_a: int, index_b: int, 
     for key, value in stats.items():
         setattr(result, key, value)
     return result
-
-
-def changed_mask(before: bytes, after: bytes, size: int) -> np.ndarray:
-    """Per element of ``size`` bytes: whether it differs between ``before`` and ``after``."""
-    n = len(before) // size
-    x = np.frombuffer(before[: n * size], np.uint8).reshape(n, size)
-    y = np.frombuffer(after[: n * size], np.uint8).reshape(n, size)
-    return (x != y).any(axis=1)
 
 
 def pairing_mismatch(da: DispatchExecution, db: DispatchExecution) -> str | None:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from iree_lab.debug.compare import CompareError, RecordedRun, record_run
-from iree_lab.hal.types import element_dtype, parse_element_type
+from iree_lab.hal.recorder import binding_dtype
 from iree_lab.vm.status import VMStatus
 
 MANIFEST = "manifest.json"
@@ -44,12 +44,7 @@ ALIGNMENT = 64
 
 
 def _numpy_dtype(element: str):
-    if element == "hex":
-        return None
-    try:
-        dtype = element_dtype(parse_element_type(element))
-    except VMStatus:
-        return None
+    dtype = binding_dtype(element)
     return dtype if dtype is not None and dtype.kind in "biuf" and dtype.isnative else None
 
 

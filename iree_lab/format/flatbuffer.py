@@ -12,7 +12,8 @@ walked unless asked for. The checks are those of flatcc's verifier (which
 IREE runs before loading): tables, vtables, vectors, strings (including
 their NUL terminator) and union members must lie inside the buffer, vtables
 must be large enough for the table's inline fields, required fields must be
-present, offsets must be non-zero. Alignment is not checked: Python reads
+present, offsets must be non-zero (the bounds rules of flatbuffer_rules.py,
+the verifiers' own). Alignment is not checked: Python reads
 unaligned data fine and IREE's writer always aligns. Any violation raises
 :class:`~iree_lab.errors.FormatError` naming the structure path and the file
 offset. Nothing recurses on data (the schema is not recursive), allocations
@@ -28,6 +29,14 @@ import struct
 
 from iree_lab.errors import FormatError
 from iree_lab.format._record import Record
+from iree_lab.format.flatbuffer_rules import (
+    VTABLE_MIN_SIZE,
+    field_in_table,
+    string_in_buffer,
+    table_size_ok,
+    vector_in_buffer,
+    vtable_size_ok,
+)
 from iree_lab.format.generated import layouts
 
 TABLES = layouts.TABLES
@@ -140,10 +149,10 @@ class Table:
             raise buf.error(f"vtable of {_short(type_name)} at {vtable} is outside the buffer",
                             pos, where)
         vtable_size, inline_size = _HH.unpack_from(data, vtable)
-        if vtable_size < 4 or vtable_size & 1 or vtable + vtable_size > size:
+        if vtable_size < VTABLE_MIN_SIZE or not vtable_size_ok(vtable, vtable_size, size):
             raise buf.error(f"vtable of {_short(type_name)} has bad size {vtable_size}", vtable,
                             where)
-        if pos + inline_size > size:
+        if not table_size_ok(pos, inline_size, size):
             raise buf.error(f"{_short(type_name)} has bad inline size {inline_size}", pos, where)
         self.vtable = vtable
         self.vtable_size = vtable_size
@@ -168,7 +177,7 @@ class Table:
         rel = _U16.unpack_from(self.buf.data, self.vtable + voffset)[0]
         if rel == 0:
             return 0
-        if rel + size > self.inline_size:
+        if not field_in_table(rel, size, self.inline_size):
             raise self.buf.error(
                 f"field {name!r} at +{rel} ({size} bytes) overruns the {self.inline_size}-byte "
                 f"{_short(self.type_name)}",
@@ -191,7 +200,7 @@ class Table:
         if rel == 0:
             return default
         s = _SCALAR[fmt]
-        if rel + s.size > self.inline_size:
+        if not field_in_table(rel, s.size, self.inline_size):
             self._field_pos(name, s.size)  # raises the precise error
         return s.unpack_from(data, self.pos + rel)[0]
 
@@ -216,14 +225,15 @@ class Table:
         rel = _U16.unpack_from(data, self.vtable + voffset)[0]
         if rel == 0:
             return None
-        if rel + 4 > self.inline_size:
+        if not field_in_table(rel, 4, self.inline_size):
             self._field_pos(name, 4)  # raises the precise error
         pos = self.pos + rel
         target = pos + _U32.unpack_from(data, pos)[0]
         if target == pos or target + 4 > buf.size:
             return read_string(buf, self._target(name), (self.where, name))  # raises
-        end = target + 4 + _U32.unpack_from(data, target)[0]
-        if end >= buf.size or data[end] != 0:
+        length = _U32.unpack_from(data, target)[0]
+        end = target + 4 + length
+        if not string_in_buffer(target + 4, length, buf.size) or data[end] != 0:
             return read_string(buf, target, (self.where, name))  # raises
         return bytes(data[target + 4:end]).decode("utf-8", "surrogateescape")
 
@@ -278,7 +288,7 @@ def read_string_bytes(buf: Buffer, pos: int, where) -> bytes:
     length = _U32.unpack_from(data, pos)[0]
     end = pos + 4 + length
     # +1: FlatBuffers strings carry a NUL terminator that C readers rely on.
-    if end + 1 > buf.size:
+    if not string_in_buffer(pos + 4, length, buf.size):
         buf.check(pos + 4, length + 1, "string", where)
     if data[end] != 0:
         raise buf.error("string is not NUL-terminated", pos, where)
@@ -307,7 +317,8 @@ class Vector:
             stride = STRUCTS[element[1]]["size"]
         else:
             stride = 4
-        buf.check(pos + 4, count * stride, f"vector of {count} elements", where)
+        if not vector_in_buffer(pos + 4, count, stride, buf.size):
+            buf.check(pos + 4, count * stride, f"vector of {count} elements", where)
         self.start = pos + 4
         self.count = count
         self.stride = stride

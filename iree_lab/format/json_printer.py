@@ -18,8 +18,8 @@ iree-dump-module does; reads still go through the checked accessors.
 from __future__ import annotations
 
 from iree_lab.format.flatbuffer import STRUCTS, UNIONS, Buffer, StructView, Table, Vector
+from iree_lab.format.flatbuffer_rules import UNION_VECTORS
 from iree_lab.format.generated import layouts
-from iree_lab.format.verifier import UNION_VECTORS
 
 _ENUMS = layouts.ENUMS
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\f": "\\f", "\r": "\\r", "\n": "\\n",

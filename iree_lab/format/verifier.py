@@ -31,79 +31,26 @@ import sys
 
 from iree_lab.errors import FormatError
 from iree_lab.format.flatbuffer import Buffer
-from iree_lab.format.generated import layouts
+from iree_lab.format.flatbuffer_rules import (
+    MAX_LEVELS,
+    UOFFSET_MAX,
+    VTABLE_MIN_SIZE,
+    aligned,
+    field_in_table,
+    offset_ok,
+    string_in_buffer,
+    table_size_ok,
+    vector_aligned,
+    vector_count_ok,
+    vector_in_buffer,
+    verification_plan,
+    vtable_header_in_buffer,
+    vtable_position_ok,
+    vtable_size_ok,
+)
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-UOFFSET_MAX = 0xFFFFFFFF  # flatbuffers' uoffset_t: offsets and sizes are 32-bit
-_SCALAR_SIZE = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8,
-                "f": 4, "d": 8}
-# The value vectors of vectors of unions, spelled [Tag] + [LocationRef] in our schemas
-# (see bytecode_module_def.fbs): element type -> {tag: member table}.
-UNION_VECTORS = {
-    "iree.vm.LocationRef": {
-        value: f"iree.vm.{name}"
-        for name, value in layouts.ENUMS["iree.vm.LocationTypeDef"]["values"].items() if value
-    },
-}
-MAX_LEVELS = 100  # FLATCC_VERIFIER_MAX_LEVELS
-
-
-class _Plan:
-    """Per table type: the checks flatcc's generated verifier runs, in field id order."""
-
-    __slots__ = ("steps",)
-
-    def __init__(self, type_name: str):
-        fields = list(layouts.TABLES[type_name].items())
-        steps = []
-        for i, (name, spec) in enumerate(fields):
-            voffset, kind, arg, required = spec[0], spec[1], spec[2], spec[4]
-            nxt = fields[i + 1][1] if i + 1 < len(fields) else None
-            if kind == "scalar":
-                if nxt is not None and nxt[1] == "union" and name.endswith("_type"):
-                    continue  # checked by the union that follows
-                size = _SCALAR_SIZE[arg]
-                steps.append(("field", name, voffset, size, size, required))
-            elif kind == "struct":
-                s = layouts.STRUCTS[arg]
-                steps.append(("field", name, voffset, s["size"], s["align"], required))
-            elif kind == "string":
-                steps.append(("string", name, voffset, required))
-            elif kind == "table":
-                steps.append(("table", name, voffset, required, arg))
-            elif kind == "union":
-                steps.append(("union", name, voffset, required, layouts.UNIONS[arg]))
-            elif kind == "vector":
-                ekind = arg[0]
-                if (ekind == "scalar" and nxt is not None and nxt[1] == "vector"
-                        and nxt[2][0] == "table" and nxt[2][1] in UNION_VECTORS):
-                    continue  # the tag vector of a vector of unions
-                if ekind == "scalar":
-                    size = _SCALAR_SIZE[arg[1]]
-                    steps.append(("vector", name, voffset, required, size, size))
-                elif ekind == "struct":
-                    s = layouts.STRUCTS[arg[1]]
-                    steps.append(("vector", name, voffset, required, s["size"], s["align"]))
-                elif ekind == "string":
-                    steps.append(("string_vector", name, voffset, required))
-                elif arg[1] in UNION_VECTORS:
-                    steps.append(("union_vector", name, voffset, required, fields[i - 1][1][0],
-                                  UNION_VECTORS[arg[1]]))
-                else:
-                    steps.append(("table_vector", name, voffset, required, arg[1]))
-        self.steps = tuple(steps)
-
-
-_PLANS: dict[str, _Plan] = {}
-
-
-def verification_plan(type_name: str) -> _Plan:
-    """The checks of one table type in field order (built once, shared by both verifiers)."""
-    plan = _PLANS.get(type_name)
-    if plan is None:
-        plan = _PLANS[type_name] = _Plan(type_name)
-    return plan
 
 
 class _Verifier:
@@ -125,16 +72,11 @@ class _Verifier:
     def u32(self, pos: int) -> int:
         return _U32.unpack_from(self.data, pos)[0]
 
-    def header_ok(self, base: int, offset: int) -> bool:
-        """flatcc check_header: non-null, 4-aligned, room for a uoffset."""
-        k = base + offset
-        return k > base and k + 4 <= self.end and not (k & 3)
-
     def table(self, base: int, offset: int, type_name: str, ttl: int, where) -> None:
         ttl -= 1
         if ttl == 0:
             raise self.fail("max nesting level reached", base, where)
-        if not self.header_ok(base, offset):
+        if not offset_ok(base, offset, self.end):
             raise self.fail("table header out of range or unaligned", base, where)
         table = base + offset
         key = (table, type_name)
@@ -145,17 +87,17 @@ class _Verifier:
             raise self.fail("tables are shared more often than this buffer size allows "
                             "(amplification)", table, where)
         vbase = (table - self.u32(table)) & UOFFSET_MAX
-        if vbase >= 0x80000000 or vbase & 1:
+        if not vtable_position_ok(vbase):
             raise self.fail("vtable offset out of range or unaligned", table, where)
-        if vbase + 2 > self.end:
+        if not vtable_header_in_buffer(vbase, self.end):
             raise self.fail("vtable header out of range", table, where)
         vsize = _U16.unpack_from(self.data, vbase)[0]
-        if vbase + vsize > self.end or vsize & 1:
+        if not vtable_size_ok(vbase, vsize, self.end):
             raise self.fail("vtable size out of range or unaligned", vbase, where)
-        if vsize < 4:
+        if vsize < VTABLE_MIN_SIZE:
             raise self.fail("vtable header too small", vbase, where)
         tsize = _U16.unpack_from(self.data, vbase + 2)[0]
-        if self.end - table < tsize:
+        if not table_size_ok(table, tsize, self.end):
             raise self.fail("table size out of range", table, where)
         t = (table, vbase, vsize, tsize)
         methods = self.methods
@@ -163,8 +105,8 @@ class _Verifier:
             if step[0] == "field":  # the common case, inlined: no where tuple unless it fails
                 voffset = step[2]
                 vte = _U16.unpack_from(self.data, vbase + voffset)[0] if voffset < vsize else 0
-                if vte and (vte + step[3] > tsize
-                            or (self.address + table + vte) & (step[4] - 1)):
+                if vte and not (field_in_table(vte, step[3], tsize)
+                                and aligned(self.address + table + vte, step[4])):
                     self._check_field(t, voffset, step[3], step[4], step[5], (where, step[1]))
                 elif not vte and step[5]:
                     raise self.fail("required field missing", table, (where, step[1]))
@@ -183,50 +125,39 @@ class _Verifier:
             if required:
                 raise self.fail("required field missing", t[0], where)
             return 0
-        if vte + size > t[3]:
+        if not field_in_table(vte, size, t[3]):
             raise self.fail("table field out of range", t[0], where)
-        if (self.address + t[0] + vte) & (align - 1):
+        if not aligned(self.address + t[0] + vte, align):
             raise self.fail("table field not aligned", t[0] + vte, where)
         return t[0] + vte
 
     def _offset_field(self, t, voffset, required, where) -> int:
-        """flatcc get_offset_field: position of an offset field (0 if absent)."""
-        vte = _U16.unpack_from(self.data, t[1] + voffset)[0] if voffset < t[2] else 0
-        if not vte:
-            if required:
-                raise self.fail("required field missing", t[0], where)
-            return 0
-        if vte + 4 > t[3]:
-            raise self.fail("table field out of range", t[0], where)
-        k = t[0] + vte
-        if k & 3:
-            raise self.fail("table field not aligned", k, where)
-        return k
+        """flatcc get_offset_field: position of an offset field (0 if absent); a uoffset
+        field (the buffer's base is 4-aligned, checked first)."""
+        return self._check_field(t, voffset, 4, 4, required, where)
 
     def string(self, base: int, offset: int, where) -> None:
-        if not self.header_ok(base, offset):
+        if not offset_ok(base, offset, self.end):
             raise self.fail("string header out of range or unaligned", base, where)
         pos = base + offset
         n = self.u32(pos)
         pos += 4
-        if not self.end - pos > n:
+        if not string_in_buffer(pos, n, self.end):
             raise self.fail("string out of range", pos - 4, where)
         if self.data[pos + n] != 0:
             raise self.fail("string not zero terminated", pos - 4, where)
 
     def vector(self, base: int, offset: int, elem_size: int, align: int, where) -> tuple[int, int]:
-        if not self.header_ok(base, offset):
+        if not offset_ok(base, offset, self.end):
             raise self.fail("vector header out of range or unaligned", base, where)
         pos = base + offset
         n = self.u32(pos)
         pos += 4
-        if n == 0:
-            align = 4
-        if pos & ((align - 1) | 3):
+        if not vector_aligned(pos, n, align):
             raise self.fail("vector header out of range or unaligned", pos - 4, where)
-        if n > UOFFSET_MAX // elem_size:
+        if not vector_count_ok(n, elem_size):
             raise self.fail("vector count exceeds representable vector size", pos - 4, where)
-        if self.end - pos < n * elem_size:
+        if not vector_in_buffer(pos, n, elem_size, self.end):
             raise self.fail("vector out of range", pos - 4, where)
         return pos, n
 
@@ -360,7 +291,7 @@ FAST_VERIFY_IMPORT_SIZE = 2 * 1024 * 1024
 def _fast_verify_passes(buf: Buffer, root_type: str) -> bool:
     """True if the numpy verifier accepts the buffer; False means: find the error."""
     try:
-        from iree_lab.format._fastverify import Invalid, fast_verify
+        from iree_lab.format.fast_verifier import Invalid, fast_verify
     except ImportError:  # numpy unavailable: the scalar verifier does everything
         return False
     try:

@@ -613,18 +613,14 @@ def _require_check_imports(context, module) -> None:
 def _load_modules(items) -> list:
     import os
 
-    from iree_lab.vm import BytecodeModule, load_module_file
+    from iree_lab.vm import load_module_path
 
     if isinstance(items, str | os.PathLike):
         items = [items]
     modules = []
     for item in items:
         if isinstance(item, str | os.PathLike):
-            path = os.fspath(item)
-            if path.endswith(".py"):
-                modules.extend(load_module_file(path))
-            else:
-                modules.append(BytecodeModule.load(path))
+            modules.extend(load_module_path(item))
         else:
             modules.append(item)
     return modules

@@ -46,9 +46,15 @@ def _strto_int(text: str) -> tuple[int, bool] | None:
     return (-value if sign == "-" else value), sign == "-"
 
 
-def atoi_int32(text: str) -> int | None:
-    """``iree_string_view_atoi_int32``: strtol then a wrapping cast to int32."""
-    if len(text.encode()) >= 16:
+# The scratch buffers (``char temp[N]``) iree_string_view_atoi_*/atof/atod copy a token
+# into, NUL included: a longer token fails. 32-bit integers get 16, the rest 32.
+_SCRATCH_32 = 16
+_SCRATCH_64 = 32
+
+
+def _strtol(text: str, scratch: int) -> int | None:
+    """``strtol``/``strtoll`` (64-bit long) of a token copied into ``scratch`` bytes."""
+    if len(text.encode()) >= scratch:
         return None
     parsed = _strto_int(text)
     if parsed is None:
@@ -56,12 +62,13 @@ def atoi_int32(text: str) -> int | None:
     value = parsed[0]
     if not -(1 << 63) <= value < (1 << 63):
         return None  # LONG_MIN/LONG_MAX with ERANGE
-    return ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    return value
 
 
-def atoi_uint32(text: str) -> int | None:
-    """``iree_string_view_atoi_uint32``: strtoul (negation wraps) then a cast."""
-    if len(text.encode()) >= 16:
+def _strtoul(text: str, scratch: int) -> int | None:
+    """``strtoul``/``strtoull`` (64-bit, negation wraps) of a token copied into ``scratch``
+    bytes."""
+    if len(text.encode()) >= scratch:
         return None
     parsed = _strto_int(text)
     if parsed is None:
@@ -70,32 +77,29 @@ def atoi_uint32(text: str) -> int | None:
     magnitude = -value if negative else value
     if magnitude >= (1 << 64):
         return None  # ULONG_MAX with ERANGE
-    return value & 0xFFFFFFFF
+    return value & 0xFFFFFFFFFFFFFFFF
+
+
+def atoi_int32(text: str) -> int | None:
+    """``iree_string_view_atoi_int32``: strtol then a wrapping cast to int32."""
+    value = _strtol(text, _SCRATCH_32)
+    if value is None:
+        return None
+    return ((value + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def atoi_uint32(text: str) -> int | None:
+    """``iree_string_view_atoi_uint32``: strtoul (negation wraps) then a cast."""
+    value = _strtoul(text, _SCRATCH_32)
+    return None if value is None else value & 0xFFFFFFFF
 
 
 def atoi_int64(text: str) -> int | None:
-    if len(text.encode()) >= 32:
-        return None
-    parsed = _strto_int(text)
-    if parsed is None:
-        return None
-    value = parsed[0]
-    if not -(1 << 63) <= value < (1 << 63):
-        return None
-    return value
+    return _strtol(text, _SCRATCH_64)
 
 
 def atoi_uint64(text: str) -> int | None:
-    if len(text.encode()) >= 32:
-        return None
-    parsed = _strto_int(text)
-    if parsed is None:
-        return None
-    value, negative = parsed
-    magnitude = -value if negative else value
-    if magnitude >= (1 << 64):
-        return None
-    return value & 0xFFFFFFFFFFFFFFFF
+    return _strtoul(text, _SCRATCH_64)
 
 
 def _exact_float(sign: str, body: str) -> Fraction | float:
@@ -118,21 +122,23 @@ def _exact_float(sign: str, body: str) -> Fraction | float:
     return -value if negative else value
 
 
-def _split_float(text: str):
+def _strtod(text: str) -> tuple[str, Fraction | float] | None:
+    """(sign, exact value) of the number strtod/strtof read from the start of a token
+    copied into the 32-byte scratch buffer; None when there is none."""
+    if len(text.encode()) >= _SCRATCH_64:
+        return None
     m = _FLOAT_PREFIX.match(text)
     if m is None:
         return None
-    return m.group(1), m.group(2)
+    return m.group(1), _exact_float(m.group(1), m.group(2))
 
 
 def atod(text: str) -> float | None:
     """``iree_string_view_atod``: strtod; None when it fails like IREE's wrapper."""
-    if len(text.encode()) >= 32:
+    parsed = _strtod(text)
+    if parsed is None:
         return None
-    parts = _split_float(text)
-    if parts is None:
-        return None
-    exact = _exact_float(*parts)
+    sign, exact = parsed
     if isinstance(exact, float):
         return exact
     try:
@@ -141,7 +147,7 @@ def atod(text: str) -> float | None:
         return -math.inf if exact < 0 else math.inf
     if value == 0.0 and exact != 0:
         return None  # underflow to zero sets ERANGE; IREE treats it as a failure
-    if exact == 0 and parts[0] == "-":
+    if exact == 0 and sign == "-":
         return -0.0
     return value
 
@@ -152,18 +158,16 @@ _F32_OVERFLOW = _F32_MAX + Fraction(2) ** (127 - 24)  # max + half an ulp
 
 def atof(text: str) -> np.float32 | None:
     """``iree_string_view_atof``: strtof (correctly rounded, no double rounding)."""
-    if len(text.encode()) >= 32:
+    parsed = _strtod(text)
+    if parsed is None:
         return None
-    parts = _split_float(text)
-    if parts is None:
-        return None
-    exact = _exact_float(*parts)
+    sign, exact = parsed
     if isinstance(exact, float):
         return np.float32(exact)
     value = round_to_f32(exact)
     if value == 0 and exact != 0:
         return None
-    if exact == 0 and parts[0] == "-":
+    if exact == 0 and sign == "-":
         return np.float32(-0.0)
     return value
 

@@ -23,7 +23,7 @@ from iree_lab.hal.command_buffer import BufferBinding, CommandBuffer
 from iree_lab.hal.cpu import task_worker_count
 from iree_lab.hal.executable import Executable, ExecutableLoader
 from iree_lab.hal.progress import DispatchProgress
-from iree_lab.hal.semaphore import Fence, Semaphore, copy_status
+from iree_lab.hal.semaphore import Fence, Semaphore
 from iree_lab.hal.types import (
     QUEUE_AFFINITY_ANY,
     WHOLE_BUFFER,
@@ -55,11 +55,12 @@ class QueueOperation:
 
     def wait_state(self) -> VMStatus | bool:
         """True when all waits are reached, False when some are pending, or the failure."""
-        for semaphore, value in self.wait:
-            if semaphore.failure is not None:
-                return copy_status(semaphore.failure)
-            if semaphore.value < value:
-                return False
+        try:
+            for semaphore, value in self.wait:
+                if not semaphore.is_reached(value):
+                    return False
+        except VMStatus as failure:
+            return failure
         return True
 
 
@@ -283,7 +284,7 @@ class Device(RefObject):
             # A failed wait: local-sync's semaphore wait returns the failure to the
             # caller; the operation never runs and its signals inherit the failure.
             self._finish(op, state, started=False)
-            raise copy_status(state)
+            raise VMStatus.clone(state)
         return op
 
     def _run(self, op: QueueOperation) -> VMStatus | None:
@@ -506,12 +507,12 @@ class Device(RefObject):
         timepoints = [tp for f in fences if f is not None for tp in f.timepoints]
         result = StatusCode.OK
         failure = None
-        for semaphore, value in timepoints:
-            if semaphore.failure is not None:
-                failure = copy_status(semaphore.failure)
-                break
-            if semaphore.value < value:
-                result = StatusCode.DEADLINE_EXCEEDED
+        try:
+            for semaphore, value in timepoints:
+                if not semaphore.is_reached(value):
+                    result = StatusCode.DEADLINE_EXCEEDED
+        except VMStatus as e:
+            failure = e
         if self.recorder is not None:
             self.recorder.record_wait(
                 [rec.Timepoint(s.id, v) for s, v in timepoints], timeout_ms,

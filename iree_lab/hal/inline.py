@@ -18,7 +18,12 @@ from iree_lab.hal.buffer import Buffer
 from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.device import Device
 from iree_lab.hal.executable import DispatchState, Executable
-from iree_lab.hal.module import assert_buffer_view, buffer_string, executable_constants
+from iree_lab.hal.module import (
+    assert_buffer_view,
+    buffer_string,
+    buffer_subspan,
+    executable_constants,
+)
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
     BufferUsage,
@@ -105,13 +110,7 @@ class HALInlineModule(NativeModule):
 
     @export("0rII_r", name="buffer.subspan")
     def buffer_subspan(self, source, offset, length):
-        buffer = check_deref(source, Buffer)
-        try:
-            return buffer.subspan(device_size(offset), device_size(length))
-        except VMStatus as e:
-            raise e.annotate(
-                f"invalid subspan of an existing buffer (source_offset={offset}, "
-                f"length={length})") from None
+        return buffer_subspan(source, offset, length)
 
     @export("0r_I", name="buffer.length")
     def buffer_length(self, buffer):

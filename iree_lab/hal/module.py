@@ -28,7 +28,7 @@ from iree_lab.hal.buffer_view import BufferView
 from iree_lab.hal.command_buffer import BufferBinding, BufferRef, CommandBuffer
 from iree_lab.hal.device import Device, File
 from iree_lab.hal.executable import Executable
-from iree_lab.hal.semaphore import Fence, copy_status, join_fences
+from iree_lab.hal.semaphore import Fence, join_fences
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
     BufferUsage,
@@ -71,6 +71,18 @@ def executable_constants(constants) -> tuple[int, ...]:
             f"{constants.length}",
         )
     return tuple(np.frombuffer(constants.data, dtype=np.uint32).tolist())
+
+
+def buffer_subspan(source_buffer, source_offset, length) -> Buffer:
+    """``buffer.subspan`` of hal and hal_inline: a failure names the range like IREE's."""
+    buffer = check_deref(source_buffer, Buffer)
+    try:
+        return buffer.subspan(device_size(source_offset), device_size(length))
+    except VMStatus as e:
+        raise e.annotate(
+            "invalid subspan of an existing buffer "
+            f"(source_offset={source_offset}, length={length})"
+        ) from None
 
 
 def buffer_string(value) -> str:
@@ -301,14 +313,7 @@ class HALModule(NativeModule):
 
     @hal_export("0rII_r", "buffer.subspan")
     def buffer_subspan(self, source_buffer, source_offset, length):
-        buffer = check_deref(source_buffer, Buffer)
-        try:
-            return buffer.subspan(device_size(source_offset), device_size(length))
-        except VMStatus as e:
-            raise e.annotate(
-                "invalid subspan of an existing buffer "
-                f"(source_offset={source_offset}, length={length})"
-            ) from None
+        return buffer_subspan(source_buffer, source_offset, length)
 
     @hal_export("0r_I", "buffer.length")
     def buffer_length(self, buffer):
@@ -755,9 +760,7 @@ class HALModule(NativeModule):
             if fence is None:
                 continue
             for semaphore, value in fence.timepoints:
-                if semaphore.failure is not None:
-                    raise copy_status(semaphore.failure)
-                if semaphore.value < value:
+                if not semaphore.is_reached(value):  # raises a failed semaphore's status
                     pending.append((semaphore, value))
         return pending
 

@@ -36,6 +36,8 @@ import re
 import time
 from typing import Any
 
+import numpy as np
+
 from iree_lab.hal.types import (
     element_bit_count,
     element_dtype,
@@ -214,6 +216,14 @@ class BufferSnapshot:
     @property
     def truncated(self) -> bool:
         return self.before is None or len(self.before) < self.length
+
+
+def changed_mask(before: bytes, after: bytes, size: int) -> np.ndarray:
+    """Per element of ``size`` bytes (of the bytes both hold): whether a dispatch changed it."""
+    n = min(len(before), len(after)) // size
+    x = np.frombuffer(before[: n * size], np.uint8).reshape(n, size)
+    y = np.frombuffer(after[: n * size], np.uint8).reshape(n, size)
+    return (x != y).any(axis=1)
 
 
 @dataclasses.dataclass
@@ -501,6 +511,28 @@ class Recorder:
     def buffers_used_by(self, dispatch: DispatchExecution) -> list[BufferRecord]:
         return [self.buffers[b.buffer] for b in dispatch.bindings if b.buffer in self.buffers]
 
+    def wall_stamps(self, *, dispatches: bool = False) -> list[tuple[int, int]]:
+        """(logical tick, wall ns) of each record stamped on both clocks, sorted: calls,
+        semaphore events, waits and queue operations, with ``dispatches`` their starts
+        and ends too. Views map ticks to wall time through them."""
+        pairs = [(c.at, c.wall_ns) for c in self.calls]
+        pairs += [(e.at, e.wall_ns) for e in self.semaphore_events]
+        pairs += [(w.at, w.wall_ns) for w in self.waits]
+        for op in self.queue_operations:
+            pairs.append((op.submitted_at, op.submit_wall_ns))
+            if op.started_at is not None and op.start_wall_ns is not None:
+                pairs.append((op.started_at, op.start_wall_ns))
+            if op.completed_at is not None and op.end_wall_ns is not None:
+                pairs.append((op.completed_at, op.end_wall_ns))
+        if dispatches:
+            for d in self.dispatches:
+                if d.start_wall_ns:
+                    pairs.append((d.started_at, d.start_wall_ns))
+                if d.completed_at is not None and d.end_wall_ns:
+                    pairs.append((d.completed_at, d.end_wall_ns))
+        pairs.sort()
+        return pairs
+
     def summary(self) -> str:
         """A short text overview (one line per queue operation and dispatch)."""
         lines = []
@@ -555,6 +587,17 @@ def binding_element_type(recorder: Recorder, d: DispatchExecution,
         if element_type is not None and _readable(element_type, b.length):
             return format_element_type(element_type), "guessed from the export name", None
     return "hex", "no buffer view over this range", None
+
+
+def binding_dtype(element: str) -> np.dtype | None:
+    """The numpy dtype of an element type name of :func:`binding_element_type` (None for
+    ``hex`` and names without one)."""
+    if element == "hex":
+        return None
+    try:
+        return element_dtype(parse_element_type(element))
+    except VMStatus:
+        return None
 
 
 def _readable(element_type: int, length: int) -> bool:

@@ -17,11 +17,6 @@ from iree_lab.vm.status import StatusCode, VMStatus
 SEMAPHORE_MAX_VALUE = 2147483647 - 1
 
 
-def copy_status(failure: VMStatus) -> VMStatus:
-    """A fresh status with the same code, message and annotations (statuses are consumed)."""
-    return VMStatus(failure.code, failure.message, list(failure.annotations))
-
-
 class Semaphore(RefObject):
     """``iree_hal_semaphore_t``: ``value`` and, once failed, ``failure``."""
 
@@ -41,20 +36,20 @@ class Semaphore(RefObject):
     def query(self) -> int:
         """The current payload; raises the failure of a failed semaphore."""
         if self.failure is not None:
-            raise copy_status(self.failure)
+            raise VMStatus.clone(self.failure)
         return self.value
 
     def is_reached(self, value: int) -> bool:
         """Whether ``value`` is reached; raises the failure of a failed semaphore."""
         if self.failure is not None:
-            raise copy_status(self.failure)
+            raise VMStatus.clone(self.failure)
         return self.value >= value
 
     def signal(self, value: int, *, source: str = "host") -> None:
         """Advances the payload to ``value`` (which must be larger than the current one)."""
         value = int(value)
         if self.failure is not None:
-            raise copy_status(self.failure)
+            raise VMStatus.clone(self.failure)
         if value <= self.value:
             raise status(
                 StatusCode.INVALID_ARGUMENT, f"semaphore already signaled past {value}"
@@ -67,7 +62,7 @@ class Semaphore(RefObject):
         """Marks the semaphore failed; the first failure wins."""
         if self.failure is not None:
             return
-        self.failure = copy_status(failure)
+        self.failure = VMStatus.clone(failure)
         if self.device is not None:
             self.device._semaphore_changed(self, source=source)
 
@@ -107,7 +102,7 @@ class Fence(RefObject):
     def failure(self) -> VMStatus | None:
         for semaphore, _ in self.timepoints:
             if semaphore.failure is not None:
-                return copy_status(semaphore.failure)
+                return VMStatus.clone(semaphore.failure)
         return None
 
     def is_reached(self) -> bool:

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from iree_lab.vm.status import StatusCode, VMStatus
+from iree_lab.vm.status import StatusCode, status  # noqa: F401 (status: the hal API)
 
 # ``IREE_HAL_WHOLE_BUFFER``: (iree_device_size_t)-1, what an i64 -1 becomes.
 WHOLE_BUFFER = (1 << 64) - 1
@@ -25,11 +25,6 @@ QUEUE_AFFINITY_ANY = (1 << 64) - 1
 def device_size(value: int) -> int:
     """An i64 from the VM as ``iree_device_size_t`` (unsigned 64-bit)."""
     return int(value) & DEVICE_SIZE_MASK
-
-
-def status(code: StatusCode, message: str) -> VMStatus:
-    """The failure a HAL operation raises (IREE returns it as ``iree_status_t``)."""
-    return VMStatus(code, message)
 
 
 def check_deref(value, cls, *, nullable: bool = False):

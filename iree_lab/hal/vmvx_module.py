@@ -30,7 +30,7 @@ from iree_lab.vm.buffer import BufferAccess
 from iree_lab.vm.list import List
 from iree_lab.vm.native import NativeModule, export
 from iree_lab.vm.ref import RefType
-from iree_lab.vm.status import StatusCode, VMStatus
+from iree_lab.vm.status import StatusCode, VMError, VMStatus
 from iree_lab.vm.value import TypeDef
 
 _U64 = (1 << 64) - 1
@@ -567,10 +567,8 @@ def _lifted(executable, context, fn):
 
 
 def _reraise(error, name: str, workgroup) -> None:
-    from iree_lab.vm.status import VMError
-
     if isinstance(error, VMError) and not isinstance(error, KeyboardInterrupt):
-        failure = VMStatus(error.code, error.message, list(error.annotations))
+        failure = VMStatus.clone(error)
         failure.annotate(f"in VMVX dispatch {name} workgroup {workgroup}")
         raise failure from error
     raise error

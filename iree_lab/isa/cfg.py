@@ -56,6 +56,17 @@ class Edge:
             f"{register_name(T.ANY, s)}->{register_name(T.ANY, d)}" for s, d in self.remaps
         )
 
+    @property
+    def text(self) -> str:
+        """``true``, ``case 2: %i1->%i3``, ``%i3->%i2``; empty for a plain branch without
+        remaps."""
+        parts = []
+        if self.label != "dest":
+            parts.append(self.label)
+        if self.remaps:
+            parts.append(self.remap_text)
+        return ": ".join(parts)
+
     def __repr__(self) -> str:
         return f"<Edge ^bb{self.source.ordinal} -{self.label}-> ^bb{self.target.ordinal}>"
 
@@ -241,14 +252,10 @@ class ControlFlowGraph:
             label = "".join(_dot_escape(r) + "\\l" for r in rows)
             lines.append(f'  bb{block.ordinal} [label="{label}"{attrs}];')
         for edge in self.edges:
-            parts = []
-            if edge.label != "dest":
-                parts.append(edge.label)
-            if edge.remaps:
-                parts.append(edge.remap_text)
+            text = edge.text
             attrs = []
-            if parts:
-                attrs.append(f"label={_dot_str(': '.join(parts) if len(parts) == 2 else parts[0])}")
+            if text:
+                attrs.append(f"label={_dot_str(text)}")
             if edge.kind in ("yield", "resume"):
                 attrs.append('style="dashed"')
             elif edge.kind == "break":

@@ -12,16 +12,6 @@ from iree_lab.isa import DecodedFunction
 from iree_lab.views.disassembly import function_lines
 
 
-def edge_label(edge) -> str:
-    """``true``, ``case 2: %i1->%i3``, ``%i3->%i2``; empty for a plain branch without remaps."""
-    parts = []
-    if edge.label != "dest":
-        parts.append(edge.label)
-    if edge.remaps:
-        parts.append(edge.remap_text)
-    return ": ".join(parts)
-
-
 def cfg_data(fn: DecodedFunction) -> dict:
     """The CFG of ``fn`` as plain data.
 
@@ -56,7 +46,7 @@ def cfg_data(fn: DecodedFunction) -> dict:
                 "target": edge.target.ordinal,
                 "kind": edge.kind,
                 "branch": edge.label,
-                "label": edge_label(edge),
+                "label": edge.text,
                 "remaps": remaps,
             })
     return {

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from iree_lab.debug import compare as cmp
+from iree_lab.hal.recorder import changed_mask
 from iree_lab.views.hal_data import MAX_ELEMENTS, format_values
 
 
@@ -80,8 +81,8 @@ def compare_selection(comparison: cmp.Comparison, ordinal: int, *,
             size = 1 if dtype is None else dtype.itemsize
             mask = None
             if bc.written:
-                mask = cmp.changed_mask(ra.before(ordinal, k), data_a, size) | \
-                    cmp.changed_mask(rb.before(ordinal, k), data_b, size)
+                mask = changed_mask(ra.before(ordinal, k), data_a, size) | \
+                    changed_mask(rb.before(ordinal, k), data_b, size)
             atol, rtol = comparison.tolerances.get(bc.element,
                                                    cmp.default_tolerance(bc.element))
             n = min(va.size, max_elements)

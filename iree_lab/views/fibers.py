@@ -86,6 +86,12 @@ def _event_x(event: FiberEvent, clock: str) -> float:
     return float(event.step) if clock == "step" else event.wall
 
 
+def final_event(tl: Timeline, fiber: int) -> FiberEvent | None:
+    """The event that ended ``fiber`` (its last ``done`` or ``fail``), None while it runs."""
+    finals = [e for e in tl.events if e.fiber == fiber and e.kind in ("done", "fail")]
+    return finals[-1] if finals else None
+
+
 def fiber_label(info) -> str:
     return f"{info.id} {info.name}" if info.name else str(info.id)
 
@@ -151,10 +157,9 @@ def fiber_timeline(source, *, clock: str = "step", labels: bool | None = None,
                         fontsize=7, va="bottom" if above else "top", ha="left",
                         color="#222222", clip_on=True)
     for info in tl.fibers:
-        finals = [e for e in tl.events if e.fiber == info.id and e.kind in ("done", "fail")]
-        if not finals:
+        event = final_event(tl, info.id)
+        if event is None:
             continue
-        event = finals[-1]
         x, y = _event_x(event, clock), lane_y[info.id]
         if event.kind == "done":
             (marker,) = ax.plot([x], [y], marker="o", color=DONE_COLOR, markersize=6)

@@ -234,6 +234,16 @@ def queue_call_operations(recorder: rec.Recorder) -> list[tuple[rec.HalCall,
     return pairs
 
 
+def fences_by_operation(recorder: rec.Recorder) -> dict[int, tuple[str | None, str | None]]:
+    """id(op) -> (wait fence, signal fence) named in the hal call that submitted it."""
+    fences = {}
+    for call, op in queue_call_operations(recorder):
+        wait, signal = call.args.get("wait_fence"), call.args.get("signal_fence")
+        fences[id(op)] = (wait if isinstance(wait, str) else None,
+                          signal if isinstance(signal, str) else None)
+    return fences
+
+
 def fence_timepoints(recorder: rec.Recorder) -> dict[str, tuple[rec.Timepoint, ...]]:
     """``{"hal.fence#5": (Timepoint(4, 1),), ...}`` for every fence a queue call used
     as its wait or signal fence (the submitted operation's timepoints)."""
@@ -327,21 +337,7 @@ class _Clock:
             raise ValueError(f"clock must be 'logical' or 'wall' (got {clock!r})")
         self.wall = clock == "wall"
         self.unit = "µs since the recorder started" if self.wall else "recorder ticks"
-        pairs = []
-        if self.wall:
-            for call in recorder.calls:
-                pairs.append((call.at, call.wall_ns))
-            for event in recorder.semaphore_events:
-                pairs.append((event.at, event.wall_ns))
-            for wait in recorder.waits:
-                pairs.append((wait.at, wait.wall_ns))
-            for op in recorder.queue_operations:
-                pairs.append((op.submitted_at, op.submit_wall_ns))
-                if op.started_at is not None and op.start_wall_ns is not None:
-                    pairs.append((op.started_at, op.start_wall_ns))
-                if op.completed_at is not None and op.end_wall_ns is not None:
-                    pairs.append((op.completed_at, op.end_wall_ns))
-            pairs.sort()
+        pairs = recorder.wall_stamps() if self.wall else []
         self._ats = [a for a, _ in pairs]
         walls, high = [], 0
         for _, w in pairs:

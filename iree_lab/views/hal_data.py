@@ -29,12 +29,9 @@ from iree_lab.hal import recorder as rec
 from iree_lab.hal.recorder import binding_element_type  # noqa: F401 (part of this view's API)
 from iree_lab.hal.types import (
     WHOLE_BUFFER,
-    element_dtype,
-    parse_element_type,
 )
 from iree_lab.views import hal as hv
 from iree_lab.views.html import Raw, document, esc, human_size, key_values
-from iree_lab.vm.status import VMStatus
 
 # Element types a user can pick for a binding (``hex``: raw bytes).
 ELEMENT_CHOICES = ("hex", "i8", "ui8", "i16", "ui16", "i32", "ui32", "i64", "ui64",
@@ -89,16 +86,6 @@ def _timepoints(timepoints, fence: str | None) -> list[dict]:
     return [{"semaphore": tp.semaphore, "value": tp.value, "fence": fence} for tp in timepoints]
 
 
-def _fences_by_op(recorder: rec.Recorder) -> dict[int, tuple[str | None, str | None]]:
-    """id(op) -> (wait fence, signal fence) named in the hal call that submitted it."""
-    fences = {}
-    for call, op in hv.queue_call_operations(recorder):
-        wait, signal = call.args.get("wait_fence"), call.args.get("signal_fence")
-        fences[id(op)] = (wait if isinstance(wait, str) else None,
-                          signal if isinstance(signal, str) else None)
-    return fences
-
-
 def _op_target(op: rec.QueueOperationRecord) -> str:
     parts = []
     if op.command_buffer is not None:
@@ -119,7 +106,7 @@ def _op_target(op: rec.QueueOperationRecord) -> str:
 
 def hal_view_data(recorder: rec.Recorder) -> dict:
     """Submissions, command buffers and dispatches of a recording (JSON-friendly)."""
-    fences = _fences_by_op(recorder)
+    fences = hv.fences_by_operation(recorder)
     index_of = {id(d): i for i, d in enumerate(recorder.dispatches)}
     submissions = []
     for op in recorder.queue_operations:
@@ -181,19 +168,9 @@ def hal_view_data(recorder: rec.Recorder) -> dict:
 # -- Element types and contents ---------------------------------------------------------------
 
 
-def _dtype(name: str) -> np.dtype | None:
-    if name == "hex":
-        return None
-    try:
-        dtype = element_dtype(parse_element_type(name))
-    except VMStatus:
-        return None
-    return dtype
-
-
 def format_values(data: bytes, element: str) -> list[str]:
     """``data`` as text, one string per element (``hex``: one per byte)."""
-    dtype = _dtype(element)
+    dtype = rec.binding_dtype(element)
     if dtype is None:
         return [f"{b:02x}" for b in data]
     values = np.frombuffer(data[: len(data) - len(data) % dtype.itemsize], dtype=dtype)
@@ -221,15 +198,6 @@ def _short_float(value, dtype: np.dtype) -> str:
     return text
 
 
-def _changed(before: bytes, after: bytes, size: int) -> list[int]:
-    n = min(len(before), len(after)) // size
-    if n == 0:
-        return []
-    a = np.frombuffer(before[: n * size], dtype=np.uint8).reshape(n, size)
-    b = np.frombuffer(after[: n * size], dtype=np.uint8).reshape(n, size)
-    return [int(i) for i in np.flatnonzero((a != b).any(axis=1))]
-
-
 def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
                       element_types: dict | None = None, *,
                       max_elements: int = MAX_ELEMENTS) -> list[dict]:
@@ -248,7 +216,7 @@ def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
         if overrides.get(snap.binding) in ELEMENT_CHOICES and \
                 overrides[snap.binding] != element:
             element, source, shape = overrides[snap.binding], "chosen", None
-        dtype = _dtype(element)
+        dtype = rec.binding_dtype(element)
         if dtype is not None and snap.length % dtype.itemsize:
             element, source, dtype = "hex", f"{element} does not divide the range", None
         size = 1 if dtype is None else dtype.itemsize
@@ -270,7 +238,7 @@ def dispatch_contents(recorder: rec.Recorder, d: rec.DispatchExecution,
         before, after = snap.before[:limit], snap.after[:limit]
         entry["before"] = format_values(before, element)
         entry["after"] = format_values(after, element)
-        entry["changed"] = _changed(before, after, size)
+        entry["changed"] = np.flatnonzero(rec.changed_mask(before, after, size)).tolist()
         shown = limit // size
         if shown < entry["count"]:
             entry["note"] = f"first {shown} of {entry['count']} elements"
@@ -304,7 +272,7 @@ def _parse_selection(selected: str) -> tuple[str, list[int]]:
 
 
 def _timepoint_rows(recorder, op, deps) -> tuple[str, str]:
-    fences = _fences_by_op(recorder).get(id(op), (None, None))
+    fences = hv.fences_by_operation(recorder).get(id(op), (None, None))
     waits = []
     for tp in op.wait:
         dep = next((d for d in deps if d.consumer is op and d.semaphore == tp.semaphore

@@ -49,6 +49,21 @@ def cconv_text(cconv: str | None) -> str:
     return f"({names(args)}) -> ({names(results)})"
 
 
+def function_facts(f) -> list[tuple[str, object]]:
+    """What the module view and a function's rich display say about a function."""
+    return [
+        ("function", f"@{f.iree_name} (ordinal {f.ordinal})"),
+        ("exported as", ", ".join(f"@{n}" for n in f.export_names) or None),
+        ("calling convention", f"{f.calling_convention}  {cconv_text(f.calling_convention)}"),
+        ("ABI declaration", f.attrs.get("iree.abi.declaration")),
+        ("bytecode", f"{f.bytecode_length} bytes at offset {f.bytecode_offset} "
+                     f"(0x{f.bytecode_offset:X}) of bytecode_data"),
+        ("blocks", f.block_count),
+        ("registers", f"{f.i32_register_count} i32, {f.ref_register_count} ref"),
+        ("requirements", feature_text(f.requirements) if f.requirements else None),
+    ]
+
+
 def feature_text(flags) -> str:
     """``YIELD|UNWIND`` for a FeatureBits value (``none`` when empty)."""
     names = [bit.name for bit in type(flags) if bit.value and bit in flags and bit.name]
@@ -321,17 +336,7 @@ class ModuleView:
         m = self.module
         f = m.functions[i]
         header, lines, error = self.listing(i)
-        facts = key_values([
-            ("function", f"@{f.iree_name} (ordinal {f.ordinal})"),
-            ("exported as", ", ".join(f"@{n}" for n in f.export_names) or None),
-            ("calling convention", f"{f.calling_convention}  {cconv_text(f.calling_convention)}"),
-            ("ABI declaration", f.attrs.get("iree.abi.declaration")),
-            ("bytecode", f"{f.bytecode_length} bytes at offset {f.bytecode_offset} "
-                         f"(0x{f.bytecode_offset:X}) of bytecode_data"),
-            ("blocks", f.block_count),
-            ("registers", f"{f.i32_register_count} i32, {f.ref_register_count} ref"),
-            ("requirements", feature_text(f.requirements) if f.requirements else None),
-        ])
+        facts = key_values(function_facts(f))
         error_html = f'<div class="il-note">{esc(error)}</div>' if error else ""
         listing = (pre(header, class_="il-header") + lines_html(lines, self.locations(i))
                    + pre(["}"], class_="il-header"))

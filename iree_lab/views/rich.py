@@ -15,7 +15,6 @@ from iree_lab.format.module import Function, Module
 from iree_lab.hal.executables import ExecutableDiscovery, ModuleExecutable
 from iree_lab.hal.recorder import Recorder
 from iree_lab.isa import Block, ControlFlowGraph, DecodedFunction, Instruction
-from iree_lab.views.cfg import edge_label
 from iree_lab.views.disassembly import function_lines
 from iree_lab.views.executables import executable_html, executables_table
 from iree_lab.views.html import Raw, document, esc, human_size, key_values, section, table
@@ -23,6 +22,7 @@ from iree_lab.views.module import (
     ModuleView,
     cconv_text,
     feature_text,
+    function_facts,
     functions_table,
     lines_html,
     rodata_table,
@@ -105,7 +105,7 @@ def function_html(fn: DecodedFunction, *, max_instructions: int = MAX_RICH_INSTR
     more = (f'<div class="il-dim">... {len(lines) - len(shown)} more lines</div>'
             if len(lines) > len(shown) else "")
     edges = table(("from", "to", "kind", "label"), [
-        (f"^bb{e.source.ordinal}", f"^bb{e.target.ordinal}", e.kind, edge_label(e))
+        (f"^bb{e.source.ordinal}", f"^bb{e.target.ordinal}", e.kind, e.text)
         for e in fn.cfg.edges], mono_columns=(0, 1, 3))
     return document(facts, section("Disassembly", lines_html(shown) + Raw(more), open_=True),
                     section("Edges", edges, count=len(fn.cfg.edges)),
@@ -131,7 +131,7 @@ def block_html(block: Block) -> str:
 
     body = table(("pc", "instruction"), [
         (f"{i.pc:08X}", format_instruction(i)) for i in block.instructions], mono_columns=(0, 1))
-    succ = ", ".join(f"^bb{e.target.ordinal}" + (f" ({edge_label(e)})" if edge_label(e) else "")
+    succ = ", ".join(f"^bb{e.target.ordinal}" + (f" ({e.text})" if e.text else "")
                      for e in block.successors)
     return document(key_values([("block", f"^bb{block.ordinal} at {block.pc:08X}"),
                                 ("successors", succ or None),
@@ -151,15 +151,7 @@ def cfg_html(cfg: ControlFlowGraph) -> str:
 
 
 def function_descriptor_html(f: Function) -> str:
-    return document(key_values([
-        ("function", f"@{f.iree_name} (ordinal {f.ordinal})"),
-        ("exported as", ", ".join(f"@{n}" for n in f.export_names) or None),
-        ("calling convention", f"{f.calling_convention}  {cconv_text(f.calling_convention)}"),
-        ("ABI declaration", f.attrs.get("iree.abi.declaration")),
-        ("bytecode", f"{f.bytecode_length} bytes at offset {f.bytecode_offset}"),
-        ("blocks", f.block_count),
-        ("registers", f"{f.i32_register_count} i32, {f.ref_register_count} ref"),
-    ]), title=f"function @{f.iree_name}")
+    return document(key_values(function_facts(f)), title=f"function @{f.iree_name}")
 
 
 def executable_document(item: ModuleExecutable | Executable) -> str:

@@ -62,21 +62,7 @@ class _Axes:
 
     def __init__(self, recorder: rec.Recorder, timeline: Timeline | None,
                  offset_s: float):
-        pairs = [(c.at, c.wall_ns) for c in recorder.calls]
-        pairs += [(e.at, e.wall_ns) for e in recorder.semaphore_events]
-        pairs += [(w.at, w.wall_ns) for w in recorder.waits]
-        for op in recorder.queue_operations:
-            pairs.append((op.submitted_at, op.submit_wall_ns))
-            if op.started_at is not None and op.start_wall_ns is not None:
-                pairs.append((op.started_at, op.start_wall_ns))
-            if op.completed_at is not None and op.end_wall_ns is not None:
-                pairs.append((op.completed_at, op.end_wall_ns))
-        for d in recorder.dispatches:
-            if d.start_wall_ns:
-                pairs.append((d.started_at, d.start_wall_ns))
-            if d.completed_at is not None and d.end_wall_ns:
-                pairs.append((d.completed_at, d.end_wall_ns))
-        pairs.sort()
+        pairs = recorder.wall_stamps(dispatches=True)
         self.ticks: list[int] = []
         self.walls: list[float] = []  # seconds on the scheduler's clock, non-decreasing
         high = float("-inf")
@@ -205,10 +191,9 @@ def _fiber_items(tl: Timeline, signalers) -> tuple[list, list, list]:
             "title": title, "detail": detail,
         })
     for info in tl.fibers:
-        finals = [e for e in tl.events if e.fiber == info.id and e.kind in ("done", "fail")]
-        if not finals:
+        e = fv.final_event(tl, info.id)
+        if e is None:
             continue
-        e = finals[-1]
         done = e.kind == "done"
         detail = [["fiber", names[info.id]], ["function", info.function],
                   ["step", str(e.step)], ["wall", _wall_text(e.wall * 1e3)]]
@@ -260,11 +245,7 @@ def _hal_items(recorder: rec.Recorder, axes: _Axes) -> tuple[list, list, list, f
     lanes = [{"id": f"queue:{device}:{affinity}", "kind": "queue",
               "label": hv.queue_label(device, affinity), "sub": "HAL queue"}
              for device, affinity in hv.queue_lanes(recorder)]
-    fences = {}
-    for call, op in hv.queue_call_operations(recorder):
-        wait, signal = call.args.get("wait_fence"), call.args.get("signal_fence")
-        fences[id(op)] = (wait if isinstance(wait, str) else None,
-                          signal if isinstance(signal, str) else None)
+    fences = hv.fences_by_operation(recorder)
     end = axes.at(recorder.now) or (0.0, 0.0)
     items, links = [], []
     dispatch_index = {id(d): i for i, d in enumerate(recorder.dispatches)}

@@ -19,7 +19,7 @@ from iree_lab.vm.context import Context, Instance
 from iree_lab.vm.interpreter import Frame, Invocation, InvocationState
 from iree_lab.vm.list import List
 from iree_lab.vm.module import BytecodeModule, Dependency, Function, ImportDecl, Module
-from iree_lab.vm.native import NativeModule, export, load_module_file
+from iree_lab.vm.native import NativeModule, export, load_module_file, load_module_path
 from iree_lab.vm.ref import RefObject, RefType
 from iree_lab.vm.registers import Registers
 from iree_lab.vm.status import BacktraceFrame, StatusCode, VMError, VMInterrupt, VMStatus
@@ -53,4 +53,5 @@ __all__ = [
     "ValueType",
     "export",
     "load_module_file",
+    "load_module_path",
 ]

@@ -25,7 +25,7 @@ from iree_lab.vm import calls
 from iree_lab.vm.interpreter import MAX_STACK_DEPTH, Invocation, InvocationState
 from iree_lab.vm.module import BytecodeModule, Function, Module, ModuleState
 from iree_lab.vm.native import NativeFunction
-from iree_lab.vm.status import StatusCode, VMError, VMInterrupt, VMStatus
+from iree_lab.vm.status import StatusCode, VMError, VMStatus
 
 
 class Instance:
@@ -245,10 +245,7 @@ class Context:
                 if state == InvocationState.DONE:
                     return inv.results
                 if state == InvocationState.FAILED:
-                    status = inv.status
-                    if getattr(status, "interrupted", False):
-                        raise VMInterrupt.from_status(status)
-                    raise VMError.from_status(status)
+                    raise VMError.surfacing(inv.status)
                 if state == InvocationState.PAUSED:
                     raise VMError(StatusCode.FAILED_PRECONDITION,
                                   "a hook paused a synchronous call; use Context.invoke()")

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 
-from iree_lab.vm.module import Dependency, Function, Module, ModuleState
+from iree_lab.vm.module import BytecodeModule, Dependency, Function, Module, ModuleState
 from iree_lab.vm.status import StatusCode, VMStatus
 from iree_lab.vm.value import CallingConvention
 
@@ -141,3 +142,12 @@ def load_module_file(path: str | Path) -> list[Module]:
         raise VMStatus(StatusCode.INVALID_ARGUMENT,
                        f"{path} defines no NativeModule subclass or create_module()")
     return [cls() for cls in classes]
+
+
+def load_module_path(path: str | Path) -> list[Module]:
+    """The modules ``--module=PATH`` names: those a ``.py`` file defines
+    (:func:`load_module_file`), else the bytecode module the file holds."""
+    path = os.fspath(path)
+    if path.endswith(".py"):
+        return load_module_file(path)
+    return [BytecodeModule.load(path)]

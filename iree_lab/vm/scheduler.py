@@ -556,7 +556,7 @@ class Scheduler:
 
     def _check_interrupt(self, fiber: Fiber) -> None:
         status = fiber.invocation.status
-        if fiber.state == FiberState.FAILED and getattr(status, "interrupted", False):
+        if fiber.state == FiberState.FAILED and status.interrupted:
             raise VMInterrupt.from_status(status)
 
     def _expire_timeouts(self) -> bool:

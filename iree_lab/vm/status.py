@@ -81,6 +81,14 @@ class VMStatus(Exception):
         self.message = message
         self.annotations = annotations if annotations is not None else []
         self.frames: list[BacktraceFrame] = []
+        # Set on the status a KeyboardInterrupt became: it surfaces as VMInterrupt.
+        self.interrupted = False
+
+    @classmethod
+    def clone(cls, failure: VMStatus | VMError) -> VMStatus:
+        """``iree_status_clone``: a fresh status with ``failure``'s code, message and
+        annotations (a raised status is consumed; a VMError's backtrace stays behind)."""
+        return cls(failure.code, failure.message, list(failure.annotations))
 
     def annotate(self, text: str) -> VMStatus:
         self.annotations.append(text)
@@ -146,6 +154,12 @@ class VMError(IreeLabError):
             backtrace=list(reversed(status.frames)),
         )
 
+    @staticmethod
+    def surfacing(status: VMStatus) -> VMError:
+        """The error a failed invocation's status surfaces as: :class:`VMInterrupt`
+        when a KeyboardInterrupt stopped it, else :class:`VMError`."""
+        return (VMInterrupt if status.interrupted else VMError).from_status(status)
+
 
 class VMInterrupt(VMError, KeyboardInterrupt):
     """Execution stopped by KeyboardInterrupt; the context stays usable.
@@ -155,4 +169,5 @@ class VMInterrupt(VMError, KeyboardInterrupt):
 
 
 def status(code: StatusCode, message: str = "") -> VMStatus:
+    """The failure an operation raises (IREE returns it as ``iree_status_t``)."""
     return VMStatus(code, message)

@@ -66,6 +66,15 @@ class _Reader(Lenient):
     def report_error(self, e: FormatError) -> None:
         self.note(e.what, e.where, e.offset)
 
+    def export_tables(self, root, name: str):
+        """(ordinal, table) of each export table that reads; one that does not still
+        takes its ordinal, as an export without a name."""
+        for i, table in enumerate(self.elements(root, name)):
+            if table is None:
+                self.exe.exports.append(ExecutableExport(ordinal=i, name=None))
+            else:
+                yield i, table
+
     def dims(self, table, name: str) -> tuple[int, int, int] | None:
         s = self.struct(table, name)
         return None if s is None else (s.x, s.y, s.z)
@@ -196,10 +205,7 @@ def _read_vulkan(r: _Reader, root) -> None:
         1 + (len(set_layouts[o]) if o < len(set_layouts) else 0)
         for o in layout["descriptor_set_layout_ordinals"]) for layout in pipeline_layouts]
 
-    for i, p in enumerate(r.elements(root, "pipelines")):
-        if p is None:
-            r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
-            continue
+    for i, p in r.export_tables(root, "pipelines"):
         export = _export(r, i, p, r.string(p, "entry_point"))
         export.name = export.attributes.get("debug_name") or export.symbol
         export.code_ordinal = r.scalar(p, "shader_module_ordinal", 0)
@@ -248,10 +254,7 @@ def _read_vulkan(r: _Reader, root) -> None:
 
 def _read_cuda_like(r: _Reader, root) -> None:
     image_field = "ptx_image" if r.ns == "cuda" else "hsaco_image"
-    for i, e in enumerate(r.elements(root, "exports")):
-        if e is None:
-            r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
-            continue
+    for i, e in r.export_tables(root, "exports"):
         export = _export(r, i, e, r.string(e, "kernel_name"))
         export.code_ordinal = r.scalar(e, "module_ordinal", 0)
         _dispatch_layout(r, export, e, "block_dims")
@@ -270,10 +273,7 @@ def _read_cuda_like(r: _Reader, root) -> None:
 
 def _read_amdgpu(r: _Reader, root) -> None:
     r.exe.target = r.string(root, "isa")
-    for i, e in enumerate(r.elements(root, "exports")):
-        if e is None:
-            r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
-            continue
+    for i, e in r.export_tables(root, "exports"):
         symbol = r.string(e, "symbol_name")
         export = _export(r, i, e, symbol)
         # The HSA symbol carries a `.kd` suffix; the HAL export name does not.
@@ -291,10 +291,7 @@ def _read_amdgpu(r: _Reader, root) -> None:
 
 
 def _read_metal(r: _Reader, root) -> None:
-    for i, p in enumerate(r.elements(root, "pipelines")):
-        if p is None:
-            r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
-            continue
+    for i, p in r.export_tables(root, "pipelines"):
         export = _export(r, i, p, r.string(p, "entry_point"))
         # `name` is the un-rewritten HAL export name used for lookups.
         export.name = r.string(p, "name") or export.attributes.get("debug_name") or \
@@ -331,10 +328,7 @@ def _msl_version(value: int) -> str:
 
 
 def _read_webgpu(r: _Reader, root) -> None:
-    for i, e in enumerate(r.elements(root, "exports")):
-        if e is None:
-            r.exe.exports.append(ExecutableExport(ordinal=i, name=None))
-            continue
+    for i, e in r.export_tables(root, "exports"):
         export = _export(r, i, e, r.string(e, "entry_point"))
         export.name = export.attributes.get("debug_name") or export.symbol
         export.code_ordinal = r.scalar(e, "shader_module_ordinal", 0)

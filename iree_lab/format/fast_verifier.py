@@ -1,6 +1,6 @@
 """Vectorized (numpy) form of verifier.py for large FlatBuffers.
 
-Same rules as the scalar verifier, applied to whole vectors of tables at
+The rules and the plan of the scalar verifier (flatbuffer_rules.py), applied to whole vectors of tables at
 once: a module with 50k source locations verifies in milliseconds instead of
 a second. It only answers "valid or not": on any failure the caller reruns
 the scalar verifier, which reports flatcc's exact first error.
@@ -14,7 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from iree_lab.format.verifier import UOFFSET_MAX, verification_plan
+from iree_lab.format.flatbuffer_rules import (
+    UOFFSET_MAX,
+    VTABLE_MIN_SIZE,
+    aligned,
+    field_in_table,
+    offset_ok,
+    string_in_buffer,
+    table_size_ok,
+    vector_aligned,
+    vector_count_ok,
+    vector_in_buffer,
+    verification_plan,
+    vtable_header_in_buffer,
+    vtable_position_ok,
+    vtable_size_ok,
+)
 
 
 class Invalid(Exception):
@@ -46,25 +61,21 @@ class FastVerifier:
         """u32 at 4-aligned, in-bounds positions."""
         return self.u32[pos >> 2].astype(np.int64)
 
-    def header_ok(self, base, offset):
-        k = base + offset
-        return (offset != 0) & (k + 4 <= self.end) & ((k & 3) == 0)
-
     def tables(self, base, type_name: str) -> None:
         """Verifies the tables that the uoffsets at positions ``base`` point to."""
         if base.size == 0:
             return
         self._spend(int(base.size))
         offset = self.read_u32(base)
-        _ok(self.header_ok(base, offset))
+        _ok(offset_ok(base, offset, self.end))
         table = np.unique(base + offset)  # shared tables are verified once
         soffset = self.u32[table >> 2].view("<i4").astype(np.int64)
         vbase = (table - soffset) & UOFFSET_MAX
-        _ok((vbase < 0x80000000) & ((vbase & 1) == 0) & (vbase + 2 <= self.end))
+        _ok(vtable_position_ok(vbase) & vtable_header_in_buffer(vbase, self.end))
         vsize = self.u16[vbase >> 1].astype(np.int64)
-        _ok((vbase + vsize <= self.end) & ((vsize & 1) == 0) & (vsize >= 4))
+        _ok(vtable_size_ok(vbase, vsize, self.end) & (vsize >= VTABLE_MIN_SIZE))
         tsize = self.u16[(vbase + 2) >> 1].astype(np.int64)
-        _ok(self.end - table >= tsize)
+        _ok(table_size_ok(table, tsize, self.end))
         t = (table, vbase, vsize, tsize)
         for step in verification_plan(type_name).steps:
             getattr(self, "_" + step[0])(t, step)
@@ -85,42 +96,34 @@ class FastVerifier:
         table, tsize = t[0][present], t[3][present]
         vte = vte[present]
         pos = table + vte
-        _ok((vte + size <= tsize) & (((self.address + pos) & (align - 1)) == 0))
+        _ok(field_in_table(vte, size, tsize) & aligned(self.address + pos, align))
         return pos
 
     def offset_field(self, t, voffset, required):
-        vte = self.vt_entry(t, voffset)
-        present = vte != 0
-        if required:
-            _ok(present)
-        table, tsize = t[0][present], t[3][present]
-        vte = vte[present]
-        pos = table + vte
-        _ok((vte + 4 <= tsize) & ((pos & 3) == 0))
-        return pos
+        """A uoffset field (the buffer's base is 4-aligned, checked first)."""
+        return self.field(t, voffset, 4, 4, required)
 
     def strings(self, base) -> None:
         if base.size == 0:
             return
         offset = self.read_u32(base)
-        _ok(self.header_ok(base, offset))
+        _ok(offset_ok(base, offset, self.end))
         pos = base + offset
         n = self.read_u32(pos)
         pos = pos + 4
-        _ok(self.end - pos > n)
+        _ok(string_in_buffer(pos, n, self.end))
         _ok(self.u8[pos + n] == 0)
 
     def vectors(self, base, elem_size: int, align: int):
         """(element start, count) of the vectors the uoffsets at ``base`` point to."""
         offset = self.read_u32(base)
-        _ok(self.header_ok(base, offset))
+        _ok(offset_ok(base, offset, self.end))
         pos = base + offset
         n = self.read_u32(pos)
         pos = pos + 4
-        mask = np.where(n == 0, 3, (align - 1) | 3)
-        _ok((pos & mask) == 0)
-        _ok(n <= UOFFSET_MAX // elem_size)
-        _ok(self.end - pos >= n * elem_size)
+        _ok(vector_aligned(pos, n, align))
+        _ok(vector_count_ok(n, elem_size))
+        _ok(vector_in_buffer(pos, n, elem_size, self.end))
         return pos, n
 
     def elements(self, start, count):
