@@ -86,6 +86,9 @@ _HISTORY_LIMIT = 100_000
 # Whether the debugged invocation counts straight-line runs without the hook where nothing
 # can stop (vm.interpreter.Counting); False runs every instruction through the hook.
 COUNTING = True
+# Whether those counting runs keep registers in Python locals (vm.probed); False counts
+# over the frame's register lists.
+PROBED = True
 
 
 class _Abandon(BaseException):
@@ -491,7 +494,7 @@ class _Engine:
             self.world.device.dispatch_observers.append(self.on_dispatch)
         self.inv = self.world.invoke(hook=self.hook)
         if COUNTING:
-            self.inv.counting = Counting(self.cell, self.count_plan)
+            self.inv.counting = Counting(self.cell, self.count_plan, probed=PROBED)
         self.invs = [self.inv]
         for fn in dbg._progress_listeners:
             self.world.session.device.progress.add_listener(fn)
@@ -1169,6 +1172,7 @@ def _register_guard(bps):
     if not bps:
         return None
     tests = []
+    inline = []
     slots: dict[str, int] = {}
     for bp in bps:
         if not bp.enabled or bp.kind == "dispatch":
@@ -1184,6 +1188,10 @@ def _register_guard(bps):
                 return None
         tests.append(f"({ast.unparse(tree.body)})")
         slots.update(names)
+        for node in ast.walk(tree):  # the same test over slot-named values, for inlining
+            if isinstance(node, ast.Name):
+                node.id = f"_g{dict(names)[node.id]}"
+        inline.append(f"({ast.unparse(tree.body)})")
     lines = ["def guard(R):", "    try:"]
     for name, slot in sorted(slots.items()):
         lines += [f"        {name} = R[{slot}]",
@@ -1194,7 +1202,12 @@ def _register_guard(bps):
     namespace = {"__builtins__": {}, "Exception": Exception, "type": type, "int": int,
                  "_word_i32": lambda v: i32(slot_word(v))}
     exec(compile("\n".join(lines) + "\n", "<breakpoint guard>", "exec"), namespace)  # noqa: S102
-    return namespace["guard"]
+    guard = namespace["guard"]
+    # For vm.probed: the R[slot] it reads, and its test over values named _g<slot> (the
+    # slots' i32 views) that probed runs inline (raising where the guard returns False).
+    guard.reads = tuple(sorted(set(slots.values())))
+    guard.inline = f"not ({' or '.join(inline)})"
+    return guard
 
 
 def _hit_reason(hits, watch) -> str | None:

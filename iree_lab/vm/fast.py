@@ -35,6 +35,7 @@ from iree_lab.vm.emit import (
     can_fail,
     compare_condition,
     emit,
+    register_slots,
     remap_lines,
 )
 from iree_lab.vm.interpreter import (
@@ -488,30 +489,8 @@ class FunctionCompiler:
         return index
 
     def _register_inits(self, params: set[str]) -> list[str]:
-        names = set()
-        for inst in self.insts:
-            for field, value in zip(inst.op.fields, inst.values, strict=True):
-                kind = field.kind
-                if kind in (T.I32, T.F32, T.I64, T.F64):
-                    names.add(f"i{value}")
-                    if kind in (T.I64, T.F64):
-                        names.add(f"i{value + 1}")
-                elif kind in (T.REF, T.REF_MOVE):
-                    names.add(f"r{value & REF_MASK}")
-                elif kind == T.REG_LIST:
-                    for r in value:
-                        names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
-                        if not r & TYPE_BIT:
-                            names.add(f"i{r + 1}")
-                elif kind == T.BRANCH_REMAP:
-                    for s, d in value:
-                        for r in (s, d):
-                            names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
-                elif kind == T.BRANCH_TABLE:
-                    for _pc, remap in value:
-                        for s, d in remap:
-                            for r in (s, d):
-                                names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
+        ints, refs = register_slots(self.insts)
+        names = {f"i{r}" for r in ints} | {f"r{r}" for r in refs}
         names -= params
         ints = sorted((n for n in names if n[0] == "i"), key=lambda n: int(n[1:]))
         refs = sorted((n for n in names if n[0] == "r"), key=lambda n: int(n[1:]))

@@ -118,11 +118,12 @@ class CompiledFunction:
         # Branches land just past the target block's marker.
         return self.index_of_pc[pc] + 1
 
-    def _parts(self, k: int, inst, naming, ctx, code_bytes):
+    def _parts(self, k: int, inst, naming, ctx, code_bytes, record: bool = True):
         """(lines, exits) of instruction ``k``; exits are (condition, remap lines, target).
 
         A condition of None is the unconditional (last) exit; plain ops fall
-        through to ``k + 1``. Control ops (calls, returns, ...) return None.
+        through to ``k + 1``. Control ops (calls, returns, ...) return None (and,
+        with ``record``, leave their :class:`Control` in ``controls``).
         """
         op = inst.op
         flow = op.flow
@@ -136,16 +137,18 @@ class CompiledFunction:
             return [], [(None, remap_lines(remap, naming), self._target(target))]
         if flow == T.FLOW_COND_BRANCH:
             cond, t_pc, t_remap, f_pc, f_remap = inst.values
-            return [], [(f"if R[{cond}]:", remap_lines(t_remap, naming), self._target(t_pc)),
+            return [], [(f"if {naming.i(cond)}:", remap_lines(t_remap, naming),
+                         self._target(t_pc)),
                         (None, remap_lines(f_remap, naming), self._target(f_pc))]  # fmt: skip
         if flow == T.FLOW_BRANCH_TABLE:
             index, d_pc, d_remap, cases = inst.values
             exits = [(f"if _i == {case_index}:", remap_lines(c_remap, naming), self._target(c_pc))
                      for case_index, (c_pc, c_remap) in enumerate(cases)]  # fmt: skip
             exits.append((None, remap_lines(d_remap, naming), self._target(d_pc)))
-            return [f"_i = R[{index}]"], exits
+            return [f"_i = {naming.i(index)}"], exits
         if flow in _CONTROL_FLOWS:
-            self.controls[k] = self._control(inst)
+            if record:
+                self.controls[k] = self._control(inst)
             return None
         if op.symbol == "ConstF32":
             # Keep the exact bits (a NaN payload would not survive a float round trip).
@@ -195,7 +198,21 @@ class CompiledFunction:
         self._parts_list = parts
         self._namespace = namespace
         self._count_runners: dict = {}
+        self._probed_runners: dict = {}
         return namespace["HANDLERS"]
+
+    def probed_runner(self, hot: frozenset, guards: tuple = ()):
+        """``(entry keys, PROBE_RUN)``: :meth:`count_runner` with registers as locals,
+        returning (never calling the hook) where the hook is due (:mod:`iree_lab.vm.probed`)."""
+        key = (hot, guards)
+        entry = self._probed_runners.get(key)
+        if entry is None:
+            from iree_lab.vm.probed import compile_probed
+
+            if len(self._probed_runners) > 16:
+                self._probed_runners.clear()
+            entry = self._probed_runners[key] = compile_probed(self, hot, guards)
+        return entry
 
     def count_runner(self, hot: frozenset, guards: tuple = ()):
         """``(entry keys, COUNT_RUN)`` for an invocation with a :class:`Counting`.
@@ -577,11 +594,13 @@ class Counting:
     ``hot`` (frame changes included).
     """
 
-    __slots__ = ("cell", "hot")
+    __slots__ = ("cell", "hot", "probed")
 
-    def __init__(self, cell: list, hot):
+    def __init__(self, cell: list, hot, probed: bool = False):
         self.cell = cell
         self.hot = hot
+        # Count with registers as locals (CompiledFunction.probed_runner).
+        self.probed = probed
 
 
 class InvocationState(enum.Enum):
@@ -735,22 +754,33 @@ class Invocation:
             # frame.k (and so frame.pc/instruction) is current while the hook runs.
             code = frame.code
             counting = self.counting
+            probe = None
             if counting is None or counting.cell[1] <= counting.cell[0] + 1:
                 # Nothing to count now (stepping): the plain runner, nothing to compile.
                 keys = code.entry_keys
                 run = code.block_run
                 cell = None
             else:
-                keys, run = code.count_runner(*counting.hot(code))
+                plan = counting.hot(code)
                 cell = counting.cell
+                if counting.probed:
+                    keys, probe = code.probed_runner(*plan)
+                else:
+                    keys, run = code.count_runner(*plan)
             while k >= 0:
                 if k in keys:
-                    k = run(R, RR, frame, self, hook, k, cell)
-                    if k == PAUSED_CODE:
-                        self.state = InvocationState.PAUSED
-                        return None
-                    if k < 0 or k in keys:
-                        continue
+                    if probe is not None:
+                        # Returns an index only where the hook is due: hook it below.
+                        k = probe(R, RR, frame, self, hook, k, cell)
+                        if k < 0:
+                            continue
+                    else:
+                        k = run(R, RR, frame, self, hook, k, cell)
+                        if k == PAUSED_CODE:
+                            self.state = InvocationState.PAUSED
+                            return None
+                        if k < 0 or k in keys:
+                            continue
                 frame.k = k
                 if hook(self, frame, k):
                     self.state = InvocationState.PAUSED
