@@ -278,3 +278,21 @@ def test_refs_live_at_stops(function, inputs):
         out.append(_record(dbg.back()))
 
     _assert_same(script, "vm_buffers", function, inputs)
+
+
+@pytest.mark.parametrize("n", ["3", "9"])
+@pytest.mark.parametrize("condition", [None, "i5 == 2", "i5 < 0", "i2 // (i5 - 1) > 0"])
+def test_breakpoints_two_direct_calls_deep(n, condition):
+    """nested -> nest_mid -> nest_inner (no recursion: probed runs call them as Python
+    functions): a breakpoint in the innermost loop, time travel across the calls, and
+    for n = 9 a trap in the innermost frame."""
+    def script(dbg, out):
+        dbg.break_at("fn15", 0x3C, condition=condition)  # nest_inner's buffer store
+        _until_done(dbg, out, dbg.cont, limit=30)
+        end = out[-1][1]
+        for target in (end // 2, end - 3, 4):
+            out.append(_record(dbg.goto(target)))
+            out.append(_record(dbg.finish()))
+        out.append(_record(dbg.reverse_continue()))
+
+    _assert_same(script, "vm_control", "nested", [n], snapshot_interval=30)

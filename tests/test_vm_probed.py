@@ -47,7 +47,7 @@ def _slot(value):
 
 
 def _frames(inv):
-    out = []
+    out = [inv.stack_bytes]
     for f in inv.stack:
         if type(f) is NativeFrame:
             out.append(("native", f.function.full_name))
@@ -116,7 +116,7 @@ def _cases():
                 fn.cconv.arguments if fn.cconv else "", limit=3)
             if program == "scalar_vmvx" or program == "vm_bench":
                 inputs = [(3,), (40,)] if fn.cconv and fn.cconv.arguments == "i" else inputs[:2]
-            for args in inputs[:3]:
+            for args in inputs if fn.name == "nested" else inputs[:3]:
                 yield pytest.param(program, fn.name, args, id=f"{program}.{fn.name}{args}")
 
 

@@ -113,6 +113,33 @@ def read_results(fragment: str, regs, R, RR) -> list:
     return [read_arg(ch, raw, R, RR) for ch, raw in zip(fragment, regs, strict=False)]
 
 
+def argument_plan(fragment: str, operands) -> list[tuple[int, int, int]]:
+    """(kind, caller register, callee register) per argument of an internal call: the
+    callee's ABI registers take the caller's slots as they are (an i64's high word too).
+
+    kind: 0 = 32-bit slot, 1 = 64-bit pair (both slots), 2 = ref retained, 3 = ref moved
+    (the caller's register is emptied when it is read, so a later argument naming the
+    same register reads null).
+    """
+    plan = []
+    for (ch, reg), raw in zip(cconv_register_layout(fragment), operands, strict=False):
+        plan.append(_slot_move(ch, raw, reg))
+    return plan
+
+
+def result_plan(fragment: str, operands, results) -> list[tuple[int, int, int]]:
+    """(kind, callee register, caller register) per result of an internal call's
+    ``vm.return`` (kinds as in :func:`argument_plan`), as many as all three have."""
+    return [_slot_move(ch, src, dst)
+            for ch, src, dst in zip(fragment, operands, results, strict=False)]  # fmt: skip
+
+
+def _slot_move(ch: str, src: int, dst: int) -> tuple[int, int, int]:
+    if ch == "r":
+        return (3 if src & MOVE_BIT else 2, src & REF_MASK, dst & REF_MASK)
+    return (1 if ch in "IF" else 0, src, dst)
+
+
 def coerce(fragment: str, values, what: str) -> list:
     """Converts host values to VM values of ``fragment`` (spans: lists)."""
     out = []

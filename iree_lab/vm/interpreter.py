@@ -68,7 +68,7 @@ class Control:
 
     __slots__ = ("kind", "inst", "callee", "is_import", "segment_sizes", "operands", "results",
                  "resume_index", "yieldable", "status_reg", "message", "arg_plan",
-                 "callee_code")  # fmt: skip
+                 "callee_code", "result_plans")  # fmt: skip
 
     def __init__(self, kind: str, inst):
         self.kind = kind
@@ -84,6 +84,7 @@ class Control:
         self.message = ""
         self.arg_plan = None
         self.callee_code = None
+        self.result_plans = None  # return: {caller's result registers: calls.result_plan}
 
 
 class CompiledFunction:
@@ -199,19 +200,25 @@ class CompiledFunction:
         self._namespace = namespace
         self._count_runners: dict = {}
         self._probed_runners: dict = {}
+        self._direct_entries: dict = {}
+        self._direct_ok = None
+        self._direct_closure = None
         return namespace["HANDLERS"]
 
-    def probed_runner(self, hot: frozenset, guards: tuple = ()):
-        """``(entry keys, PROBE_RUN)``: :meth:`count_runner` with registers as locals,
-        returning (never calling the hook) where the hook is due (:mod:`iree_lab.vm.probed`)."""
-        key = (hot, guards)
+    def probed_runner(self, plan: tuple, plan_of=None):
+        """``(entry keys, PROBE_RUN)``: :meth:`count_runner` for ``plan`` (hot, guards)
+        with registers as locals, returning (never calling the hook) where the hook is
+        due; with ``plan_of`` it calls internal functions directly (their plans from
+        ``plan_of(code)``). See :mod:`iree_lab.vm.probed`."""
+        from iree_lab.vm import probed
+
+        key = probed.cache_key(self, plan, plan_of)
         entry = self._probed_runners.get(key)
         if entry is None:
-            from iree_lab.vm.probed import compile_probed
-
             if len(self._probed_runners) > 16:
                 self._probed_runners.clear()
-            entry = self._probed_runners[key] = compile_probed(self, hot, guards)
+            entry = self._probed_runners[key] = probed.compile_probed(self, *plan,
+                                                                      plan_of=plan_of)
         return entry
 
     def count_runner(self, hot: frozenset, guards: tuple = ()):
@@ -438,6 +445,10 @@ class CompiledFunction:
 
 # What BLOCK_RUN returns when the hook asked to pause (below every control code).
 PAUSED_CODE = -(1 << 40)
+# What a probed run returns after pushing the frames of direct calls that handed over
+# (vm.probed): continue with the new top frame, or perform its control op first.
+SWITCH_CODE = -(1 << 41)
+TOP_CONTROL_CODE = -(1 << 42)
 
 
 def _index_dispatch(cases: list[tuple[int, list[str]]]) -> list[str]:
@@ -737,6 +748,11 @@ class Invocation:
                                   f"{type(e).__name__} executing {what}: {e}")
                 status.frames = [f.backtrace_frame() for f in reversed(self.stack)]
                 raise status from e
+            if k <= SWITCH_CODE:  # direct calls handed their frames over (vm.probed)
+                if k == TOP_CONTROL_CODE:
+                    top = self.stack[-1]
+                    self._control(top, top.code.controls[top.k])
+                continue
             k = -k - 1
             frame.k = k
             self._control(frame, frame.code.controls[k])
@@ -764,7 +780,7 @@ class Invocation:
                 plan = counting.hot(code)
                 cell = counting.cell
                 if counting.probed:
-                    keys, probe = code.probed_runner(*plan)
+                    keys, probe = code.probed_runner(plan, counting.hot)
                 else:
                     keys, run = code.count_runner(*plan)
             while k >= 0:
@@ -839,19 +855,24 @@ class Invocation:
         if caller is not None and type(caller) is Frame and caller.return_fragment is None:
             # Bytecode caller of an internal call: copy result slots directly.
             R, RR, CR, CRR = caller.R, caller.RR, frame.R, frame.RR
-            for ch, src, dst in zip(fragment, c.operands, caller.return_registers,
-                                    strict=False):  # fmt: skip
-                if ch == "r":
-                    s, d = src & calls.REF_MASK, dst & calls.REF_MASK
-                    CRR_value = CRR[s]
-                    if src & calls.MOVE_BIT:
-                        CRR[s] = None
-                    RR[d] = CRR_value
-                elif ch == "I" or ch == "F":
+            results = caller.return_registers
+            plans = c.result_plans
+            if plans is None:
+                plans = c.result_plans = {}
+            plan = plans.get(results)
+            if plan is None:
+                plan = plans[results] = calls.result_plan(fragment, c.operands, results)
+            for kind, src, dst in plan:
+                if kind == 0:
+                    R[dst] = CR[src]
+                elif kind == 1:
                     R[dst] = CR[src]
                     R[dst + 1] = CR[src + 1]
                 else:
-                    R[dst] = CR[src]
+                    value = CRR[src]
+                    if kind == 3:
+                        CRR[src] = None
+                    RR[dst] = value
             caller.return_registers = None
             caller.k = caller.resume_index
             return
@@ -919,7 +940,7 @@ class Invocation:
         if plan is None:
             callee = compiled_function(state, c.callee)
             c.callee_code = callee
-            plan = c.arg_plan = _argument_plan(callee.cconv.arguments, c.operands)
+            plan = c.arg_plan = calls.argument_plan(callee.cconv.arguments, c.operands)
         callee = c.callee_code
         needed = self.stack_bytes + callee.frame_bytes
         if needed > MAX_STACK_BYTES:
@@ -981,25 +1002,6 @@ class Invocation:
                 raise VMStatus(StatusCode.UNIMPLEMENTED,
                                "yield in imports with results not supported").annotate(
                                    "while calling import")
-
-
-def _argument_plan(fragment: str, operands) -> list[tuple[int, int, int]]:
-    """(kind, source register, callee register) per argument of an internal call.
-
-    kind: 0 = 32-bit slot, 1 = 64-bit pair, 2 = ref retained, 3 = ref moved.
-    """
-    from iree_lab.vm.value import cconv_register_layout
-
-    plan = []
-    for (ch, reg), raw in zip(cconv_register_layout(fragment), operands, strict=False):
-        if ch == "r":
-            kind = 3 if raw & calls.MOVE_BIT else 2
-            plan.append((kind, raw & calls.REF_MASK, reg))
-        elif ch in "IF":
-            plan.append((1, raw, reg))
-        else:
-            plan.append((0, raw, reg))
-    return plan
 
 
 def _apply_remap(pairs, R, RR) -> None:

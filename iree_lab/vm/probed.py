@@ -27,11 +27,14 @@ from __future__ import annotations
 import itertools
 import linecache
 
+from iree_lab.isa import tables as T
+from iree_lab.vm import calls
 from iree_lab.vm.emit import ConstantPool, EmitContext, Naming, register_slots
 from iree_lab.vm.registers import slot_word
-from iree_lab.vm.value import i32
+from iree_lab.vm.value import cconv_register_layout, i32
 
 _source_ids = itertools.count()
+_YIELDING = ("Yield", "CallYieldable", "CallVariadicYieldable")
 _MARK = "#@"  # generation-time mark: the next lines belong to instruction k
 
 
@@ -50,12 +53,103 @@ class ExactLocals(Naming):
         return f"r{slot}"
 
 
-def compile_probed(code, hot: frozenset, guards: tuple):
+class HandOff(BaseException):
+    """Raised out of a direct call (a probed callee called as a Python function) where
+    the stepping tier must continue: carries the callees' frames, innermost first, each
+    written back; ``control``: the innermost frame's instruction is a control op for
+    the invocation to perform (else the hook is due there). Not an Exception: nothing
+    in between may catch it."""
+
+    def __init__(self, control: bool):
+        self.frames: list = []
+        self.control = control
+
+
+def recursive_functions(state) -> set[int]:
+    """Internal functions of ``state``'s module on a call-graph cycle (never called
+    directly: a direct call nests a Python frame per VM frame)."""
+    found = state.fast_code.get("recursive")
+    if found is None:
+        from iree_lab.vm.fast import _recursive_functions
+
+        found = state.fast_code["recursive"] = _recursive_functions(state.module)
+    return found
+
+
+def direct_callee(code, k: int):
+    """The stepping-tier code of the internal function instruction ``k`` of ``code`` may
+    call directly (a plain ``vm.call``, callee not recursive, cannot yield, returns what
+    the call takes), else None."""
+    from iree_lab.vm.interpreter import compiled_function
+
+    inst = code.instructions[k]
+    if inst.op.symbol != "Call" or inst.values[0] & T.FUNCTION_ORDINAL_IMPORT_BIT:
+        return None
+    ordinal = inst.values[0]
+    if ordinal in recursive_functions(code.state):
+        return None
+    callee = compiled_function(code.state, ordinal)
+    if callee._direct_ok is None:
+        fragment = callee.cconv.results
+        callee._direct_ok = all(
+            i.op.symbol not in _YIELDING and (i.op.flow != T.FLOW_RETURN
+                                              or len(i.values[0]) == len(fragment))
+            for i in callee.instructions)  # fmt: skip
+    if not callee._direct_ok or len(inst.values[2]) != len(callee.cconv.results):
+        return None
+    return callee
+
+
+def direct_closure(code) -> tuple:
+    """Every function ``code``'s probed code calls directly, transitively (cached)."""
+    if code._direct_closure is None:
+        seen: dict = {}
+        work = [code]
+        while work:
+            c = work.pop()
+            for k in range(len(c.instructions)):
+                callee = direct_callee(c, k)
+                if callee is not None and id(callee) not in seen:
+                    seen[id(callee)] = callee
+                    work.append(callee)
+        code._direct_closure = tuple(seen.values())
+    return code._direct_closure
+
+
+def cache_key(code, plan, plan_of) -> tuple:
+    """What ``code``'s probed code depends on: its plan and its direct callees' plans."""
+    if plan_of is None:
+        return (plan,)
+    return (plan, tuple(plan_of(c) for c in direct_closure(code)))
+
+
+def direct_entry(code, plan_of):
+    """``DIRECT(C, I, *abi slots)``: ``code`` run from its entry as a direct call."""
+    plan = plan_of(code)
+    key = cache_key(code, plan, plan_of)
+    entry = code._direct_entries.get(key)
+    if entry is None:
+        if len(code._direct_entries) > 16:
+            code._direct_entries.clear()
+        entry = code._direct_entries[key] = compile_probed(code, *plan, plan_of=plan_of,
+                                                           direct=True)
+    return entry
+
+
+def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bool = False):
     """``(keys, PROBE_RUN)`` of stepping-tier function ``code`` for breakpoint
     instructions ``hot`` and register guards ``guards`` ((k, fn) with k in hot;
     ``fn(R)`` true where the hook would return False; ``fn.reads``, when present,
-    lists the register slots it reads)."""
-    from iree_lab.vm.interpreter import _index_dispatch
+    lists the register slots it reads). With ``plan_of`` (code -> its (hot, guards)),
+    internal calls to :func:`direct_callee` functions are Python calls of their
+    :func:`direct_entry`; with ``direct``, the result is that entry itself."""
+    from iree_lab.vm.interpreter import (
+        MAX_STACK_BYTES,
+        SWITCH_CODE,
+        TOP_CONTROL_CODE,
+        Frame,
+        _index_dispatch,
+    )
 
     insts = code.instructions
     n_insts = len(insts)
@@ -84,13 +178,109 @@ def compile_probed(code, hot: frozenset, guards: tuple):
         bounds.update((k, k + 1))
 
     ints, refs = register_slots(insts)
+    params = []
+    for ch, reg in cconv_register_layout(code.cconv.arguments):
+        if ch == "r":
+            params.append(f"r{reg}")
+            refs.add(reg)
+        else:
+            params.append(f"i{reg}")
+            ints.add(reg)
+            if ch in "IF":
+                params.append(f"i{reg + 1}")
+                ints.add(reg + 1)
     ints = sorted(s for s in ints if s < code.i32_count)
     refs = sorted(s for s in refs if s < code.ref_count)
     load = [f"i{s} = R[{s}]" for s in ints] + [f"r{s} = RR[{s}]" for s in refs]
     store = [f"R[{s}] = i{s}" for s in ints] + [f"RR[{s}] = r{s}" for s in refs]
+    consts_used: dict = {"_HO": HandOff, "_Frame": Frame, "_SWITCH": SWITCH_CODE,
+                         "_TOP": TOP_CONTROL_CODE, "_CODE": code}
+    callees = {}
+    if plan_of is not None:
+        for k in range(n_insts):
+            callee = direct_callee(code, k)
+            if callee is not None:
+                callees[k] = callee
+                consts_used[f"_D{k}"] = direct_entry(callee, plan_of)
 
-    def leave(position: str, code_value: str) -> list[str]:
-        return store + [f"C[0] = {position}", f"return {code_value}"]
+    def materialize(k: str) -> list[str]:
+        """A new frame of this function holding the locals, at instruction ``k``."""
+        return (["_fr = _Frame(_CODE)", "R = _fr.R", "RR = _fr.RR"] + store
+                + [f"_fr.k = {k}", "_fr.entry = True"])
+
+    def leave(position: str, k: str, control: bool = False) -> list[str]:
+        """Hands the frame to the stepping tier at ``k``: the hook is due there, or
+        (``control``) the invocation performs its control op."""
+        if direct:
+            return ([f"C[0] = {position}"] + materialize(k)
+                    + [f"_h = _HO({control})", "_h.frames.append(_fr)", "raise _h"])
+        return store + [f"C[0] = {position}", f"return {-(int(k) + 1) if control else k}"]
+
+    def call_lines(k) -> list[str]:
+        """A direct call: arguments and results slot by slot as the stepping tier copies
+        them (calls.argument_plan / calls.result_plan)."""
+        inst = insts[k]
+        callee = callees[k]
+        _callee_ordinal, operands, results = inst.values
+        body = ["C[0] = _p"]
+        args = []
+        for j, (kind, src, _dst) in enumerate(calls.argument_plan(callee.cconv.arguments,
+                                                                  operands)):
+            if kind == 0:
+                args.append(f"i{src}")
+            elif kind == 1:
+                args += [f"i{src}", f"i{src + 1}"]
+            elif kind == 2:
+                args.append(f"r{src}")
+            else:  # moved: later arguments read the register emptied
+                body += [f"_a{j} = r{src}", f"r{src} = None"]
+                args.append(f"_a{j}")
+        targets = []
+        for kind, _src, dst in calls.result_plan(callee.cconv.results, results, results):
+            if kind == 1:
+                targets += [f"i{dst}", f"i{dst + 1}"]
+            elif kind >= 2:
+                targets.append(f"r{dst}")
+            else:
+                targets.append(f"i{dst}")
+        call = f"_D{k}(C, I{''.join(', ' + a for a in args)})"
+        body.append("try:")
+        body.append(f"    {', '.join(targets)}, = {call}" if targets else f"    {call}")
+        consts_used[f"_RR{k}"] = results
+        frame = "_fr" if direct else "F"
+        caller = [] if direct else store
+        if direct:
+            caller = materialize(str(k))
+        else:
+            caller = store + [f"F.k = {k}"]
+        caller += [f"{frame}.return_registers = _RR{k}", f"{frame}.return_fragment = None",
+                   f"{frame}.resume_index = {k + 1}"]
+        if direct:
+            caller += ["_h.frames.append(_fr)", "raise"]
+        else:
+            caller += ["I.stack.extend(reversed(_h.frames))",
+                       "return _TOP if _h.control else _SWITCH"]
+        body += ["except _HO as _h:"] + ["    " + x for x in caller]
+        return body + ["_p = C[0]"]
+
+    def return_lines(k) -> list[str]:
+        """``vm.return`` of a direct call: the result slots, as the stepping tier's
+        return copies them into the caller (calls.result_plan)."""
+        body = ["C[0] = _p", f"I.stack_bytes -= {code.frame_bytes}"]
+        values = []
+        operands = insts[k].values[0]
+        plan = calls.result_plan(code.cconv.results, operands, operands)
+        for j, (kind, src, _dst) in enumerate(plan):
+            if kind == 1:
+                values += [f"i{src}", f"i{src + 1}"]
+            elif kind == 3:
+                body += [f"_x{j} = r{src}", f"r{src} = None"]
+                values.append(f"_x{j}")
+            elif kind == 2:
+                values.append(f"r{src}")
+            else:
+                values.append(f"i{src}")
+        return body + ([f"return ({', '.join(values)},)"] if values else ["return None"])
 
     def segment(start):
         out = []
@@ -113,7 +303,11 @@ def compile_probed(code, hot: frozenset, guards: tuple):
 
     def tail(k, part, start):
         if part is None:
-            return leave("_p", str(-(k + 1)))
+            if k in callees:
+                return call_lines(k) + jump(k + 1, start)
+            if direct and insts[k].op.flow == T.FLOW_RETURN:
+                return return_lines(k)
+            return leave("_p", str(k), control=True)
         lines, exits = part
         body = list(lines)
         if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
@@ -130,7 +324,7 @@ def compile_probed(code, hot: frozenset, guards: tuple):
         fn = guard_of[k]
         reads = getattr(fn, "reads", None)
         inline = getattr(fn, "inline", None)
-        hook = store + [f"C[0] = _p - {back + 1}", f"return {k}"]
+        hook = leave(f"_p - {back + 1}", str(k))
         if reads is not None and inline is not None:
             # The guard's own test, inlined: any exception means "take the hook".
             test = ["try:"]
@@ -155,7 +349,7 @@ def compile_probed(code, hot: frozenset, guards: tuple):
                 body += guard_test(k, back - i)
             body.append(f"{_MARK}{k} {back - i}")  # where a trap on the next lines is
             if part is None:  # a control op ends its run (counted up to itself)
-                body += leave("_p", str(-(k + 1)))
+                body += tail(k, part, start)
             elif i + 1 < len(seg):
                 body += part[0]
             elif open_end:
@@ -189,8 +383,19 @@ def compile_probed(code, hot: frozenset, guards: tuple):
             body += run(following, start, len(following) - 1)
         cases.append((start, ["while True:"] + ["    " + x for x in body]))
 
-    lines = ["def PROBE_RUN(R, RR, F, I, H, k, C):"]
-    lines += ["    " + x for x in load]
+    frame_cost = code.frame_bytes
+    if direct:
+        lines = [f"def DIRECT(C, I{''.join(', ' + p for p in params)}):"]
+        inits = [f"i{s} = 0" for s in ints if f"i{s}" not in params]
+        inits += [f"r{s} = None" for s in refs if f"r{s}" not in params]
+        # Too deep for IREE's stack: the caller's call is performed by the invocation.
+        inits += [f"_sb = I.stack_bytes + {frame_cost}",
+                  f"if _sb > {MAX_STACK_BYTES}: raise _HO(True)", "I.stack_bytes = _sb",
+                  "k = 0"]
+        lines += ["    " + x for x in inits]
+    else:
+        lines = ["def PROBE_RUN(R, RR, F, I, H, k, C):"]
+        lines += ["    " + x for x in load]
     lines += ["    _p = C[0]", "    _L = C[1]", "    try:", "        while True:"]
     # An index without a case (not one of the keys the caller checks): hook it.
     for line in _index_dispatch(cases):
@@ -199,13 +404,23 @@ def compile_probed(code, hot: frozenset, guards: tuple):
             lines += ["            " + pad + x for x in leave("_p", "k")]
         else:
             lines.append("            " + line)
-    # A trap: the frame written back, the position the failing instruction's (found
-    # from the line it raised on: no per-instruction bookkeeping on the hot path).
-    lines += ["    except BaseException as _e:"]
-    lines += ["        " + x for x in store]
-    lines += ["        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j >= 0:",
-              "            C[0] = _p - _LB[_e.__traceback__.tb_lineno]", "            F.k = _j",
-              "        else:", "            C[0] = _p", "        raise"]
+    # A trap: the position the failing instruction's (found from the line it raised on:
+    # no per-instruction bookkeeping on the hot path). A direct call hands its frame
+    # over before the failing instruction: the stepping tier fails there again.
+    if direct:
+        lines += ["    except _HO:", "        raise", "    except KeyboardInterrupt:",
+                  "        raise", "    except BaseException as _e:",
+                  "        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j < 0:",
+                  "            raise"]
+        lines += ["        " + x for x in leave("_p - _LB[_e.__traceback__.tb_lineno] - 1",
+                                               "_j")]
+        lines[-1] = "        raise _h from None"
+    else:
+        lines += ["    except BaseException as _e:"]
+        lines += ["        " + x for x in store]
+        lines += ["        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j >= 0:",
+                  "            C[0] = _p - _LB[_e.__traceback__.tb_lineno]",
+                  "            F.k = _j", "        else:", "            C[0] = _p", "        raise"]
     # Marks become the line table: instruction index and position offset per line.
     out = []
     line_k = [-1]
@@ -229,7 +444,10 @@ def compile_probed(code, hot: frozenset, guards: tuple):
     namespace.update(consts.namespace())
     namespace.update({f"_G{k}": fn for k, fn in guards})
     namespace["_word_i32"] = _word_i32
+    namespace.update(consts_used)
     namespace["_LK"] = line_k + [-1]
     namespace["_LB"] = line_back + [0]
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own templates
+    if direct:
+        return namespace["DIRECT"]
     return frozenset(keys), namespace["PROBE_RUN"]
