@@ -670,9 +670,6 @@ class FunctionCompiler:
         args: list[str] = []
         pre: list[str] = []
         moved: list[str] = []
-        reg_i = 0
-        seg_i = 0
-        i = 0
 
         def one(ch: str, raw: int) -> str:
             if ch == "r":
@@ -682,24 +679,15 @@ class FunctionCompiler:
                 return name
             return f"i{raw}"
 
-        while i < len(fragment):
-            ch = fragment[i]
-            if ch == "C":
-                end = fragment.index("D", i)
-                span = fragment[i + 1 : end]
-                count = segments[seg_i] if segments is not None else 0
+        for arg in calls.operand_layout(fragment, operands, segments):
+            if arg[0] == "span":
                 items = []
-                for _ in range(count):
-                    element = [one(sch, operands[reg_i + m]) for m, sch in enumerate(span)]
-                    reg_i += len(span)
-                    items.append(element[0] if len(span) == 1 else f"({', '.join(element)},)")
+                for element in arg[2]:
+                    names = [one(ch, raw) for ch, raw in element]
+                    items.append(names[0] if arg[1] == 1 else f"({', '.join(names)},)")
                 args.append(f"[{', '.join(items)}]")
-                i = end + 1
             else:
-                args.append(one(ch, operands[reg_i]))
-                reg_i += 1
-                i += 1
-            seg_i += 1
+                args.append(one(*arg))
         if moved:
             # Moved refs leave the caller's registers when the call starts, after every
             # argument (variadic lists and non-moved uses of the same register included)
