@@ -29,7 +29,13 @@ import linecache
 
 from iree_lab.isa import tables as T
 from iree_lab.vm import calls
-from iree_lab.vm.emit import ConstantPool, EmitContext, Naming, register_slots
+from iree_lab.vm.emit import (
+    ConstantPool,
+    EmitContext,
+    Naming,
+    compare_condition,
+    register_slots,
+)
 from iree_lab.vm.registers import slot_word
 from iree_lab.vm.value import cconv_register_layout, i32
 
@@ -301,7 +307,24 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
     def jump(target, start):
         return ["continue"] if target == start else [f"k = {target}", "break"]
 
-    def tail(k, part, start):
+    def fusable(seg, i):
+        """(slot, condition) when instruction ``seg[i]`` is a compare whose result the
+        run's final cond_br (next) branches on: branch on the condition directly and
+        write the result register in each arm (the stepping tier's value: 1 or 0)."""
+        k = seg[i][0]
+        if i + 2 != len(seg) or k + 1 in guard_of or insts[k + 1].op.flow != T.FLOW_COND_BRANCH:
+            return None
+        found = compare_condition(insts[k], naming)
+        if found is None or found[0] != insts[k + 1].values[0]:
+            return None
+        return found
+
+    def tail(k, part, start, fused=None):
+        if fused is not None:  # a cond_br on the compare before it
+            slot, condition = fused
+            (_c, then, t_target), (_n, other, f_target) = part[1]
+            part = (part[0], [(f"if {condition}:", [f"i{slot} = 1"] + then, t_target),
+                              (None, [f"i{slot} = 0"] + other, f_target)])
         if part is None:
             if k in callees:
                 return call_lines(k) + jump(k + 1, start)
@@ -344,6 +367,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         """Lines of counted run ``seg``; ``back``: the position of its first instruction
         is ``_p - back`` (``_p`` already counts the whole run)."""
         body = []
+        fused = None
         for i, (k, part) in enumerate(seg):
             if k in guard_of:
                 body += guard_test(k, back - i)
@@ -351,11 +375,13 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
             if part is None:  # a control op ends its run (counted up to itself)
                 body += tail(k, part, start)
             elif i + 1 < len(seg):
-                body += part[0]
+                fused = fusable(seg, i)
+                if fused is None:
+                    body += part[0]
             elif open_end:
                 body += part[0] + part[1][0][1]
             else:
-                body += tail(k, part, start)
+                body += tail(k, part, start, fused)
         return body
 
     def successor(start, seg):
