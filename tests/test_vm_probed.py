@@ -74,8 +74,13 @@ def _every_seventh(code):
     return hot, tuple(guards)
 
 
-def _run(ctx, name, args, mode, targets):
-    """(captures by position, end) of one run; ``mode``: hooked / counting / probed."""
+def _nothing_hot(code):
+    return frozenset(), ()
+
+
+def _run(ctx, name, args, mode, targets, plan=_every_seventh):
+    """(captures by position, end) of one run; ``mode``: hooked / counting / probed;
+    ``plan``: the hot instructions and guards of counted runs."""
     cell = [0, 0]
     pending = sorted(targets, reverse=True)
     captures = {}
@@ -92,7 +97,7 @@ def _run(ctx, name, args, mode, targets):
 
     inv = ctx.invoke(name, *args, hook=hook)
     if mode != "hooked":
-        inv.counting = Counting(cell, _every_seventh, probed=mode == "probed")
+        inv.counting = Counting(cell, plan, probed=mode == "probed")
         cell[1] = pending[-1] if pending else math.inf
     with np.errstate(all="ignore"):
         state = inv.run()
@@ -139,8 +144,10 @@ def test_probed_frames_equal_the_stepping_tier_at_every_swept_position(program, 
         reference = _run(context(), name, args, "hooked", targets)
         assert reference[1] == end
         assert set(reference[0]) == {t for t in targets if 1 <= t <= total}
-        for mode in ("counting", "probed"):
-            captures, mode_end = _run(context(), name, args, mode, targets)
-            assert mode_end == end, mode
+        # Nothing hot: loops run as counted loops (vm.probed.counted_loop).
+        for mode, plan in (("counting", _every_seventh), ("probed", _every_seventh),
+                           ("probed", _nothing_hot)):
+            captures, mode_end = _run(context(), name, args, mode, targets, plan)
+            assert mode_end == end, (mode, plan.__name__)
             for position in sorted(reference[0]):
                 assert captures.get(position) == reference[0][position], (mode, position)

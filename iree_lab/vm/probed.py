@@ -42,6 +42,8 @@ from iree_lab.vm.value import cconv_register_layout, i32
 _source_ids = itertools.count()
 _YIELDING = ("Yield", "CallYieldable", "CallVariadicYieldable")
 _MARK = "#@"  # generation-time mark: the next lines belong to instruction k
+_LOOP = "#%"  # generation-time mark: the next lines are (not) a counted loop's body
+_HUGE = 1 << 62  # iterations allowed when there is no limit
 
 
 def _word_i32(value) -> int:
@@ -393,6 +395,23 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
             return None
         return target
 
+    def counted_loop(start, total, body) -> list[str]:
+        """A run that loops back to its own start (and cannot stop or call inside) as a
+        ``for`` over the iterations that stay below the limit: the position is
+        ``_pb + _it * total``, computed only where the loop is left."""
+        out = ["_n = _L - _p - 1", f"_n = _n // {total} if _n < {_HUGE} else {_HUGE}",
+               "if _n <= 0:"]
+        out += ["    " + x for x in leave("_p", str(start))]
+        out += ["_pb = _p", f"{_LOOP}{total}", "for _it in range(1, _n + 1):"]
+        for line in body:
+            if line.strip() == "break":  # left for another block: the position first
+                pad = line[: len(line) - len(line.lstrip())]
+                out.append(f"    {pad}_p = _pb + _it * {total}")
+            out.append("    " + line)
+        out += [f"{_LOOP}0", "else:", f"    _p = _pb + _n * {total}"]
+        out += ["    " + x for x in leave("_p", str(start))]
+        return out  # left by a break: on to the dispatch on k
+
     cases = []
     for start in sorted(keys):
         if start in plain_hot:
@@ -402,12 +421,16 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         target = successor(start, seg)
         following = segment(target) if target is not None else []
         total = len(seg) + len(following)
-        body = [f"_p += {total}", "if _p >= _L:", f"    _p -= {total}"]
-        body += ["    " + x for x in leave("_p", str(start))]
-        body += run(seg, start, total - 1, open_end=bool(following))
+        body = run(seg, start, total - 1, open_end=bool(following))
         if following:
             body += run(following, start, len(following) - 1)
-        cases.append((start, ["while True:"] + ["    " + x for x in body]))
+        pure = all(k not in guard_of and parts[k] is not None for k, _ in seg + following)
+        if pure and any(x.strip() == "continue" for x in body):
+            cases.append((start, counted_loop(start, total, body)))
+            continue
+        head = [f"_p += {total}", "if _p >= _L:", f"    _p -= {total}"]
+        head += ["    " + x for x in leave("_p", str(start))]
+        cases.append((start, ["while True:"] + ["    " + x for x in head + body]))
 
     frame_cost = code.frame_bytes
     if direct:
@@ -430,6 +453,9 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
             lines += ["            " + pad + x for x in leave("_p", "k")]
         else:
             lines.append("            " + line)
+    # Inside a counted loop the position is that of the iteration (see counted_loop).
+    in_loop = ["        _t = _LT[_e.__traceback__.tb_lineno]", "        if _t:",
+               "            _p = _pb + _it * _t"]
     # A trap: the position the failing instruction's (found from the line it raised on:
     # no per-instruction bookkeeping on the hot path). A direct call hands its frame
     # over before the failing instruction: the stepping tier fails there again.
@@ -437,12 +463,12 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         lines += ["    except _HO:", "        raise", "    except KeyboardInterrupt:",
                   "        raise", "    except BaseException as _e:",
                   "        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j < 0:",
-                  "            raise"]
+                  "            raise", *in_loop]
         lines += ["        " + x for x in leave("_p - _LB[_e.__traceback__.tb_lineno] - 1",
                                                "_j")]
         lines[-1] = "        raise _h from None"
     else:
-        lines += ["    except BaseException as _e:"]
+        lines += ["    except BaseException as _e:", *in_loop]
         lines += ["        " + x for x in store]
         lines += ["        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j >= 0:",
                   "            C[0] = _p - _LB[_e.__traceback__.tb_lineno]",
@@ -451,17 +477,24 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
     out = []
     line_k = [-1]
     line_back = [0]
-    k_now, back_now = -1, 0
+    line_loop = [0]
+    k_now, back_now, loop_now = -1, 0, 0
     for line in lines:
         text = line.strip()
+        if text.startswith(_LOOP):
+            loop_now = int(text[len(_LOOP):])
+            continue
         if text.startswith(_MARK):
             k_now, back_now = (int(x) for x in text[len(_MARK):].split())
             continue
-        if text.startswith(("_p += ", "except ")):  # a run starts: no instruction yet
+        if text.startswith(("_p += ", "_n = _L", "except ")):  # no instruction yet
             k_now, back_now = -1, 0
+        if text.startswith("except "):
+            loop_now = 0
         out.append(line)
         line_k.append(k_now)
         line_back.append(back_now)
+        line_loop.append(loop_now)
     lines = out
     text = "\n".join(lines) + "\n"
     filename = f"<iree_lab probed {code.module.name}.{code.name} #{next(_source_ids)}>"
@@ -473,6 +506,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
     namespace.update(consts_used)
     namespace["_LK"] = line_k + [-1]
     namespace["_LB"] = line_back + [0]
+    namespace["_LT"] = line_loop + [0]
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own templates
     if direct:
         return namespace["DIRECT"]
