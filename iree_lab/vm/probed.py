@@ -44,6 +44,8 @@ _YIELDING = ("Yield", "CallYieldable", "CallVariadicYieldable")
 _MARK = "#@"  # generation-time mark: the next lines belong to instruction k
 _LOOP = "#%"  # generation-time mark: the next lines are (not) a counted loop's body
 _HUGE = 1 << 62  # iterations allowed when there is no limit
+_HANDLER = "except BaseException as _e:"  # the trap handler's first line
+_SYNC = "#=position"  # generation-time line: where a counted loop must compute _p
 
 
 def _word_i32(value) -> int:
@@ -349,7 +351,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         fn = guard_of[k]
         reads = getattr(fn, "reads", None)
         inline = getattr(fn, "inline", None)
-        hook = leave(f"_p - {back + 1}", str(k))
+        hook = [_SYNC] + leave(f"_p - {back + 1}", str(k))
         if reads is not None and inline is not None:
             # The guard's own test, inlined: any exception means "take the hook".
             test = ["try:"]
@@ -396,7 +398,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         return target
 
     def counted_loop(start, total, body) -> list[str]:
-        """A run that loops back to its own start (and cannot stop or call inside) as a
+        """A run that loops back to its own start (no control op or call inside) as a
         ``for`` over the iterations that stay below the limit: the position is
         ``_pb + _it * total``, computed only where the loop is left."""
         out = ["_n = _L - _p - 1", f"_n = _n // {total} if _n < {_HUGE} else {_HUGE}",
@@ -404,8 +406,11 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         out += ["    " + x for x in leave("_p", str(start))]
         out += ["_pb = _p", f"{_LOOP}{total}", "for _it in range(1, _n + 1):"]
         for line in body:
+            pad = line[: len(line) - len(line.lstrip())]
+            if line.strip() == _SYNC:  # a guard hands over: the position first
+                out.append(f"    {pad}_p = _pb + _it * {total}")
+                continue
             if line.strip() == "break":  # left for another block: the position first
-                pad = line[: len(line) - len(line.lstrip())]
                 out.append(f"    {pad}_p = _pb + _it * {total}")
             out.append("    " + line)
         out += [f"{_LOOP}0", "else:", f"    _p = _pb + _n * {total}"]
@@ -424,10 +429,11 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         body = run(seg, start, total - 1, open_end=bool(following))
         if following:
             body += run(following, start, len(following) - 1)
-        pure = all(k not in guard_of and parts[k] is not None for k, _ in seg + following)
-        if pure and any(x.strip() == "continue" for x in body):
+        if all(parts[k] is not None for k, _ in seg + following) and any(
+                x.strip() == "continue" for x in body):
             cases.append((start, counted_loop(start, total, body)))
             continue
+        body = [x for x in body if x.strip() != _SYNC]
         head = [f"_p += {total}", "if _p >= _L:", f"    _p -= {total}"]
         head += ["    " + x for x in leave("_p", str(start))]
         cases.append((start, ["while True:"] + ["    " + x for x in head + body]))
@@ -461,14 +467,14 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
     # over before the failing instruction: the stepping tier fails there again.
     if direct:
         lines += ["    except _HO:", "        raise", "    except KeyboardInterrupt:",
-                  "        raise", "    except BaseException as _e:",
+                  "        raise", "    " + _HANDLER,
                   "        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j < 0:",
                   "            raise", *in_loop]
         lines += ["        " + x for x in leave("_p - _LB[_e.__traceback__.tb_lineno] - 1",
                                                "_j")]
         lines[-1] = "        raise _h from None"
     else:
-        lines += ["    except BaseException as _e:", *in_loop]
+        lines += ["    " + _HANDLER, *in_loop]
         lines += ["        " + x for x in store]
         lines += ["        _j = _LK[_e.__traceback__.tb_lineno]", "        if _j >= 0:",
                   "            C[0] = _p - _LB[_e.__traceback__.tb_lineno]",
@@ -487,9 +493,9 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         if text.startswith(_MARK):
             k_now, back_now = (int(x) for x in text[len(_MARK):].split())
             continue
-        if text.startswith(("_p += ", "_n = _L", "except ")):  # no instruction yet
+        if text.startswith(("_p += ", "_n = _L", _HANDLER)):  # no instruction yet
             k_now, back_now = -1, 0
-        if text.startswith("except "):
+        if text.startswith(_HANDLER):
             loop_now = 0
         out.append(line)
         line_k.append(k_now)
