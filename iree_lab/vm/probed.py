@@ -15,11 +15,19 @@ runner takes over again.
 
 Exactness: every register is written exactly as the stepping tier writes it
 (the same templates, a 64-bit write stores its high word, branch copies into
-dead registers are kept, compares are not fused into branches), so the frame
-it writes back equals the stepping tier's frame at the same position. Calls,
-returns, yields and failures leave the runner like they leave ``COUNT_RUN``
-(``-(k + 1)``), so every live frame is always a stepping-tier frame between
-runs: snapshots, stops and time travel see nothing else.
+dead registers are kept; a compare fused into its branch writes its result in
+each arm), so the frame it writes back equals the stepping tier's frame at the
+same position. Returns, yields, failures and import calls leave the runner like
+they leave ``COUNT_RUN`` (``-(k + 1)``). Internal calls to functions that are not
+recursive and cannot yield are direct: a Python call of the callee's probed
+entry, arguments and results slot by slot (``calls.argument_plan`` /
+``calls.result_plan``). Where such a callee must give way to the stepping tier
+(the hook is due, a control op, a trap: it then hands over just before the
+failing instruction, which the stepping tier executes and fails at), it raises
+:class:`HandOff` with its frame written back; each direct caller adds its own
+frame and the invocation's runner pushes them (``SWITCH_CODE`` /
+``TOP_CONTROL_CODE``). So between runs every live frame is a stepping-tier frame:
+snapshots, stops and time travel see nothing else.
 """
 
 from __future__ import annotations
