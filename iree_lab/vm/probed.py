@@ -51,7 +51,7 @@ _source_ids = itertools.count()
 _YIELDING = ("Yield", "CallYieldable", "CallVariadicYieldable")
 _MARK = "#@"  # generation-time mark: the next lines belong to instruction k
 _LOOP = "#%"  # generation-time mark: the next lines are (not) a counted loop's body
-_HUGE = 1 << 62  # iterations allowed when there is no limit
+_ROUNDS = 1 << 16  # counted-loop iterations between two reads of the limit
 _HANDLER = "except BaseException as _e:"  # the trap handler's first line
 _SYNC = "#=position"  # generation-time line: where a counted loop must compute _p
 
@@ -409,8 +409,10 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         """A run that loops back to its own start (no control op or call inside) as a
         ``for`` over the iterations that stay below the limit: the position is
         ``_pb + _it * total``, computed only where the loop is left."""
-        out = ["_n = _L - _p - 1", f"_n = _n // {total} if _n < {_HUGE} else {_HUGE}",
-               "if _n <= 0:"]
+        # At most _ROUNDS iterations per entry: the limit is read again after them (an
+        # interrupt lowers it from another thread).
+        out = ["_n = C[1] - _p - 1",
+               f"_n = _n // {total} if _n < {_ROUNDS * total} else {_ROUNDS}", "if _n <= 0:"]
         out += ["    " + x for x in leave("_p", str(start))]
         out += ["_pb = _p", f"{_LOOP}{total}", "for _it in range(1, _n + 1):"]
         for line in body:
@@ -442,7 +444,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
             cases.append((start, counted_loop(start, total, body)))
             continue
         body = [x for x in body if x.strip() != _SYNC]
-        head = [f"_p += {total}", "if _p >= _L:", f"    _p -= {total}"]
+        head = [f"_p += {total}", "if _p >= C[1]:", f"    _p -= {total}"]
         head += ["    " + x for x in leave("_p", str(start))]
         cases.append((start, ["while True:"] + ["    " + x for x in head + body]))
 
@@ -459,7 +461,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
     else:
         lines = ["def PROBE_RUN(R, RR, F, I, H, k, C):"]
         lines += ["    " + x for x in load]
-    lines += ["    _p = C[0]", "    _L = C[1]", "    try:", "        while True:"]
+    lines += ["    _p = C[0]", "    try:", "        while True:"]
     # An index without a case (not one of the keys the caller checks): hook it.
     for line in _index_dispatch(cases):
         if line.strip() == "return k":
@@ -501,7 +503,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         if text.startswith(_MARK):
             k_now, back_now = (int(x) for x in text[len(_MARK):].split())
             continue
-        if text.startswith(("_p += ", "_n = _L", _HANDLER)):  # no instruction yet
+        if text.startswith(("_p += ", "_n = C[1]", _HANDLER)):  # no instruction yet
             k_now, back_now = -1, 0
         if text.startswith(_HANDLER):
             loop_now = 0
