@@ -303,21 +303,18 @@ def test_breakpoints_two_direct_calls_deep(n, condition):
 def test_ctrl_c_stops_a_probed_loop(program, function):
     """A probed loop reads the limit again (the controller lowers it on Ctrl-C), also
     with no snapshots to stop it on the way."""
-    import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    import _thread
+    import threading
 
     with Debugger.launch([corpus.build(program)], function, ["200000000"],
                          dispatches=False, snapshot_interval=0) as dbg:
         assert dbg.engine.inv.counting.probed
-        previous = signal.signal(signal.SIGALRM, interrupt)
-        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        timer = threading.Timer(0.3, _thread.interrupt_main)  # Ctrl-C in 0.3 s
+        timer.start()
         try:
             stop = dbg.cont()
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            timer.cancel()
         assert stop.reason == "interrupt" and stop.position > 1000
         assert dbg.step().position == stop.position + 1
         assert dbg.back().position == stop.position
