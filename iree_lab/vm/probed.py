@@ -242,16 +242,19 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         _callee_ordinal, operands, results = inst.values
         body = ["C[0] = _p"]
         args = []
-        for j, (kind, src, _dst) in enumerate(calls.argument_plan(callee.cconv.arguments,
-                                                                  operands)):
+        plan = calls.argument_plan(callee.cconv.arguments, operands)
+        moves = any(kind == 3 for kind, _s, _d in plan)
+        for j, (kind, src, _dst) in enumerate(plan):
             if kind == 0:
                 args.append(f"i{src}")
             elif kind == 1:
                 args += [f"i{src}", f"i{src + 1}"]
-            elif kind == 2:
+            elif kind == 2 and not moves:
                 args.append(f"r{src}")
-            else:  # moved: later arguments read the register emptied
-                body += [f"_a{j} = r{src}", f"r{src} = None"]
+            else:  # refs read in order: a move empties the register for later arguments
+                body.append(f"_a{j} = r{src}")
+                if kind == 3:
+                    body.append(f"r{src} = None")
                 args.append(f"_a{j}")
         targets = []
         for kind, _src, dst in calls.result_plan(callee.cconv.results, results, results):
@@ -266,11 +269,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         body.append(f"    {', '.join(targets)}, = {call}" if targets else f"    {call}")
         consts_used[f"_RR{k}"] = results
         frame = "_fr" if direct else "F"
-        caller = [] if direct else store
-        if direct:
-            caller = materialize(str(k))
-        else:
-            caller = store + [f"F.k = {k}"]
+        caller = materialize(str(k)) if direct else store + [f"F.k = {k}"]
         caller += [f"{frame}.return_registers = _RR{k}", f"{frame}.return_fragment = None",
                    f"{frame}.resume_index = {k + 1}"]
         if direct:
@@ -291,11 +290,11 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         for j, (kind, src, _dst) in enumerate(plan):
             if kind == 1:
                 values += [f"i{src}", f"i{src + 1}"]
-            elif kind == 3:
-                body += [f"_x{j} = r{src}", f"r{src} = None"]
+            elif kind >= 2:  # refs read in order: a move empties the register
+                body.append(f"_x{j} = r{src}")
+                if kind == 3:
+                    body.append(f"r{src} = None")
                 values.append(f"_x{j}")
-            elif kind == 2:
-                values.append(f"r{src}")
             else:
                 values.append(f"i{src}")
         return body + ([f"return ({', '.join(values)},)"] if values else ["return None"])
