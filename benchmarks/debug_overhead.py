@@ -16,7 +16,8 @@ cancels out), best of several runs, for:
 - the debugger with a breakpoint in another function (nothing to test in the loop),
 - the debugger with a conditional breakpoint inside the loop that never holds
   (its condition is evaluated every iteration),
-- the same debugger rows with every instruction through the hook
+- the same debugger rows counting over the stepping tier's register lists
+  (``debugger.PROBED = False``) and with every instruction through the hook
   (``debugger.COUNTING = False``, how the debugger ran before counting runs),
 
 then the cost of interactive commands: one ``step()`` (a worker round trip)
@@ -80,15 +81,17 @@ def _noop_hook(invocation, frame, index):
     return False
 
 
-def debugger_run(path, function: str, setup=None, counting=True, **options):
+def debugger_run(path, function: str, setup=None, counting=True, probed=True, **options):
     """A runner timing only ``cont()`` (building the world is outside the timing)."""
 
     def run(count):
         debugger_module.COUNTING = counting
+        debugger_module.PROBED = probed
         try:
             dbg = Debugger.launch(path, function, [str(count)], dispatches=False, **options)
         finally:
             debugger_module.COUNTING = True
+            debugger_module.PROBED = True
         if setup is not None:
             setup(dbg)
         t0 = time.perf_counter()
@@ -156,16 +159,16 @@ def measure(name: str, program: str, function: str, loop_pc, native_n: int, lab_
             debugger_run(path, function,
                          setup=lambda d: d.break_at(function, loop_pc, condition="i2 < 0")),
             lab_n // 4, repeats)))
-    rows.append(("all hooked: debugger cont, snapshots", per_iteration_timed(
-        debugger_run(path, function, counting=False), lab_n, repeats)))
-    rows.append(("all hooked: breakpoint elsewhere", per_iteration_timed(
-        debugger_run(path, function, counting=False,
-                     setup=lambda d: d.break_opcode("vm.fail")), lab_n, repeats)))
-    if loop_pc is not None:
-        rows.append(("all hooked: false condition in loop", per_iteration_timed(
-            debugger_run(path, function, counting=False,
-                         setup=lambda d: d.break_at(function, loop_pc, condition="i2 < 0")),
-            lab_n // 4, repeats)))
+    for prefix, how in (("lists", {"probed": False}), ("all hooked", {"counting": False})):
+        rows.append((f"{prefix}: debugger cont, snapshots", per_iteration_timed(
+            debugger_run(path, function, **how), lab_n, repeats)))
+        rows.append((f"{prefix}: breakpoint elsewhere", per_iteration_timed(
+            debugger_run(path, function, setup=lambda d: d.break_opcode("vm.fail"), **how),
+            lab_n, repeats)))
+        if loop_pc is not None:
+            rows.append((f"{prefix}: false condition in loop", per_iteration_timed(
+                debugger_run(path, function, **how, setup=lambda d: d.break_at(
+                    function, loop_pc, condition="i2 < 0")), lab_n // 4, repeats)))
     print(f"\n{name} (time per loop iteration; ratio vs iree-run-module)")
     for label, seconds in rows:
         print(f"  {label:<36} {seconds * 1e9:>10.1f} ns {seconds / base:>9.1f}x")

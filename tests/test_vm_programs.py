@@ -22,6 +22,7 @@ INPUTS = {
     # Status 17 (DEFERRED) is left out: IREE treats it as a yield and spins forever.
     ("vm_control", "fail_if"): [(n,) for n in (0, 1, 3, 5, 11, 16, 18, 99)],
     ("vm_control", "nested_fail"): [(0,), (9,)],
+    ("vm_control", "nested"): [(n,) for n in (-3, 0, 1, 3, 7, 8, 20)],
 }
 # Element offsets whose bounds arithmetic cannot wrap around in IREE (a wrapped
 # check lets IREE read outside the buffer; iree_lab reports OUT_OF_RANGE there).

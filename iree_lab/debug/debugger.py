@@ -82,6 +82,9 @@ from iree_lab.debug.values import (
 # Whether the debugged invocation counts straight-line runs without the hook where nothing
 # can stop (vm.interpreter.Counting); False runs every instruction through the hook.
 COUNTING = True
+# Whether those counting runs keep registers in Python locals (vm.probed); False counts
+# over the frame's register lists.
+PROBED = True
 
 Breakpoint = B.Breakpoint
 Watchpoint = B.Watchpoint
@@ -151,7 +154,8 @@ class Debugger(BreakpointCommands):
         if self._engine is not None:
             self._engine.abort()
         self._engine = None
-        self._engine = engine = InvocationEngine(self, self.table, self.timeline, COUNTING)
+        self._engine = engine = InvocationEngine(self, self.table, self.timeline, COUNTING,
+                                                   PROBED)
         weakref.finalize(self, engine.abort)
         self.worlds_built += 1
         return engine

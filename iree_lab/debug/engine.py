@@ -533,17 +533,19 @@ class InvocationEngine:
     ``options``: the debugger front (its public settings: ``program``,
     ``dispatches``, ``init``, ``replay``, ``break_on_suspend``, snapshot
     limits); ``table`` and ``timeline`` outlive the engine (time travel builds
-    new worlds). ``counting``: let the VM count straight-line runs while quiet.
+    new worlds). ``counting``: let the VM count straight-line runs while quiet; ``probed``:
+    with registers in Python locals (vm.probed).
     """
 
     def __init__(self, options, table: BreakpointTable, timeline: Timeline,
-                 counting: bool = True):
+                 counting: bool = True, probed: bool = True):
         # Weak: the worker thread keeps the engine alive, and a debugger dropped without
         # close() must still be collected (its finalizer then stops the worker).
         self.dbg = weakref.proxy(options)
         self.table = table
         self.timeline = timeline
         self.counting = counting
+        self.probed = probed
         self.limit = [_INF]
         # [position, counting limit]: the VM counts straight-line runs without calling
         # the hook while running quiet below the limit (vm.interpreter.Counting).
@@ -598,7 +600,7 @@ class InvocationEngine:
             self.world.device.dispatch_observers.append(self.on_dispatch)
         self.inv = self.world.invoke(hook=self.hook)
         if self.counting:
-            self.inv.counting = Counting(self.cell, self.count_plan)
+            self.inv.counting = Counting(self.cell, self.count_plan, probed=self.probed)
         self.invs = [self.inv]
         for fn in self.table.progress_listeners:
             self.world.session.device.progress.add_listener(fn)
@@ -1486,6 +1488,7 @@ def _register_guard(bps):
     if not bps:
         return None
     tests = []
+    inline = []
     slots: dict[str, int] = {}
     for bp in bps:
         if not bp.enabled or bp.kind == "dispatch":
@@ -1501,6 +1504,10 @@ def _register_guard(bps):
                 return None
         tests.append(f"({ast.unparse(tree.body)})")
         slots.update(names)
+        for node in ast.walk(tree):  # the same test over slot-named values, for inlining
+            if isinstance(node, ast.Name):
+                node.id = f"_g{dict(names)[node.id]}"
+        inline.append(f"({ast.unparse(tree.body)})")
     lines = ["def guard(R):", "    try:"]
     for name, slot in sorted(slots.items()):
         lines += [f"        {name} = R[{slot}]",
@@ -1511,7 +1518,12 @@ def _register_guard(bps):
     namespace = {"__builtins__": {}, "Exception": Exception, "type": type, "int": int,
                  "_word_i32": lambda v: i32(slot_word(v))}
     exec(compile("\n".join(lines) + "\n", "<breakpoint guard>", "exec"), namespace)  # noqa: S102
-    return namespace["guard"]
+    guard = namespace["guard"]
+    # For vm.probed: the R[slot] it reads, and its test over values named _g<slot> (the
+    # slots' i32 views) that probed runs inline (raising where the guard returns False).
+    guard.reads = tuple(sorted(set(slots.values())))
+    guard.inline = f"not ({' or '.join(inline)})"
+    return guard
 
 
 _NOT_IN_SCOPE = object()

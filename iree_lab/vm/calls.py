@@ -49,9 +49,11 @@ def read_arg(ch: str, raw: int, R, RR):
     return R[raw]
 
 
-def gather(fragment: str, regs, R, RR, segment_sizes=None) -> list:
-    """Argument values for ``fragment`` from register list ``regs``."""
-    values = []
+def operand_layout(fragment: str, regs, segment_sizes=None) -> list:
+    """The registers of each argument of ``fragment`` in call operand list ``regs``:
+    ``(ch, register)``, or for a variadic span ``C...D`` ``("span", width, elements)``
+    with one ``[(ch, register), ...]`` per element (its count from ``segment_sizes``)."""
+    layout = []
     reg_i = 0
     seg_i = 0
     i = 0
@@ -62,20 +64,33 @@ def gather(fragment: str, regs, R, RR, segment_sizes=None) -> list:
             end = fragment.index("D", i)
             span = fragment[i + 1 : end]
             count = segment_sizes[seg_i] if segment_sizes is not None else 0
-            items = []
+            elements = []
             for _ in range(count):
-                element = []
-                for sch in span:
-                    element.append(read_arg(sch, regs[reg_i], R, RR))
-                    reg_i += 1
-                items.append(element[0] if len(span) == 1 else tuple(element))
-            values.append(items)
+                elements.append([(sch, regs[reg_i + m]) for m, sch in enumerate(span)])
+                reg_i += len(span)
+            layout.append(("span", len(span), elements))
             i = end + 1
         else:
-            values.append(read_arg(ch, regs[reg_i], R, RR))
+            layout.append((ch, regs[reg_i]))
             reg_i += 1
             i += 1
         seg_i += 1
+    return layout
+
+
+def gather(fragment: str, regs, R, RR, segment_sizes=None) -> list:
+    """Argument values for ``fragment`` from register list ``regs`` (in order, so a ref
+    moved by one argument reads null in a later one)."""
+    values = []
+    for arg in operand_layout(fragment, regs, segment_sizes):
+        if arg[0] == "span":
+            items = []
+            for element in arg[2]:
+                read = [read_arg(ch, raw, R, RR) for ch, raw in element]
+                items.append(read[0] if arg[1] == 1 else tuple(read))
+            values.append(items)
+        else:
+            values.append(read_arg(arg[0], arg[1], R, RR))
     return values
 
 
@@ -111,6 +126,33 @@ def place_arguments(fragment: str, values, R, RR) -> None:
 def read_results(fragment: str, regs, R, RR) -> list:
     """The values a ``vm.return`` with operand list ``regs`` returns (moving refs)."""
     return [read_arg(ch, raw, R, RR) for ch, raw in zip(fragment, regs, strict=False)]
+
+
+def argument_plan(fragment: str, operands) -> list[tuple[int, int, int]]:
+    """(kind, caller register, callee register) per argument of an internal call: the
+    callee's ABI registers take the caller's slots as they are (an i64's high word too).
+
+    kind: 0 = 32-bit slot, 1 = 64-bit pair (both slots), 2 = ref retained, 3 = ref moved
+    (the caller's register is emptied when it is read, so a later argument naming the
+    same register reads null).
+    """
+    plan = []
+    for (ch, reg), raw in zip(cconv_register_layout(fragment), operands, strict=False):
+        plan.append(_slot_move(ch, raw, reg))
+    return plan
+
+
+def result_plan(fragment: str, operands, results) -> list[tuple[int, int, int]]:
+    """(kind, callee register, caller register) per result of an internal call's
+    ``vm.return`` (kinds as in :func:`argument_plan`), as many as all three have."""
+    return [_slot_move(ch, src, dst)
+            for ch, src, dst in zip(fragment, operands, results, strict=False)]  # fmt: skip
+
+
+def _slot_move(ch: str, src: int, dst: int) -> tuple[int, int, int]:
+    if ch == "r":
+        return (3 if src & MOVE_BIT else 2, src & REF_MASK, dst & REF_MASK)
+    return (1 if ch in "IF" else 0, src, dst)
 
 
 def coerce(fragment: str, values, what: str) -> list:

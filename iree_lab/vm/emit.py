@@ -819,6 +819,43 @@ def compare_condition(inst, n: Naming) -> tuple[int, str] | None:
     return v[2], cond.format(a=i(v[0]), b=i(v[1]))
 
 
+def register_slots(insts) -> tuple[set[int], set[int]]:
+    """(i32 slots, ref slots) the instructions name; a 64-bit operand names both halves."""
+    ints: set[int] = set()
+    refs: set[int] = set()
+
+    def one(r: int, pair: bool) -> None:
+        if r & TYPE_BIT:
+            refs.add(r & REF_MASK)
+        else:
+            ints.add(r)
+            if pair:
+                ints.add(r + 1)
+
+    for inst in insts:
+        for field, value in zip(inst.op.fields, inst.values, strict=True):
+            kind = field.kind
+            if kind in (T.I32, T.F32, T.I64, T.F64):
+                ints.add(value)
+                if kind in (T.I64, T.F64):
+                    ints.add(value + 1)
+            elif kind in (T.REF, T.REF_MOVE):
+                refs.add(value & REF_MASK)
+            elif kind == T.REG_LIST:
+                for r in value:
+                    one(r, True)
+            elif kind == T.BRANCH_REMAP:
+                for s, d in value:
+                    one(s, False)
+                    one(d, False)
+            elif kind == T.BRANCH_TABLE:
+                for _pc, remap in value:
+                    for s, d in remap:
+                        one(s, False)
+                        one(d, False)
+    return ints, refs
+
+
 def remap_lines(pairs, n: Naming, skip=None) -> list[str]:
     """Branch operand remapping: sequential copies/moves, exactly in list order."""
     lines = []

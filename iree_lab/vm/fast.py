@@ -35,6 +35,7 @@ from iree_lab.vm.emit import (
     can_fail,
     compare_condition,
     emit,
+    register_slots,
     remap_lines,
 )
 from iree_lab.vm.interpreter import (
@@ -488,30 +489,8 @@ class FunctionCompiler:
         return index
 
     def _register_inits(self, params: set[str]) -> list[str]:
-        names = set()
-        for inst in self.insts:
-            for field, value in zip(inst.op.fields, inst.values, strict=True):
-                kind = field.kind
-                if kind in (T.I32, T.F32, T.I64, T.F64):
-                    names.add(f"i{value}")
-                    if kind in (T.I64, T.F64):
-                        names.add(f"i{value + 1}")
-                elif kind in (T.REF, T.REF_MOVE):
-                    names.add(f"r{value & REF_MASK}")
-                elif kind == T.REG_LIST:
-                    for r in value:
-                        names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
-                        if not r & TYPE_BIT:
-                            names.add(f"i{r + 1}")
-                elif kind == T.BRANCH_REMAP:
-                    for s, d in value:
-                        for r in (s, d):
-                            names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
-                elif kind == T.BRANCH_TABLE:
-                    for _pc, remap in value:
-                        for s, d in remap:
-                            for r in (s, d):
-                                names.add(f"r{r & REF_MASK}" if r & TYPE_BIT else f"i{r}")
+        ints, refs = register_slots(self.insts)
+        names = {f"i{r}" for r in ints} | {f"r{r}" for r in refs}
         names -= params
         ints = sorted((n for n in names if n[0] == "i"), key=lambda n: int(n[1:]))
         refs = sorted((n for n in names if n[0] == "r"), key=lambda n: int(n[1:]))
@@ -691,9 +670,6 @@ class FunctionCompiler:
         args: list[str] = []
         pre: list[str] = []
         moved: list[str] = []
-        reg_i = 0
-        seg_i = 0
-        i = 0
 
         def one(ch: str, raw: int) -> str:
             if ch == "r":
@@ -703,24 +679,15 @@ class FunctionCompiler:
                 return name
             return f"i{raw}"
 
-        while i < len(fragment):
-            ch = fragment[i]
-            if ch == "C":
-                end = fragment.index("D", i)
-                span = fragment[i + 1 : end]
-                count = segments[seg_i] if segments is not None else 0
+        for arg in calls.operand_layout(fragment, operands, segments):
+            if arg[0] == "span":
                 items = []
-                for _ in range(count):
-                    element = [one(sch, operands[reg_i + m]) for m, sch in enumerate(span)]
-                    reg_i += len(span)
-                    items.append(element[0] if len(span) == 1 else f"({', '.join(element)},)")
+                for element in arg[2]:
+                    names = [one(ch, raw) for ch, raw in element]
+                    items.append(names[0] if arg[1] == 1 else f"({', '.join(names)},)")
                 args.append(f"[{', '.join(items)}]")
-                i = end + 1
             else:
-                args.append(one(ch, operands[reg_i]))
-                reg_i += 1
-                i += 1
-            seg_i += 1
+                args.append(one(*arg))
         if moved:
             # Moved refs leave the caller's registers when the call starts, after every
             # argument (variadic lists and non-moved uses of the same register included)

@@ -68,7 +68,7 @@ class Control:
 
     __slots__ = ("kind", "inst", "callee", "is_import", "segment_sizes", "operands", "results",
                  "resume_index", "yieldable", "status_reg", "message", "arg_plan",
-                 "callee_code")  # fmt: skip
+                 "callee_code", "result_plans")  # fmt: skip
 
     def __init__(self, kind: str, inst):
         self.kind = kind
@@ -84,6 +84,7 @@ class Control:
         self.message = ""
         self.arg_plan = None
         self.callee_code = None
+        self.result_plans = None  # return: {caller's result registers: calls.result_plan}
 
 
 class CompiledFunction:
@@ -118,11 +119,12 @@ class CompiledFunction:
         # Branches land just past the target block's marker.
         return self.index_of_pc[pc] + 1
 
-    def _parts(self, k: int, inst, naming, ctx, code_bytes):
+    def _parts(self, k: int, inst, naming, ctx, code_bytes, record: bool = True):
         """(lines, exits) of instruction ``k``; exits are (condition, remap lines, target).
 
         A condition of None is the unconditional (last) exit; plain ops fall
-        through to ``k + 1``. Control ops (calls, returns, ...) return None.
+        through to ``k + 1``. Control ops (calls, returns, ...) return None (and,
+        with ``record``, leave their :class:`Control` in ``controls``).
         """
         op = inst.op
         flow = op.flow
@@ -136,16 +138,18 @@ class CompiledFunction:
             return [], [(None, remap_lines(remap, naming), self._target(target))]
         if flow == T.FLOW_COND_BRANCH:
             cond, t_pc, t_remap, f_pc, f_remap = inst.values
-            return [], [(f"if R[{cond}]:", remap_lines(t_remap, naming), self._target(t_pc)),
+            return [], [(f"if {naming.i(cond)}:", remap_lines(t_remap, naming),
+                         self._target(t_pc)),
                         (None, remap_lines(f_remap, naming), self._target(f_pc))]  # fmt: skip
         if flow == T.FLOW_BRANCH_TABLE:
             index, d_pc, d_remap, cases = inst.values
             exits = [(f"if _i == {case_index}:", remap_lines(c_remap, naming), self._target(c_pc))
                      for case_index, (c_pc, c_remap) in enumerate(cases)]  # fmt: skip
             exits.append((None, remap_lines(d_remap, naming), self._target(d_pc)))
-            return [f"_i = R[{index}]"], exits
+            return [f"_i = {naming.i(index)}"], exits
         if flow in _CONTROL_FLOWS:
-            self.controls[k] = self._control(inst)
+            if record:
+                self.controls[k] = self._control(inst)
             return None
         if op.symbol == "ConstF32":
             # Keep the exact bits (a NaN payload would not survive a float round trip).
@@ -195,7 +199,27 @@ class CompiledFunction:
         self._parts_list = parts
         self._namespace = namespace
         self._count_runners: dict = {}
+        self._probed_runners: dict = {}
+        self._direct_entries: dict = {}
+        self._direct_ok = None
+        self._direct_closure = None
         return namespace["HANDLERS"]
+
+    def probed_runner(self, plan: tuple, plan_of=None):
+        """``(entry keys, PROBE_RUN)``: :meth:`count_runner` for ``plan`` (hot, guards)
+        with registers as locals, returning (never calling the hook) where the hook is
+        due; with ``plan_of`` it calls internal functions directly (their plans from
+        ``plan_of(code)``). See :mod:`iree_lab.vm.probed`."""
+        from iree_lab.vm import probed
+
+        key = probed.cache_key(self, plan, plan_of)
+        entry = self._probed_runners.get(key)
+        if entry is None:
+            if len(self._probed_runners) > 16:
+                self._probed_runners.clear()
+            entry = self._probed_runners[key] = probed.compile_probed(self, *plan,
+                                                                      plan_of=plan_of)
+        return entry
 
     def count_runner(self, hot: frozenset, guards: tuple = ()):
         """``(entry keys, COUNT_RUN)`` for an invocation with a :class:`Counting`.
@@ -421,6 +445,10 @@ class CompiledFunction:
 
 # What BLOCK_RUN returns when the hook asked to pause (below every control code).
 PAUSED_CODE = -(1 << 40)
+# What a probed run returns after pushing the frames of direct calls that handed over
+# (vm.probed): continue with the new top frame, or perform its control op first.
+SWITCH_CODE = -(1 << 41)
+TOP_CONTROL_CODE = -(1 << 42)
 
 
 def _index_dispatch(cases: list[tuple[int, list[str]]]) -> list[str]:
@@ -577,11 +605,13 @@ class Counting:
     ``hot`` (frame changes included).
     """
 
-    __slots__ = ("cell", "hot")
+    __slots__ = ("cell", "hot", "probed")
 
-    def __init__(self, cell: list, hot):
+    def __init__(self, cell: list, hot, probed: bool = False):
         self.cell = cell
         self.hot = hot
+        # Count with registers as locals (CompiledFunction.probed_runner).
+        self.probed = probed
 
 
 class InvocationState(enum.Enum):
@@ -718,6 +748,11 @@ class Invocation:
                                   f"{type(e).__name__} executing {what}: {e}")
                 status.frames = [f.backtrace_frame() for f in reversed(self.stack)]
                 raise status from e
+            if k <= SWITCH_CODE:  # direct calls handed their frames over (vm.probed)
+                if k == TOP_CONTROL_CODE:
+                    top = self.stack[-1]
+                    self._control(top, top.code.controls[top.k])
+                continue
             k = -k - 1
             frame.k = k
             self._control(frame, frame.code.controls[k])
@@ -735,22 +770,33 @@ class Invocation:
             # frame.k (and so frame.pc/instruction) is current while the hook runs.
             code = frame.code
             counting = self.counting
+            probe = None
             if counting is None or counting.cell[1] <= counting.cell[0] + 1:
                 # Nothing to count now (stepping): the plain runner, nothing to compile.
                 keys = code.entry_keys
                 run = code.block_run
                 cell = None
             else:
-                keys, run = code.count_runner(*counting.hot(code))
+                plan = counting.hot(code)
                 cell = counting.cell
+                if counting.probed:
+                    keys, probe = code.probed_runner(plan, counting.hot)
+                else:
+                    keys, run = code.count_runner(*plan)
             while k >= 0:
                 if k in keys:
-                    k = run(R, RR, frame, self, hook, k, cell)
-                    if k == PAUSED_CODE:
-                        self.state = InvocationState.PAUSED
-                        return None
-                    if k < 0 or k in keys:
-                        continue
+                    if probe is not None:
+                        # Returns an index only where the hook is due: hook it below.
+                        k = probe(R, RR, frame, self, hook, k, cell)
+                        if k < 0:
+                            continue
+                    else:
+                        k = run(R, RR, frame, self, hook, k, cell)
+                        if k == PAUSED_CODE:
+                            self.state = InvocationState.PAUSED
+                            return None
+                        if k < 0 or k in keys:
+                            continue
                 frame.k = k
                 if hook(self, frame, k):
                     self.state = InvocationState.PAUSED
@@ -809,19 +855,24 @@ class Invocation:
         if caller is not None and type(caller) is Frame and caller.return_fragment is None:
             # Bytecode caller of an internal call: copy result slots directly.
             R, RR, CR, CRR = caller.R, caller.RR, frame.R, frame.RR
-            for ch, src, dst in zip(fragment, c.operands, caller.return_registers,
-                                    strict=False):  # fmt: skip
-                if ch == "r":
-                    s, d = src & calls.REF_MASK, dst & calls.REF_MASK
-                    CRR_value = CRR[s]
-                    if src & calls.MOVE_BIT:
-                        CRR[s] = None
-                    RR[d] = CRR_value
-                elif ch == "I" or ch == "F":
+            results = caller.return_registers
+            plans = c.result_plans
+            if plans is None:
+                plans = c.result_plans = {}
+            plan = plans.get(results)
+            if plan is None:
+                plan = plans[results] = calls.result_plan(fragment, c.operands, results)
+            for kind, src, dst in plan:
+                if kind == 0:
+                    R[dst] = CR[src]
+                elif kind == 1:
                     R[dst] = CR[src]
                     R[dst + 1] = CR[src + 1]
                 else:
-                    R[dst] = CR[src]
+                    value = CRR[src]
+                    if kind == 3:
+                        CRR[src] = None
+                    RR[dst] = value
             caller.return_registers = None
             caller.k = caller.resume_index
             return
@@ -889,7 +940,7 @@ class Invocation:
         if plan is None:
             callee = compiled_function(state, c.callee)
             c.callee_code = callee
-            plan = c.arg_plan = _argument_plan(callee.cconv.arguments, c.operands)
+            plan = c.arg_plan = calls.argument_plan(callee.cconv.arguments, c.operands)
         callee = c.callee_code
         needed = self.stack_bytes + callee.frame_bytes
         if needed > MAX_STACK_BYTES:
@@ -951,25 +1002,6 @@ class Invocation:
                 raise VMStatus(StatusCode.UNIMPLEMENTED,
                                "yield in imports with results not supported").annotate(
                                    "while calling import")
-
-
-def _argument_plan(fragment: str, operands) -> list[tuple[int, int, int]]:
-    """(kind, source register, callee register) per argument of an internal call.
-
-    kind: 0 = 32-bit slot, 1 = 64-bit pair, 2 = ref retained, 3 = ref moved.
-    """
-    from iree_lab.vm.value import cconv_register_layout
-
-    plan = []
-    for (ch, reg), raw in zip(cconv_register_layout(fragment), operands, strict=False):
-        if ch == "r":
-            kind = 3 if raw & calls.MOVE_BIT else 2
-            plan.append((kind, raw & calls.REF_MASK, reg))
-        elif ch in "IF":
-            plan.append((1, raw, reg))
-        else:
-            plan.append((0, raw, reg))
-    return plan
 
 
 def _apply_remap(pairs, R, RR) -> None:
