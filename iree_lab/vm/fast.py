@@ -95,7 +95,7 @@ class FastModule:
         self.namespace["S"] = state
         self.namespace["_BT"] = BacktraceFrame
         self.namespace["_internal"] = _internal_error
-        self.namespace["_interrupt"] = _interrupt_status
+        self.namespace["_interrupt"] = VMStatus.interrupt
         self.namespace["_overflow"] = stack_overflow
         self.namespace["SB"] = state.context.stack_bytes
         self.consts = ConstantPool("K")
@@ -223,12 +223,6 @@ def fast_module(state: BytecodeModuleState) -> FastModule:
 def _internal_error(e: Exception, where: str) -> VMStatus:
     status = VMStatus(StatusCode.INTERNAL, f"{type(e).__name__} executing {where}: {e}")
     status.__cause__ = e
-    return status
-
-
-def _interrupt_status() -> VMStatus:
-    status = VMStatus(StatusCode.CANCELLED, "interrupted (KeyboardInterrupt)")
-    status.interrupted = True
     return status
 
 
@@ -769,11 +763,7 @@ def call(context, fn, values: list) -> list:
         try:
             result = code(*args)
         except VMStatus as status:
-            if getattr(status, "interrupted", False):
-                from iree_lab.vm.status import VMInterrupt
-
-                raise VMInterrupt.from_status(status) from None
-            raise VMError.from_status(status) from None
+            raise VMError.surfacing(status) from None
         except RecursionError:
             raise VMError(StatusCode.RESOURCE_EXHAUSTED,
                           f"VM stack overflow: call depth exceeds "

@@ -119,7 +119,7 @@ class CompiledFunction:
         # Branches land just past the target block's marker.
         return self.index_of_pc[pc] + 1
 
-    def _parts(self, k: int, inst, naming, ctx, code_bytes, record: bool = True):
+    def compiled_part(self, k: int, inst, naming, ctx, code_bytes, record: bool = True):
         """(lines, exits) of instruction ``k``; exits are (condition, remap lines, target).
 
         A condition of None is the unconditional (last) exit; plain ops fall
@@ -171,7 +171,7 @@ class CompiledFunction:
                 cache.append(self.module.function_bytes(self.ordinal))
             return cache[0]
 
-        parts = [self._parts(k, inst, naming, ctx, code_bytes) for k, inst in enumerate(insts)]
+        parts = [self.compiled_part(k, inst, naming, ctx, code_bytes) for k, inst in enumerate(insts)]
         src = []
         for k, part in enumerate(parts):
             src.append(f"def _h{k}(R, RR):")
@@ -263,39 +263,17 @@ class CompiledFunction:
         test a guarded instruction's guard inline and, where it fails, go to its
         hooked case with the position before it."""
         parts = self._parts_list
-        n_insts = len(self.instructions)
 
         def segment(start):
-            """[(k, lines, exits)] of the straight-line run from ``start``."""
-            out = []
-            k = start
-            while True:
-                part = parts[k]
-                out.append((k, part))
-                if part is None:
-                    return out
-                _lines, exits = part
-                if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
-                    k += 1
-                    if k in bounds or k >= n_insts:
-                        return out
-                    continue
-                return out
+            return straight_run(parts, start, bounds)
 
         def tail(k, part):
             if part is None:
                 return [f"return {-(k + 1)}"]
             lines, exits = part
-            body = list(lines)
-            if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
-                return body + [f"k = {k + 1}", "continue"]
-            for condition, remap, target in exits:
-                jump = remap + [f"k = {target}", "continue"]
-                if condition is None:
-                    body += jump
-                else:
-                    body += [condition] + ["    " + x for x in jump]
-            return body
+            if falls_through(part, k):
+                return list(lines) + [f"k = {k + 1}", "continue"]
+            return list(lines) + exit_lines(exits)
 
         def run(seg, hooked, open_end=False):
             body = []
@@ -354,7 +332,7 @@ class CompiledFunction:
             cases.append((start, body))
         lines = ["def COUNT_RUN(R, RR, F, I, H, k, C):", "    _cj = -1", "    try:",
                  "        while True:"]
-        lines += ["            " + x for x in _index_dispatch(cases)]
+        lines += ["            " + x for x in index_dispatch(cases)]
         # A trap inside a counted run: the position is that of the failing instruction.
         lines += ["    except BaseException:", "        if _cj >= 0:",
                   "            C[0] = _cb + _cj", "            F.k = _cj", "        raise"]
@@ -389,22 +367,17 @@ class CompiledFunction:
                     break
                 lines, exits = part
                 body += lines
-                if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
-                    k += 1  # falls through
+                if falls_through(part, k):
+                    k += 1
                     if k in keys or k >= len(insts):
                         body += [f"k = {k}", "continue"]
                         break
                     continue
-                for condition, remap, target in exits:
-                    jump = remap + [f"k = {target}", "continue"]
-                    if condition is None:
-                        body += jump
-                    else:
-                        body += [condition] + ["    " + x for x in jump]
+                body += exit_lines(exits)
                 break
             cases.append((start, body))
         lines = ["def BLOCK_RUN(R, RR, F, I, H, k, C=None):", "    while True:"]
-        lines += ["        " + x for x in _index_dispatch(cases)]
+        lines += ["        " + x for x in index_dispatch(cases)]
         return lines
 
     def _control(self, inst) -> Control:
@@ -451,7 +424,43 @@ SWITCH_CODE = -(1 << 41)
 TOP_CONTROL_CODE = -(1 << 42)
 
 
-def _index_dispatch(cases: list[tuple[int, list[str]]]) -> list[str]:
+def falls_through(part, k: int) -> bool:
+    """Whether compiled instruction ``part`` (lines, exits) at index ``k`` only continues
+    with the next instruction (no branch, no remap)."""
+    _lines, exits = part
+    return len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]
+
+
+def straight_run(parts, start: int, bounds) -> list:
+    """[(k, part)] of the straight-line run from ``start``: through fall-throughs, ending at
+    an instruction with other exits, one without a compiled part (None), or before an
+    index in ``bounds`` or past the end."""
+    out = []
+    k = start
+    while True:
+        part = parts[k]
+        out.append((k, part))
+        if part is None or not falls_through(part, k):
+            return out
+        k += 1
+        if k in bounds or k >= len(parts):
+            return out
+
+
+def exit_lines(exits) -> list[str]:
+    """The branches of a compiled instruction's ``exits`` (condition, remap, target) as
+    lines of a ``while``-dispatched runner."""
+    body = []
+    for condition, remap, target in exits:
+        jump = remap + [f"k = {target}", "continue"]
+        if condition is None:
+            body += jump
+        else:
+            body += [condition] + ["    " + x for x in jump]
+    return body
+
+
+def index_dispatch(cases: list[tuple[int, list[str]]]) -> list[str]:
     """if/elif over the instruction index ``k`` (a binary tree when there are many)."""
     if len(cases) <= 4:
         out = []
@@ -462,8 +471,8 @@ def _index_dispatch(cases: list[tuple[int, list[str]]]) -> list[str]:
         return out
     mid = len(cases) // 2
     pivot = cases[mid][0]
-    return ([f"if k < {pivot}:"] + ["    " + x for x in _index_dispatch(cases[:mid])]
-            + ["else:"] + ["    " + x for x in _index_dispatch(cases[mid:])])  # fmt: skip
+    return ([f"if k < {pivot}:"] + ["    " + x for x in index_dispatch(cases[:mid])]
+            + ["else:"] + ["    " + x for x in index_dispatch(cases[mid:])])  # fmt: skip
 
 
 def _round_up_pow2(n: int) -> int:
@@ -688,9 +697,7 @@ class Invocation:
         except VMStatus as status:
             self._fail(status)
         except KeyboardInterrupt:
-            status = VMStatus(StatusCode.CANCELLED, "interrupted (KeyboardInterrupt)")
-            status.interrupted = True
-            self._fail(status)
+            self._fail(VMStatus.interrupt())
         return self.state
 
     def _fail(self, status: VMStatus) -> None:

@@ -166,7 +166,9 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         SWITCH_CODE,
         TOP_CONTROL_CODE,
         Frame,
-        _index_dispatch,
+        falls_through,
+        index_dispatch,
+        straight_run,
     )
 
     insts = code.instructions
@@ -181,7 +183,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
             cache.append(code.module.function_bytes(code.ordinal))
         return cache[0]
 
-    parts = [code._parts(k, inst, naming, ctx, code_bytes, record=False)
+    parts = [code.compiled_part(k, inst, naming, ctx, code_bytes, record=False)
              for k, inst in enumerate(insts)]  # fmt: skip
     guard_of = dict(guards)
     plain_hot = hot - frozenset(guard_of)
@@ -300,20 +302,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         return body + ([f"return ({', '.join(values)},)"] if values else ["return None"])
 
     def segment(start):
-        out = []
-        k = start
-        while True:
-            part = parts[k]
-            out.append((k, part))
-            if part is None:
-                return out
-            _lines, exits = part
-            if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
-                k += 1
-                if k in bounds or k >= n_insts:
-                    return out
-                continue
-            return out
+        return straight_run(parts, start, bounds)
 
     def jump(target, start):
         return ["continue"] if target == start else [f"k = {target}", "break"]
@@ -344,7 +333,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
             return leave("_p", str(k), control=True)
         lines, exits = part
         body = list(lines)
-        if len(exits) == 1 and exits[0][2] == k + 1 and not exits[0][1]:
+        if falls_through(part, k):
             return body + jump(k + 1, start)
         for condition, remap, target in exits:
             go = remap + jump(target, start)
@@ -462,7 +451,7 @@ def compile_probed(code, hot: frozenset, guards: tuple, plan_of=None, direct: bo
         lines += ["    " + x for x in load]
     lines += ["    _p = C[0]", "    try:", "        while True:"]
     # An index without a case (not one of the keys the caller checks): hook it.
-    for line in _index_dispatch(cases):
+    for line in index_dispatch(cases):
         if line.strip() == "return k":
             pad = line[: len(line) - len(line.lstrip())]
             lines += ["            " + pad + x for x in leave("_p", "k")]

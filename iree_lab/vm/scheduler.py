@@ -517,18 +517,11 @@ class Scheduler:
         :class:`VMInterrupt` on KeyboardInterrupt, and VMError
         DEADLINE_EXCEEDED after ``max_steps`` slices.
         """
-        steps = 0
-        while not self.finished:
-            if max_steps is not None and steps >= max_steps:
-                raise VMError(StatusCode.DEADLINE_EXCEEDED,
-                              f"scheduler step budget of {max_steps} exhausted")
-            fiber = self.step()
+        for fiber in self._slices(max_steps):
             if fiber is None:
                 if self._expire_timeouts():
                     continue
                 raise DeadlockError(self.waiting())
-            steps += 1
-            self._check_interrupt(fiber)
             if fiber.state == FiberState.PAUSED:
                 return fiber
         return None
@@ -540,19 +533,26 @@ class Scheduler:
         deadlock: the host may signal what they wait on and continue. Stops
         early (returning []) when a hook pauses a fiber.
         """
+        for fiber in self._slices(max_steps):
+            if fiber is None:
+                break
+            if fiber.state == FiberState.PAUSED:
+                return []
+        return self.waiting()
+
+    def _slices(self, max_steps: int | None):
+        """Runs slices until every fiber is finished, yielding each slice's fiber (None
+        when no fiber could run); VMError DEADLINE_EXCEEDED after ``max_steps`` slices."""
         steps = 0
         while not self.finished:
             if max_steps is not None and steps >= max_steps:
                 raise VMError(StatusCode.DEADLINE_EXCEEDED,
                               f"scheduler step budget of {max_steps} exhausted")
             fiber = self.step()
-            if fiber is None:
-                break
-            steps += 1
-            self._check_interrupt(fiber)
-            if fiber.state == FiberState.PAUSED:
-                return []
-        return self.waiting()
+            if fiber is not None:
+                steps += 1
+                self._check_interrupt(fiber)
+            yield fiber
 
     def _check_interrupt(self, fiber: Fiber) -> None:
         status = fiber.invocation.status

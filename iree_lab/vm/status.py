@@ -85,6 +85,13 @@ class VMStatus(Exception):
         self.interrupted = False
 
     @classmethod
+    def interrupt(cls) -> VMStatus:
+        """The status a KeyboardInterrupt becomes (CANCELLED, surfacing as VMInterrupt)."""
+        status = cls(StatusCode.CANCELLED, "interrupted (KeyboardInterrupt)")
+        status.interrupted = True
+        return status
+
+    @classmethod
     def clone(cls, failure: VMStatus | VMError) -> VMStatus:
         """``iree_status_clone``: a fresh status with ``failure``'s code, message and
         annotations (a raised status is consumed; a VMError's backtrace stays behind)."""
