@@ -605,14 +605,10 @@ class FunctionCompiler:
     def _return(self, inst) -> list[str]:
         fragment = self.cconv.results
         regs = inst.values[0]
-        values = []
         lines = ["SB[0] = _sb0"] if self.ordinal in self.fm.recursive else []
-        for ch, raw in zip(fragment, regs, strict=False):
-            if ch == "r":
-                slot = raw & REF_MASK
-                values.append(f"r{slot}")
-            else:
-                values.append(f"i{raw}")
+        # The callee's registers per result (kinds 2/3: refs); an i64 is one local here.
+        values = [f"r{src}" if kind >= 2 else f"i{src}"
+                  for kind, src, _dst in calls.result_plan(fragment, regs, regs)]
         if not values:
             return lines + ["return None"]
         if len(fragment) == 1:
