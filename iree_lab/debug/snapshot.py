@@ -64,6 +64,43 @@ class Snapshot:
             restore(obj, saved)
 
 
+# How instances of a type are recorded (_kind_of): decided once per type, since a
+# snapshot visits the same few dozen objects every 20,000 instructions.
+_KINDS: dict[type, str] = {}
+
+
+def _kind_of(t: type) -> str:
+    kind = _KINDS.get(t)
+    if kind is not None:
+        return kind
+    from iree_lab.vm.module import BytecodeModuleState, ModuleState
+    from iree_lab.vm.native import NativeModule
+
+    if t is types.FunctionType:
+        kind = "function"  # closures of the HAL's queued work (see _Capturer.walk)
+    elif issubclass(t, _ATOMIC_TYPES):
+        kind = "atomic"
+    elif t in (list, dict, tuple, frozenset, set, bytearray, memoryview, collections.deque,
+               array.array):
+        kind = t.__name__
+    elif issubclass(t, np.ndarray):
+        kind = "ndarray"
+    elif issubclass(t, _REFUSED_TYPES):
+        kind = "refused"
+    elif issubclass(t, _shared_vm_types()) or (t.__module__ or "").startswith(_ATOMIC_MODULES):
+        kind = "atomic"
+    elif issubclass(t, BytecodeModuleState):
+        kind = "bytecode_state"
+    elif issubclass(t, ModuleState):
+        kind = "atomic"
+    elif issubclass(t, NativeModule):
+        kind = "native_module"
+    else:
+        kind = "object"
+    _KINDS[t] = kind
+    return kind
+
+
 class _Capturer:
     def __init__(self, skip_ids: set[int], max_bytes: int):
         self.seen: set[int] = set(skip_ids)
@@ -71,13 +108,6 @@ class _Capturer:
         self.nbytes = 0
         self.max_bytes = max_bytes
         self.keep: list = []
-        self.shared = _shared_vm_types()
-        from iree_lab.vm.module import BytecodeModuleState, ModuleState
-        from iree_lab.vm.native import NativeModule
-
-        self.bytecode_state = BytecodeModuleState
-        self.module_state = ModuleState
-        self.native_module = NativeModule
 
     def _count(self, n: int) -> None:
         self.nbytes += n
@@ -86,12 +116,16 @@ class _Capturer:
 
     def walk(self, root) -> None:
         stack = [root]
+        kinds = _KINDS
         while stack:
             obj = stack.pop()
-            if isinstance(obj, _ATOMIC_TYPES):
+            t = type(obj)
+            kind = kinds.get(t) or _kind_of(t)
+            if kind == "atomic":
+                continue
+            if kind == "function":
                 # Closures of the HAL's queued work hold buffers and fences.
-                if type(obj) is types.FunctionType and obj.__closure__ and \
-                        (obj.__module__ or "").startswith("iree_lab.hal"):
+                if obj.__closure__ and (obj.__module__ or "").startswith("iree_lab.hal"):
                     for cell in obj.__closure__:
                         if id(cell) not in self.seen:
                             self.seen.add(id(cell))
@@ -108,9 +142,9 @@ class _Capturer:
                 continue
             self.seen.add(key)
             self.keep.append(obj)
-            self._visit(obj, stack)
+            self._visit(obj, kind, stack)
 
-    def _visit(self, obj, stack) -> None:
+    def _visit(self, obj, kind: str, stack) -> None:
         t = type(obj)
         if t is list:
             self.entries.append((_restore_list, obj, list(obj)))
@@ -131,7 +165,7 @@ class _Capturer:
         elif t is memoryview:
             if not obj.readonly:
                 stack.append(obj.obj)
-        elif isinstance(obj, np.ndarray):
+        elif kind == "ndarray":
             if not obj.flags.writeable:
                 return
             if obj.base is not None:
@@ -145,18 +179,14 @@ class _Capturer:
         elif t is array.array:
             self.entries.append((_restore_array_array, obj, obj.tobytes()))
             self._count(len(obj) * obj.itemsize)
-        elif isinstance(obj, _REFUSED_TYPES):
+        elif kind == "refused":
             raise NotSnapshottable(f"a {t.__name__} cannot be rolled back")
-        elif isinstance(obj, self.shared) or (t.__module__ or "").startswith(_ATOMIC_MODULES):
-            return
-        elif isinstance(obj, self.bytecode_state):
+        elif kind == "bytecode_state":
             # Globals only: the import table is fixed once linked and compiled code
             # stays valid (it is bound to this very object).
             stack.append(obj.rwdata)
             stack.append(obj.global_refs)
-        elif isinstance(obj, self.module_state):
-            return
-        elif isinstance(obj, self.native_module):
+        elif kind == "native_module":
             self._object(obj, stack, skip=("_native_exports",))
         else:
             self._object(obj, stack)
@@ -166,14 +196,13 @@ class _Capturer:
         saved = {}
         d = getattr(obj, "__dict__", None)
         if d is not None:
-            saved["__dict__"] = {k: v for k, v in d.items() if k not in skip}
+            saved["__dict__"] = {k: v for k, v in d.items() if k not in skip} if skip \
+                else dict(d)
             stack.extend(saved["__dict__"].values())
         slots = _slots_of(t)
         if slots:
             values = {}
             for name in slots:
-                if name in ("__weakref__", "__dict__"):
-                    continue
                 try:
                     values[name] = object.__getattribute__(obj, name)
                 except AttributeError:
@@ -199,7 +228,7 @@ def _slots_of(t: type) -> tuple[str, ...]:
             slots = klass.__dict__.get("__slots__", ())
             if isinstance(slots, str):
                 slots = (slots,)
-            out.extend(s for s in slots if s not in out)
+            out.extend(s for s in slots if s not in out and s not in ("__weakref__", "__dict__"))
         names = _SLOTS_CACHE[t] = tuple(out)
     return names
 
