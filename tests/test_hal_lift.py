@@ -83,6 +83,8 @@ def _inputs(function: str) -> list[np.ndarray]:
         x = _special_f32((1, 3, 132, 132))
         return [x, RNG.standard_normal((4, 3, 7, 7)).astype(np.float32),
                 RNG.standard_normal(4).astype(np.float32)]
+    if function == "counter_hash":
+        return [np.array([4, 3], np.int32)]  # counter 3 << 32 | 4: products past 2**63
     if function == "reverse_transpose":
         return [RNG.standard_normal((37, 20)).astype(np.float32)]
     if function == "block":
@@ -94,7 +96,8 @@ def _inputs(function: str) -> list[np.ndarray]:
 
 CASES = [("hal_lift", f) for f in ("f32_arith", "f32_unary", "i32_wrap", "i8_add", "reductions",
                                    "matmul", "conv", "reverse_transpose", "softmax",
-                                   "resnet_pieces", "const_bias", "stem_conv")]
+                                   "resnet_pieces", "const_bias", "stem_conv",
+                                   "counter_hash")]
 CASES.append(("hal_model_transformer", "block"))
 
 

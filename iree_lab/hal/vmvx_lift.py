@@ -714,12 +714,17 @@ class _Walker:
         return x
 
     def _check_int(self, x, sym):
-        if self.plan and type(x) is Aff:
+        """``x`` if the affine result of ``sym`` stays in its width everywhere; else the
+        plan refuses and the run returns None (computed as data, which wraps like the VM:
+        a value the plan saw as data, e.g. loaded at depth 0, is concrete in the run)."""
+        if type(x) is Aff:
             lo, hi = self._range(x)
             lim = (_I32_MIN, _I32_MAX) if sym.endswith("I32") or sym == "TruncI64I32" \
                 else (_I64_MIN, _I64_MAX)
             if lo < lim[0] or hi > lim[1]:
-                raise Unliftable("index arithmetic may wrap")
+                if self.plan:
+                    raise Unliftable("index arithmetic may wrap")
+                return None
         return x
 
     # -- ops ------------------------------------------------------------------------------
@@ -848,8 +853,10 @@ class _Walker:
         if sym in ("ExtI32I64S", "TruncI64I32"):
             return args[0]
         if sym == "ExtI32I64U":
-            if self.plan and self._range(args[0])[0] < 0:
-                raise Unliftable("unsigned extension of a negative index")
+            if self._range(args[0])[0] < 0:
+                if self.plan:
+                    raise Unliftable("unsigned extension of a negative index")
+                return None  # as data (see _check_int)
             return args[0]
         if sym.startswith("Add"):
             return _aff_add(args[0], args[1])

@@ -222,3 +222,36 @@ func.func @stem_conv(%x: tensor<1x3x132x132xf32>, %w: tensor<4x3x7x7xf32>,
   } -> tensor<1x4x66x66xf32>
   return %r : tensor<1x4x66x66xf32>
 }
+
+// Philox-style counter hashing: a 64-bit counter loaded once (outside the loop) from an
+// input plus the element index, truncated, widened, multiplied and shifted. The plan sees
+// the counter as data; the run sees it concrete, so its index arithmetic must wrap and
+// truncate like the VM's instead of growing as an affine form.
+func.func @counter_hash(%key: tensor<2xi32>) -> tensor<8xi32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %k0 = tensor.extract %key[%c0] : tensor<2xi32>
+  %k1 = tensor.extract %key[%c1] : tensor<2xi32>
+  %lo = arith.extui %k0 : i32 to i64
+  %hi = arith.extui %k1 : i32 to i64
+  %c32 = arith.constant 32 : i64
+  %hs = arith.shli %hi, %c32 : i64
+  %ctr = arith.ori %hs, %lo : i64
+  %e = tensor.empty() : tensor<8xi32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>], iterator_types = ["parallel"]}
+      outs(%e : tensor<8xi32>) {
+  ^bb0(%o: i32):
+    %i = linalg.index 0 : index
+    %ii = arith.index_cast %i : index to i64
+    %s = arith.addi %ctr, %ii : i64
+    %t = arith.trunci %s : i64 to i32
+    %u = arith.extui %t : i32 to i64
+    %m = arith.constant 3528531795 : i64
+    %p = arith.muli %u, %m : i64
+    %sh = arith.shrui %p, %c32 : i64
+    %h = arith.trunci %sh : i64 to i32
+    %x = arith.xori %h, %t : i32
+    linalg.yield %x : i32
+  } -> tensor<8xi32>
+  return %r : tensor<8xi32>
+}
