@@ -153,6 +153,24 @@ def test_continuing_inside_a_workgroup_restarts_it_lifted(lifted_runs, monkeypat
     assert lifted_runs["n"] >= 64
 
 
+def _step_over_everything(dbg):
+    # next() over every instruction of the debugged function: the one whose import runs
+    # the dispatches is stepped over with them lifted (a step in the debugged invocation
+    # cannot end inside a dispatch); positions and results are the hooked run's.
+    stops = [dbg.next()]
+    while stops[-1].reason != "done":
+        stops.append(dbg.next())
+    finish = dbg.goto(stops[len(stops) // 2].position)
+    return ([(s.reason, s.position, _text(s)) for s in stops],
+            stops[-1].results[0].to_numpy().tobytes(), _text(finish))
+
+
+def test_stepping_over_a_submission_runs_its_dispatches_lifted(lifted_runs):
+    lifted = _session(_step_over_everything, True)
+    assert lifted_runs["n"] > 0
+    assert lifted == _session(_step_over_everything, False)
+
+
 def _elsewhere(dbg):
     # A breakpoint in the caller only: dispatches run lifted, positions agree.
     bp = dbg.break_opcode("vm.call")

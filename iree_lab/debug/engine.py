@@ -635,11 +635,17 @@ class InvocationEngine:
 
     def _may_lift(self, name: str, lifted, workgroup) -> bool:
         """Nothing could stop or be reported in this dispatch (workgroup) while running
-        free or travelling (the target position aside)."""
+        free, travelling (the target position aside) or stepping over / out of code in
+        the debugged invocation (a dispatch's instructions are deeper than any frame of
+        it, so such a step cannot end inside one)."""
         table = self.table
         if not self.active or self.interrupt or table.listeners or table.watchpoints:
             return False
-        if self.plan.mode not in _TRAVEL and self.plan.mode != "continue":
+        plan = self.plan
+        if plan.mode in (PlanMode.OVER, PlanMode.OUT):
+            if self.inv is None or plan.depth > len(self.inv.stack):
+                return False
+        elif plan.mode not in _TRAVEL and plan.mode != "continue":
             return False
         return not any(bp.enabled and B.may_stop_in(bp, name, lifted.insts, workgroup)
                        for bp in table.breakpoints.values())
