@@ -874,8 +874,6 @@ class InvocationEngine:
             limit = pos + 1
         if self.snapshots_enabled and self.next_snapshot < limit:
             limit = self.next_snapshot
-        if self.interrupt:
-            limit = 0
         self.limit[0] = limit
         quiet = mode in ("continue", "position", "scan") and not self.table.listeners \
             and not self.table.watchpoints
@@ -886,6 +884,10 @@ class InvocationEngine:
             # The VM may have picked its plain runner (nothing to count): let it re-pick.
             self.reenter = True
         self.cell[1] = count_limit
+        if self.interrupt:
+            # Tested after the writes: a Ctrl-C (request_interrupt, controller thread)
+            # landing while they are made must not be overwritten.
+            self.slow_path()
 
     def _switch_invocation(self, inv, frame) -> None:
         invs = self.invs
