@@ -100,3 +100,17 @@ def test_iree_style_boolean_flags(build_module, capsysbinary):
     _, pretty_false, _ = _lab_dump(capsysbinary, "--output=flatbuffer-json", "--pretty=0", path)
     assert pretty == pretty_true != compact == pretty_false
     assert pretty.endswith(b"}\n") and not compact.endswith(b"\n")
+
+
+def test_no_schema_has_float_fields():
+    """The JSON printer has no float formatting (flatcc's grisu3) because no table or
+    struct field of IREE's schemas is a float; a schema that gains one fails here."""
+    from iree_lab.format.generated import layouts
+
+    floats = [f"{table}.{name}" for table, fields in layouts.TABLES.items()
+              for name, spec in fields.items()
+              if spec[1] == "scalar" and spec[2] in ("f", "d")
+              or spec[1] == "vector" and spec[2][:2] in (("scalar", "f"), ("scalar", "d"))]
+    floats += [f"{struct}.{name}" for struct, info in layouts.STRUCTS.items()
+               for name, spec in info["fields"].items() if spec[1] in ("f", "d")]
+    assert floats == []
